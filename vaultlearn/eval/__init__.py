@@ -1,0 +1,1 @@
+"""The continual link-prediction evaluation."""

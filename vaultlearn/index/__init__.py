@@ -1,0 +1,1 @@
+"""Vector index and ranking of link suggestions."""

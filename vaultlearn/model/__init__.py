@@ -1,0 +1,1 @@
+"""The embedding model: sentence-transformers with a sparse memory layer, and continual learning."""

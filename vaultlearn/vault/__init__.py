@@ -1,0 +1,1 @@
+"""Reading a vault: scanning files, parsing notes, resolving links, assigning phases."""
