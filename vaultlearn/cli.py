@@ -1,0 +1,189 @@
+"""The ``vaultlearn`` command line: parse arguments, call the service, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from .config import STATE_DIR, Config
+from .errors import NotAVaultError, VaultlearnError
+
+
+def find_vault(start: Path) -> Path:
+    """The nearest folder at or above ``start`` holding ``.vaultlearn/`` or ``.obsidian/``."""
+    start = start.resolve()
+    for folder in [start, *start.parents]:
+        if (folder / STATE_DIR).is_dir() or (folder / ".obsidian").is_dir():
+            return folder
+    raise NotAVaultError(f"no vault at or above {start}: pass --vault PATH (a folder with .obsidian/ or .vaultlearn/)")
+
+
+def _vault(vault: str | None, positional: str | None = None, near: Path | None = None) -> Path:
+    chosen = positional or vault
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_dir():
+            raise NotAVaultError(f"{chosen} is not a folder: give the path of an Obsidian vault")
+        return path.resolve()
+    return find_vault(near or Path.cwd())
+
+
+def _service(vault: Path, create: bool = True):
+    from .service import VaultService
+
+    return VaultService(vault, create=create)
+
+
+def _echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False))
+
+
+def _warn(message: str) -> None:
+    click.echo(f"warning: {message}", err=True)
+
+
+vault_option = click.option("--vault", "vault_opt", type=click.Path(file_okay=False), default=None,
+                            help="The vault (default: the nearest folder above holding .vaultlearn/ or .obsidian/).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="vaultlearn")
+def cli() -> None:
+    """Link suggestions for an Obsidian vault, learned from its own links, offline."""
+
+
+@cli.command()
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+def init(vault: str | None, vault_opt: str | None) -> None:
+    """Create VAULT/.vaultlearn/ with a config.toml showing every setting."""
+    from .atomic import atomic_write_text
+
+    root = _vault(vault_opt, vault, near=Path.cwd())
+    config_path = root / STATE_DIR / "config.toml"
+    if config_path.exists():
+        click.echo(f"{config_path} exists; left as it is")
+        return
+    atomic_write_text(config_path, Config().to_toml())
+    click.echo(f"wrote {config_path}")
+
+
+@cli.command()
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def index(vault: str | None, vault_opt: str | None, as_json: bool, quiet: bool) -> None:
+    """Scan, parse, embed (changed notes only) and index VAULT."""
+    service = _service(_vault(vault_opt, vault))
+    report = service.index(progress=not quiet and sys.stderr.isatty())
+    for warning in report.get("warnings", []):
+        _warn(warning)
+    status = service.status()
+    if as_json:
+        _echo_json({**{k: v for k, v in report.items() if k != "warnings"}, "warnings": len(report["warnings"]),
+                    "status": status})
+        return
+    if status["notes"] == 0:
+        _warn(f"no notes (*.md) found in {service.vault}; nothing to suggest yet")
+    click.echo(f"{status['notes']} notes, {status['links']} links ({status['unresolved_links']} unresolved), "
+               f"{len(status['phases'])} phases; embedded {report['embedded']} "
+               f"(+{report['added']} ~{report['updated']} -{report['deleted']}) in {report['seconds']:.1f}s")
+
+
+@cli.command()
+@click.argument("note")
+@vault_option
+@click.option("-k", "k", type=click.IntRange(1, 1000), default=None, help="How many suggestions (default 10).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> None:
+    """Notes NOTE should link to and does not yet, best first. NOTE is a path or a link-style name."""
+    as_file = Path(note).expanduser()
+    near = as_file.parent if as_file.is_file() else Path.cwd()
+    service = _service(_vault(vault_opt, near=near), create=False)
+    if as_file.is_file():
+        note = str(as_file.resolve())
+    path = service.resolve_note(note)
+    if not service.is_current(path):
+        _warn(f"{path} changed since it was indexed; updating it first")
+        service.index([path])
+    suggestions = service.suggest(path, k)
+    if as_json:
+        _echo_json([s.to_json() for s in suggestions])
+        return
+    if not suggestions:
+        click.echo(f"no suggestions for {path}")
+    for rank_no, s in enumerate(suggestions, 1):
+        click.echo(f"{rank_no:>3}. {s.score:6.3f}  {s.path}\n       {s.reason}")
+
+
+@cli.command()
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
+    """What is indexed, the phases, what is learned and pending."""
+    info = _service(_vault(vault_opt, vault), create=False).status()
+    if as_json:
+        _echo_json(info)
+        return
+    click.echo(f"vault            {info['vault']}")
+    click.echo(f"notes            {info['notes']} ({info['embedded']} embedded, index {info['index_size']})")
+    click.echo(f"links            {info['links']} ({info['unresolved_links']} unresolved)")
+    click.echo(f"phases           {len(info['phases'])} by {info['phase_source']}: "
+               + ", ".join(f"{p} ({info['notes_by_phase'][p]})" for p in info["phases"]))
+    click.echo(f"learned          {', '.join(info['learned_phases']) or '-'}")
+    click.echo(f"pending          {', '.join(info['pending_phases']) or '-'}")
+    if info["notes_with_warnings"]:
+        click.echo(f"notes w/warnings {info['notes_with_warnings']}")
+
+
+@cli.command()
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+@click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default="json", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
+def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None) -> None:
+    """Export the link graph (nodes: notes and unresolved targets; edges: link, embed, frontmatter)."""
+    import networkx as nx
+
+    g = _service(_vault(vault_opt, vault), create=False).graph()
+    if fmt == "json":
+        text = json.dumps(nx.node_link_data(g, edges="edges"), indent=1, ensure_ascii=False)
+    else:
+        text = "\n".join(nx.generate_graphml(g))
+    if output:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(output, text + "\n")
+    else:
+        click.echo(text)
+
+
+def main() -> None:
+    """Console entry point: user-facing errors on stderr, exit 1; usage errors exit 2 (click)."""
+    try:
+        code = cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except VaultlearnError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except OSError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,341 @@
+"""The state under ``VAULT/.vaultlearn/``: one sqlite file (notes, links, embeddings, slot postings, metadata).
+
+sqlite transactions make every update atomic: a process killed mid-write leaves the previous committed state.
+Derived files (the FAISS index, model checkpoints) are written with :mod:`vaultlearn.atomic` and carry the
+generation they were built from, so a stale one is detected and rebuilt rather than trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import STATE_DIR
+from .errors import StateError
+
+SCHEMA_VERSION = 1
+DB_FILE = "state.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS notes (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL UNIQUE,
+    title TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    phase TEXT,
+    phase_fields TEXT NOT NULL DEFAULT '{}',
+    aliases TEXT NOT NULL DEFAULT '[]',
+    tags TEXT NOT NULL DEFAULT '[]',
+    warnings TEXT NOT NULL DEFAULT '[]',
+    embedded_hash TEXT
+);
+CREATE TABLE IF NOT EXISTS links (
+    src INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+    target TEXT NOT NULL,
+    target_key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    markdown INTEGER NOT NULL,
+    dst INTEGER REFERENCES notes(id) ON DELETE SET NULL,
+    attachment INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS links_src ON links(src);
+CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
+CREATE INDEX IF NOT EXISTS links_key ON links(target_key);
+CREATE TABLE IF NOT EXISTS embeddings (
+    note_id INTEGER PRIMARY KEY REFERENCES notes(id) ON DELETE CASCADE,
+    vec BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS postings (
+    note_id INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+    slot INTEGER NOT NULL,
+    PRIMARY KEY (note_id, slot)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS postings_slot ON postings(slot);
+"""
+
+
+@dataclass(frozen=True)
+class NoteRow:
+    """A note as the store knows it."""
+
+    id: int
+    path: str
+    title: str
+    hash: str
+    size: int
+    mtime: float
+    phase: str | None
+    phase_fields: dict
+    aliases: list[str]
+    tags: list[str]
+    warnings: list[str]
+    embedded_hash: str | None
+
+
+@dataclass(frozen=True)
+class LinkRow:
+    """One stored link: its source note id, the target as typed, its kind, and the resolved note id."""
+
+    src: int
+    target: str
+    kind: str
+    markdown: bool
+    dst: int | None
+    attachment: bool
+
+
+def target_key(target: str) -> str:
+    """The lookup key of a link target: its last path component, lower case, without ``.md``."""
+    name = target.rsplit("/", 1)[-1].casefold()
+    return name[:-3] if name.endswith(".md") else name
+
+
+def state_dir(vault: Path) -> Path:
+    """``VAULT/.vaultlearn``."""
+    return Path(vault) / STATE_DIR
+
+
+class Store:
+    """Typed access to the sqlite state. Thread-safe: one connection, serialised by a lock."""
+
+    def __init__(self, vault: Path, *, create: bool = True):
+        self.dir = state_dir(vault)
+        db = self.dir / DB_FILE
+        if not db.exists() and not create:
+            raise StateError(f"{vault} has not been indexed yet: run `vaultlearn index {vault}`")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute("PRAGMA foreign_keys=ON")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StateError(f"{db} is unreadable ({exc}); remove {self.dir} and index again") from exc
+        self._lock = threading.RLock()
+        version = self.get_meta("schema_version")
+        if version is None:
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
+        elif int(version) != SCHEMA_VERSION:
+            raise StateError(f"{db} has schema {version}, this vaultlearn needs {SCHEMA_VERSION}: index again")
+
+    def close(self) -> None:
+        """Close the connection."""
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """All writes inside commit together or not at all."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _query_in(self, sql: str, values: Iterable, repeat: int = 1) -> list[tuple]:
+        """Run ``sql`` whose ``{marks}`` placeholders take an IN list of ``values``, in chunks sqlite accepts."""
+        values = list(values)
+        out: list[tuple] = []
+        for start in range(0, len(values), 400):
+            chunk = values[start : start + 400]
+            out += self._query(sql.format(marks=",".join("?" * len(chunk))), chunk * repeat)
+        return out
+
+    def _execute(self, sql: str, params: Sequence = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    # metadata ---------------------------------------------------------------------------------------------
+    def get_meta(self, key: str, default: str | None = None) -> str | None:
+        rows = self._query("SELECT value FROM meta WHERE key = ?", (key,))
+        return rows[0][0] if rows else default
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))
+
+    def get_json(self, key: str, default=None):
+        raw = self.get_meta(key)
+        return default if raw is None else json.loads(raw)
+
+    def set_json(self, key: str, value) -> None:
+        self.set_meta(key, json.dumps(value, sort_keys=True))
+
+    def bump_generation(self) -> int:
+        """Mark the embeddings as changed; derived index files of older generations become stale."""
+        generation = int(self.get_meta("generation", "0")) + 1
+        self.set_meta("generation", str(generation))
+        return generation
+
+    @property
+    def generation(self) -> int:
+        return int(self.get_meta("generation", "0"))
+
+    # notes ------------------------------------------------------------------------------------------------
+    _NOTE_COLUMNS = "id, path, title, hash, size, mtime, phase, phase_fields, aliases, tags, warnings, embedded_hash"
+
+    @staticmethod
+    def _note(row: tuple) -> NoteRow:
+        return NoteRow(
+            id=row[0], path=row[1], title=row[2], hash=row[3], size=row[4], mtime=row[5], phase=row[6],
+            phase_fields=json.loads(row[7]), aliases=json.loads(row[8]), tags=json.loads(row[9]),
+            warnings=json.loads(row[10]), embedded_hash=row[11],
+        )
+
+    def notes(self) -> list[NoteRow]:
+        return [self._note(r) for r in self._query(f"SELECT {self._NOTE_COLUMNS} FROM notes ORDER BY path")]
+
+    def note_by_path(self, path: str) -> NoteRow | None:
+        rows = self._query(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE path = ?", (path,))
+        return self._note(rows[0]) if rows else None
+
+    def notes_by_ids(self, ids: Iterable[int]) -> dict[int, NoteRow]:
+        rows = self._query_in(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE id IN ({{marks}})", ids)
+        return {note.id: note for note in map(self._note, rows)}
+
+    def upsert_note(self, path: str, title: str, hash_: str, size: int, mtime: float, phase_fields: dict,
+                    aliases: list[str], tags: list[str], warnings: list[str]) -> int:
+        """Insert or update a note's metadata; returns its id (stable across content changes)."""
+        existing = self._query("SELECT id FROM notes WHERE path = ?", (path,))
+        values = (title, hash_, size, mtime, json.dumps(phase_fields, default=str), json.dumps(aliases),
+                  json.dumps(tags), json.dumps(warnings))
+        if existing:
+            note_id = existing[0][0]
+            self._execute(
+                "UPDATE notes SET title=?, hash=?, size=?, mtime=?, phase_fields=?, aliases=?, tags=?, warnings=?"
+                " WHERE id=?", (*values, note_id))
+            return note_id
+        cursor = self._execute(
+            "INSERT INTO notes(path, title, hash, size, mtime, phase_fields, aliases, tags, warnings)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (path, *values))
+        return int(cursor.lastrowid)
+
+    def touch_note(self, note_id: int, size: int, mtime: float) -> None:
+        """Record a new stat for a note whose content did not change."""
+        self._execute("UPDATE notes SET size=?, mtime=? WHERE id=?", (size, mtime, note_id))
+
+    def rename_note(self, note_id: int, path: str, title: str) -> None:
+        """Move a note to a new path, keeping its id (and so its embedding and postings)."""
+        self._execute("UPDATE notes SET path=?, title=? WHERE id=?", (path, title, note_id))
+
+    def delete_notes(self, ids: Iterable[int]) -> None:
+        self._db_many("DELETE FROM notes WHERE id = ?", [(i,) for i in ids])
+
+    def set_phases(self, phase_of: dict[int, str | None]) -> None:
+        self._db_many("UPDATE notes SET phase = ? WHERE id = ?", [(p, i) for i, p in phase_of.items()])
+
+    def _db_many(self, sql: str, rows: list[tuple]) -> None:
+        with self._lock:
+            self._db.executemany(sql, rows)
+
+    # links ------------------------------------------------------------------------------------------------
+    def replace_links(self, src: int, links: Iterable[tuple[str, str, bool]]) -> None:
+        """Replace a note's outgoing links with ``(target, kind, markdown)`` triples (resolved later)."""
+        self._execute("DELETE FROM links WHERE src = ?", (src,))
+        self._db_many(
+            "INSERT INTO links(src, target, target_key, kind, markdown) VALUES (?, ?, ?, ?, ?)",
+            [(src, target, target_key(target), kind, int(markdown)) for target, kind, markdown in links],
+        )
+
+    def links(self, where: str = "", params: Sequence = ()) -> list[LinkRow]:
+        rows = self._query(f"SELECT src, target, kind, markdown, dst, attachment FROM links {where}", params)
+        return [LinkRow(r[0], r[1], r[2], bool(r[3]), r[4], bool(r[5])) for r in rows]
+
+    def links_with_keys(self, keys: Iterable[str]) -> list[tuple[int, LinkRow]]:
+        """Links (with their rowid) whose target key is one of ``keys``: the ones a new or gone name can affect."""
+        return self._links_in("target_key", keys)
+
+    def links_from(self, src_ids: Iterable[int]) -> list[tuple[int, LinkRow]]:
+        """Links (with their rowid) whose source is one of ``src_ids``."""
+        return self._links_in("src", src_ids)
+
+    def _links_in(self, column: str, values: Iterable) -> list[tuple[int, LinkRow]]:
+        rows = self._query_in(
+            f"SELECT rowid, src, target, kind, markdown, dst, attachment FROM links WHERE {column} IN ({{marks}})",
+            values)
+        return [(r[0], LinkRow(r[1], r[2], r[3], bool(r[4]), r[5], bool(r[6]))) for r in rows]
+
+    def set_resolutions(self, rows: Iterable[tuple[int, int | None, bool]]) -> None:
+        """Store ``(link rowid, resolved note id or None, is attachment)``."""
+        self._db_many("UPDATE links SET dst = ?, attachment = ? WHERE rowid = ?",
+                      [(dst, int(att), rowid) for rowid, dst, att in rows])
+
+    def edges(self) -> list[tuple[int, int, str]]:
+        """Resolved note→note links ``(src, dst, kind)``, self links excluded."""
+        return self._query("SELECT src, dst, kind FROM links WHERE dst IS NOT NULL AND dst != src")
+
+    def neighbours(self, note_ids: Iterable[int]) -> list[tuple[int, int]]:
+        """Undirected resolved edges touching any of ``note_ids``."""
+        return self._query_in(
+            "SELECT src, dst FROM links WHERE dst IS NOT NULL AND src != dst"
+            " AND (src IN ({marks}) OR dst IN ({marks}))", note_ids, repeat=2)
+
+    def outgoing(self, note_id: int) -> set[int]:
+        """Notes that ``note_id`` already links to (any kind)."""
+        return {r[0] for r in self._query("SELECT dst FROM links WHERE src = ? AND dst IS NOT NULL", (note_id,))}
+
+    def link_counts(self) -> tuple[int, int]:
+        """(note links, unresolved note links): attachment links and self links are not counted."""
+        rows = self._query(
+            "SELECT SUM(dst IS NOT NULL AND dst != src), SUM(dst IS NULL AND attachment = 0) FROM links")
+        return int(rows[0][0] or 0), int(rows[0][1] or 0)
+
+    # embeddings -------------------------------------------------------------------------------------------
+    def put_embeddings(self, ids: Sequence[int], vectors: np.ndarray, embedded_hashes: Sequence[str]) -> None:
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        self._db_many("INSERT OR REPLACE INTO embeddings(note_id, vec) VALUES (?, ?)",
+                      [(int(i), vectors[n].tobytes()) for n, i in enumerate(ids)])
+        self._db_many("UPDATE notes SET embedded_hash = ? WHERE id = ?",
+                      [(h, int(i)) for i, h in zip(ids, embedded_hashes)])
+
+    def embedding(self, note_id: int) -> np.ndarray | None:
+        rows = self._query("SELECT vec FROM embeddings WHERE note_id = ?", (note_id,))
+        return np.frombuffer(rows[0][0], dtype=np.float32).copy() if rows else None
+
+    def all_embeddings(self) -> tuple[np.ndarray, np.ndarray]:
+        """(ids int64, vectors float32) of every embedded note, ordered by id."""
+        rows = self._query("SELECT note_id, vec FROM embeddings ORDER BY note_id")
+        if not rows:
+            return np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.float32)
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
+        return ids, vectors
+
+    def embedded_count(self) -> int:
+        return int(self._query("SELECT COUNT(*) FROM embeddings")[0][0])
+
+    # memory-slot postings ---------------------------------------------------------------------------------
+    def put_postings(self, ids: Sequence[int], slots: Sequence[np.ndarray]) -> None:
+        """Replace the memory slots each note's tokens access."""
+        self._db_many("DELETE FROM postings WHERE note_id = ?", [(int(i),) for i in ids])
+        self._db_many("INSERT INTO postings(note_id, slot) VALUES (?, ?)",
+                      [(int(i), int(s)) for i, note_slots in zip(ids, slots) for s in note_slots])
+
+    def notes_touching(self, slots: Iterable[int]) -> set[int]:
+        """Ids of notes whose postings meet ``slots``."""
+        rows = self._query_in("SELECT DISTINCT note_id FROM postings WHERE slot IN ({marks})", map(int, slots))
+        return {r[0] for r in rows}
+
+    def notes_without_postings(self) -> set[int]:
+        return {r[0] for r in self._query(
+            "SELECT id FROM notes WHERE id NOT IN (SELECT DISTINCT note_id FROM postings)")}
+
+    def clear_postings(self) -> None:
+        self._execute("DELETE FROM postings")
