@@ -1,0 +1,101 @@
+"""The sqlite state: ids survive updates and renames, links resolve by id, postings find affected notes."""
+
+
+import numpy as np
+import pytest
+
+from vaultlearn.errors import StateError
+from vaultlearn.store import Store, target_key
+
+
+def _note(store, path):
+    return store.upsert_note(path, path[:-3], "h-" + path, 10, 1.0, {}, [], [], [])
+
+
+def test_ids_are_stable_across_updates_and_renames(tmp_path):
+    store = Store(tmp_path)
+    with store.transaction():
+        a = _note(store, "a.md")
+        again = store.upsert_note("a.md", "a", "new-hash", 11, 2.0, {}, ["A"], ["t"], [])
+        store.rename_note(a, "folder/b.md", "b")
+    assert again == a
+    row = store.note_by_path("folder/b.md")
+    assert (row.id, row.hash, row.aliases, row.tags) == (a, "new-hash", ["A"], ["t"])
+    assert store.note_by_path("a.md") is None
+
+
+def test_transaction_rolls_back_on_error(tmp_path):
+    store = Store(tmp_path)
+    with pytest.raises(RuntimeError):
+        with store.transaction():
+            _note(store, "a.md")
+            raise RuntimeError("killed mid-write")
+    assert store.notes() == []
+
+
+def test_links_edges_and_counts(tmp_path):
+    store = Store(tmp_path)
+    with store.transaction():
+        a, b = _note(store, "a.md"), _note(store, "b.md")
+        store.replace_links(a, [("b", "link", False), ("Future Note", "link", False), ("img.png", "embed", False),
+                                ("", "link", False)])
+        rows = dict(store.links_from([a]))
+        resolution = {"b": b, "": a}
+        store.set_resolutions((rowid, resolution.get(link.target), link.target == "img.png")
+                              for rowid, link in rows.items())
+    assert store.edges() == [(a, b, "link")]  # self link and unresolved/attachment links are not edges
+    assert store.link_counts() == (1, 1)  # one note link; one unresolved (the attachment is neither)
+    assert store.outgoing(a) == {a, b}
+    assert {link.target for _, link in store.links_with_keys([target_key("Folder/B.md")])} == {"b"}
+
+
+def test_deleting_a_note_cascades_and_unresolves_links_to_it(tmp_path):
+    store = Store(tmp_path)
+    with store.transaction():
+        a, b = _note(store, "a.md"), _note(store, "b.md")
+        store.replace_links(a, [("b", "link", False)])
+        store.set_resolutions([(rowid, b, False) for rowid, _ in store.links_from([a])])
+        store.put_embeddings([b], np.ones((1, 4), np.float32), ["h"])
+        store.put_postings([b], [np.array([3, 7])])
+        store.delete_notes([b])
+    assert store.edges() == []
+    assert store.link_counts() == (0, 1)
+    assert store.embedding(b) is None
+    assert store.notes_touching([3, 7]) == set()
+
+
+def test_embeddings_and_postings_round_trip(tmp_path):
+    store = Store(tmp_path)
+    vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
+    with store.transaction():
+        ids = [_note(store, f"n{i}.md") for i in range(3)]
+        store.put_embeddings(ids, vectors, ["h0", "h1", "h2"])
+        store.put_postings(ids, [np.array([1, 2]), np.array([2, 900]), np.array([], dtype=np.int64)])
+    got_ids, got = store.all_embeddings()
+    assert got_ids.tolist() == ids and np.array_equal(got, vectors)
+    assert store.notes_touching([2]) == {ids[0], ids[1]}
+    assert store.notes_touching([900, 5]) == {ids[1]}
+    assert store.notes_without_postings() == {ids[2]}
+
+
+def test_generation_and_schema_guard(tmp_path):
+    store = Store(tmp_path)
+    assert store.generation == 0
+    assert store.bump_generation() == 1 and store.generation == 1
+    store.set_meta("schema_version", "999")
+    store.close()
+    with pytest.raises(StateError, match="schema"):
+        Store(tmp_path)
+
+
+def test_unreadable_database_is_a_clear_error(tmp_path):
+    (tmp_path / ".vaultlearn").mkdir()
+    (tmp_path / ".vaultlearn" / "state.sqlite").write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StateError, match="unreadable"):
+        Store(tmp_path)
+
+
+def test_missing_state_without_create(tmp_path):
+    with pytest.raises(StateError, match="not been indexed"):
+        Store(tmp_path, create=False)
+    assert not (tmp_path / ".vaultlearn").exists()
