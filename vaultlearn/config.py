@@ -40,6 +40,7 @@ class Config:
     memory_slots: int = 16384  # N, a perfect square
     memory_topk: int = 32
     memory_heads: int = 4
+    memory_key_dim: int = 64  # query width per head (two halves of key_dim/2)
     # continual learning
     learn_steps: int = 200
     learn_batch_size: int = 32
