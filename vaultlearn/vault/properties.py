@@ -1,0 +1,108 @@
+"""YAML frontmatter (Obsidian "properties"): split it from the body and read aliases, tags, links, dates."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+
+import yaml
+from frontmatter.default_handlers import YAMLHandler
+
+from vaultlearn.vault.body import wikilinks_in
+from vaultlearn.vault.dates import to_datetime
+from vaultlearn.vault.note import Link
+
+_HANDLER = YAMLHandler()
+_TAG_SEPARATORS = re.compile(r"[,\s]+")
+DATE_KEYS = ("created", "date")
+_MAX_DEPTH = 32
+
+
+def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
+    """(properties, body). A leading ``---`` block is parsed with python-frontmatter's YAML handler.
+
+    Malformed YAML, or YAML that is not a mapping, gives a warning and no properties; the block is
+    still removed from the body. A ``---`` line with no closing line is a rule, not frontmatter.
+    """
+    if not _HANDLER.detect(text):
+        return {}, text
+    try:
+        block, body = _HANDLER.split(text)
+    except ValueError:  # no closing "---"
+        return {}, text
+    try:
+        meta = _HANDLER.load(block)
+    except yaml.YAMLError as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        warnings.append(f"frontmatter is not valid YAML ({problem}); its properties were ignored")
+        return {}, body
+    if meta is None:
+        return {}, body
+    if not isinstance(meta, dict):
+        warnings.append("frontmatter is not a key: value mapping; its properties were ignored")
+        return {}, body
+    return meta, body
+
+
+def aliases_of(meta: dict, warnings: list[str]) -> list[str]:
+    """The ``aliases`` list. A single string is ignored, as Obsidian does (it wants a YAML list)."""
+    value = meta.get("aliases")
+    if value is None:
+        return []
+    if isinstance(value, list):
+        return [str(alias).strip() for alias in value if alias is not None and str(alias).strip()]
+    warnings.append("'aliases' is not a YAML list; Obsidian ignores it, and so does vaultlearn")
+    return []
+
+
+def tags_of(meta: dict) -> list[str]:
+    """The ``tags`` property: a list or a comma/space separated string, with or without ``#``."""
+    value = meta.get("tags")
+    items = value if isinstance(value, list) else [value] if isinstance(value, str) else []
+    tags = []
+    for item in items:
+        if item is None:
+            continue
+        for part in _TAG_SEPARATORS.split(str(item)):
+            tag = part.lstrip("#").strip("/")
+            if tag:
+                tags.append(tag)
+    return tags
+
+
+def links_of(meta: dict) -> list[Link]:
+    """Wikilinks written in property values (quoted ``"[[Note]]"`` strings, in lists and maps too)."""
+    return [link for text in _strings(meta, 0) if "[[" in text for link in wikilinks_in(text, "frontmatter")]
+
+
+def _strings(value: object, depth: int):
+    if depth > _MAX_DEPTH:
+        return
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, (list, dict)):
+        for item in value.values() if isinstance(value, dict) else value:
+            yield from _strings(item, depth + 1)
+
+
+def created_of(meta: dict) -> datetime | None:
+    """The first of the ``created`` / ``date`` properties that reads as a date."""
+    for key in DATE_KEYS:
+        if (when := to_datetime(meta.get(key))) is not None:
+            return when
+    return None
+
+
+def json_safe(value: object, depth: int = 0) -> object:
+    """The properties with JSON-compatible values (dates as ISO strings), so they can be stored as JSON."""
+    if depth > _MAX_DEPTH:  # YAML anchors can build self-referencing lists
+        return None
+    if isinstance(value, dict):
+        return {str(k): json_safe(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set)):
+        return [json_safe(v, depth + 1) for v in value]
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
