@@ -32,7 +32,8 @@ def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
         return {}, text
     try:
         meta = _HANDLER.load(block)
-    except yaml.YAMLError as exc:
+    # besides YAMLError, PyYAML's constructors raise ValueError on impossible dates (2023-02-30)
+    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         warnings.append(f"frontmatter is not valid YAML ({problem}); its properties were ignored")
         return {}, body
