@@ -27,7 +27,7 @@ def parse_note(path: str, raw: bytes, max_embed_chars: int = 4000) -> Note:
     meta, body_text = properties.split_frontmatter(text, warnings)
     body = read_body(body_text)
     title = strip_note_suffix(path.rsplit("/", 1)[-1])
-    readable = _tidy(f"{title}\n{body.text}")
+    readable = _tidy(f"{title}\n{body.text.strip()}")
     truncated = len(readable) > max_embed_chars
     if truncated:
         warnings.append(f"text capped at {max_embed_chars} of {len(readable)} characters for embedding")

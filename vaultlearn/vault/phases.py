@@ -75,7 +75,7 @@ def _from_tags(note: Note, prefixes: Sequence[str]) -> str | None:
 
 
 def _merge_case(phase_of: dict[str, str | None]) -> dict[str, str | None]:
-    """Tags are case-insensitive: ``topics/Topology`` and ``Topics/topology`` are one phase (first spelling)."""
+    """Tags ignore case: ``topics/Topology`` and ``Topics/topology`` are one phase (first spelling wins)."""
     spelling: dict[str, str] = {}
     for phase in phase_of.values():
         if phase is not None:
@@ -101,7 +101,9 @@ def _date_bucket(when: datetime | None, bucket: str) -> str | None:
     return f"{when.year}-{when.month:02d}"
 
 
-def _order(notes: Sequence[Note], phase_of: Mapping[str, str | None], mtimes: Mapping[str, float]) -> list[str]:
+def _order(
+    notes: Sequence[Note], phase_of: Mapping[str, str | None], mtimes: Mapping[str, float]
+) -> list[str]:
     """Phases by the median creation time of their notes; ties (and phases with no dates) by name."""
     times: dict[str, list[float]] = {}
     for note in notes:
