@@ -1,5 +1,5 @@
 import { beforeEach } from "vitest";
-import { Notice } from "obsidian";
+import { Notice } from "./mocks/obsidian";
 
 beforeEach(() => {
 	(Notice as unknown as { messages: string[] }).messages.length = 0;

@@ -187,12 +187,49 @@ export class MarkdownView extends ItemView {
 	}
 }
 
+export interface Command {
+	id: string;
+	name: string;
+	callback?: () => unknown;
+	editorCallback?: (editor: any, ctx: any) => unknown;
+}
+
+/** Records what a plugin registers so tests can inspect and invoke it. */
 export class Plugin extends Component {
+	data: unknown = null;
+	commands: Command[] = [];
+	viewFactories: Record<string, (leaf: WorkspaceLeaf) => unknown> = {};
+	ribbon: { icon: string; title: string; callback: (evt: MouseEvent) => unknown }[] = [];
+	settingTabs: unknown[] = [];
+	events: unknown[] = [];
 	constructor(
 		public app: any,
-		public manifest: unknown,
+		public manifest: unknown = { id: "vaultlearn-links" },
 	) {
 		super();
+	}
+	async loadData(): Promise<unknown> {
+		return this.data;
+	}
+	async saveData(data: unknown): Promise<void> {
+		this.data = JSON.parse(JSON.stringify(data));
+	}
+	registerView(type: string, creator: (leaf: WorkspaceLeaf) => unknown): void {
+		this.viewFactories[type] = creator;
+	}
+	addRibbonIcon(icon: string, title: string, callback: (evt: MouseEvent) => unknown): HTMLElement {
+		this.ribbon.push({ icon, title, callback });
+		return document.createElement("div");
+	}
+	addCommand(command: Command): Command {
+		this.commands.push(command);
+		return command;
+	}
+	addSettingTab(tab: unknown): void {
+		this.settingTabs.push(tab);
+	}
+	registerEvent(ref: unknown): void {
+		this.events.push(ref);
 	}
 }
 
