@@ -1,0 +1,285 @@
+"""`vaultlearn watch` end to end: real daemon processes on a temp vault, real files, real HTTP, kill -9."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from vaultlearn.config import STATE_DIR
+from vaultlearn.service import VaultService
+from vaultlearn.vault.scan import scan_vault
+
+SAMPLE_VAULT = Path(__file__).resolve().parents[1] / "sample_vault"
+CONFIG = "debounce_seconds = 0.2\nlearn_quiet_seconds = 3600.0\n"
+
+NOTES = {
+    "Kitchen/Sourdough.md": "Sourdough bread rises with a wild yeast starter. Feed the starter flour and water, "
+                            "then bake the loaf in a hot dutch oven until the crust is dark.",
+    "Kitchen/Rye bread.md": "Dense rye loaves use a sour starter, caraway seeds and a long cold fermentation "
+                            "before baking. [[Sourdough]]",
+    "Code/Asyncio.md": "Python asyncio runs coroutines on an event loop; await suspends a task until a future "
+                       "completes. Tasks are scheduled cooperatively.",
+    "Code/Threads.md": "Python threads share memory; the GIL serialises bytecode and locks protect shared state "
+                       "between threads. [[Asyncio]]",
+}
+
+
+class DaemonProcess:
+    """``python -m vaultlearn.daemon.runner VAULT --port 0`` with an authenticated client once it serves."""
+
+    def __init__(self, vault: Path, log: Path, *args: str):
+        self.vault = vault
+        self.log = log
+        self.proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.daemon.runner", str(vault), "--port", "0",
+                                      *args], stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        self.client: httpx.Client | None = None
+
+    @property
+    def state(self) -> Path:
+        return self.vault / STATE_DIR
+
+    def wait_serving(self, timeout: float = 120) -> DaemonProcess:
+        """Wait for this process's daemon.json; connect with the token."""
+        info = poll(self._info, timeout, "daemon.json of the new daemon")
+        token = (self.state / "token").read_text().strip()
+        self.client = httpx.Client(base_url=f"http://{info['host']}:{info['port']}",
+                                   headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        return self
+
+    def _info(self) -> dict | None:
+        assert self.proc.poll() is None, f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}"
+        try:
+            info = json.loads((self.state / "daemon.json").read_text())
+        except (OSError, ValueError):
+            return None
+        return info if info["pid"] == self.proc.pid else None
+
+    def status(self) -> dict:
+        return self.client.get("/status").json()
+
+    def wait_idle(self, timeout: float = 120) -> dict:
+        """Wait until every change seen so far is applied and no job is queued."""
+
+        def idle():
+            status = self.status()
+            busy = status["state"] != "idle" or status["pending_changes"] or status["queued_jobs"]
+            return None if busy else status
+
+        time.sleep(0.3)  # let the kernel deliver the last events
+        return poll(idle, timeout, "an idle daemon")
+
+    def suggest(self, note: str, k: int = 5) -> httpx.Response:
+        return self.client.get("/suggest", params={"note": note, "k": k})
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
+        if self.client:
+            self.client.close()
+        self.proc.send_signal(sig)
+        return self.proc.wait(timeout)
+
+    def kill(self) -> None:
+        if self.client:
+            self.client.close()
+        self.proc.kill()
+        self.proc.wait(10)
+
+
+def poll(check, timeout: float, what: str, interval: float = 0.05):
+    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def make_vault(root: Path) -> Path:
+    vault = root / "vault"
+    shutil.copytree(SAMPLE_VAULT, vault)
+    for rel, text in NOTES.items():
+        (vault / rel).parent.mkdir(parents=True, exist_ok=True)
+        (vault / rel).write_text(text)
+    (vault / STATE_DIR).mkdir(exist_ok=True)
+    (vault / STATE_DIR / "config.toml").write_text(CONFIG)
+    return vault
+
+
+def assert_consistent(vault: Path) -> None:
+    """The stored state matches the files exactly: same notes, each current, each embedded and indexed."""
+    on_disk = {f.path for f in scan_vault(vault).notes}
+    service = VaultService(vault)
+    try:
+        stored = {row.path for row in service.store.notes()}
+        assert stored == on_disk, (sorted(on_disk - stored)[:5], sorted(stored - on_disk)[:5])
+        stale = [p for p in sorted(on_disk) if not service.is_current(p)]
+        assert not stale, stale[:5]
+        status = service.status()
+        assert status["embedded"] == status["index_size"] == len(on_disk)
+    finally:
+        service.close()
+
+
+def paths(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [s["path"] for s in response.json()["suggestions"]]
+
+
+@pytest.fixture(scope="module")
+def daemon(tmp_path_factory):
+    root = tmp_path_factory.mktemp("e2e")
+    d = DaemonProcess(make_vault(root), root / "daemon.log").wait_serving()
+    d.wait_idle()
+    yield d
+    if d.proc.poll() is None:
+        d.kill()
+
+
+def test_serves_the_indexed_vault(daemon):
+    status = daemon.status()
+    assert status["notes"] == len(scan_vault(daemon.vault).notes) and status["state"] == "idle"
+    assert paths(daemon.suggest("Sourdough"))[0] == "Kitchen/Rye bread.md"
+    assert oct((daemon.state / "token").stat().st_mode & 0o777) == "0o600"
+
+
+def test_requests_without_the_token_are_refused(daemon):
+    response = httpx.get(str(daemon.client.base_url) + "/status")
+    assert response.status_code == 401
+    response = httpx.get(str(daemon.client.base_url) + "/suggest", params={"note": "Sourdough"},
+                         headers={"Authorization": "Bearer nope"})
+    assert response.status_code == 401
+
+
+def test_path_traversal_is_refused(daemon, tmp_path):
+    secret = daemon.vault.parent / "secret.md"
+    secret.write_text("top secret")
+    os.symlink(secret, daemon.vault / "Escape.md")
+    try:
+        for note in ["../secret.md", "Kitchen/../../secret.md", str(secret), "/etc/passwd"]:
+            assert daemon.suggest(note).status_code == 400, note
+        assert daemon.suggest("Escape.md").status_code == 404
+    finally:
+        (daemon.vault / "Escape.md").unlink()
+
+
+def test_create_edit_rename_delete(daemon):
+    vault = daemon.vault
+    (vault / "Linker.md").write_text("Everything about waiting on coroutines: [[Await notes]]")
+    note = vault / "Starter feeding.md"
+    note.write_text("Feeding a sourdough starter: flour, water and wild yeast, bubbles before baking bread.")
+    created = poll(lambda: daemon.suggest("Starter feeding").status_code == 200 and daemon.suggest(
+        "Starter feeding"), 30, "the new note")
+    assert set(paths(created)[:2]) <= {"Kitchen/Sourdough.md", "Kitchen/Rye bread.md"}
+    unresolved = daemon.wait_idle()["unresolved_links"]
+
+    # edit as a sync tool does: a temp file renamed over the note
+    tmp = vault / ".Starter feeding.md.tmp"
+    tmp.write_text("Awaiting coroutines in Python asyncio: the event loop schedules tasks and futures.")
+    os.replace(tmp, note)
+    poll(lambda: paths(daemon.suggest("Starter feeding"))[0] == "Code/Asyncio.md", 30, "suggestions of the edit")
+
+    # rename: the note keeps its identity (nothing re-embedded) and [[Await notes]] now resolves
+    note.rename(vault / "Code" / "Await notes.md")
+    poll(lambda: daemon.suggest("Await notes").status_code == 200, 30, "the renamed note")
+    status = daemon.wait_idle()
+    assert daemon.suggest("Starter feeding").status_code == 404
+    assert status["last_change"]["moves"] == 1 and status["last_change"]["embedded"] == 0
+    assert status["unresolved_links"] == unresolved - 1
+    assert paths(daemon.suggest("Await notes"))[0] == "Code/Asyncio.md"
+
+    # a folder rename moves every note under it, keeping identities
+    (vault / "Kitchen").rename(vault / "Bakery")
+    poll(lambda: daemon.suggest("Bakery/Sourdough.md").status_code == 200, 30, "the moved folder")
+    status = daemon.wait_idle()
+    assert status["last_change"]["moves"] == 2 and status["last_change"]["embedded"] == 0
+    assert daemon.suggest("Kitchen/Sourdough.md").status_code == 404
+
+    # delete
+    (vault / "Code" / "Await notes.md").unlink()
+    poll(lambda: daemon.suggest("Await notes").status_code == 404, 30, "the deletion")
+    assert "Code/Await notes.md" not in paths(daemon.suggest("Asyncio", k=50))
+
+
+def test_a_second_daemon_on_the_same_vault_exits(daemon, tmp_path):
+    second = subprocess.run([sys.executable, "-m", "vaultlearn.daemon.runner", str(daemon.vault), "--port", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert second.returncode == 1
+    assert f"pid {daemon.proc.pid}" in second.stderr
+
+
+def test_refuses_a_remote_address_unless_allowed(tmp_path):
+    result = subprocess.run([sys.executable, "-m", "vaultlearn.daemon.runner", str(tmp_path), "--host", "0.0.0.0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--allow-remote" in result.stderr
+
+
+def test_burst_of_1000_writes_loses_nothing(daemon):
+    vault = daemon.vault
+    burst = vault / "Burst"
+    burst.mkdir()
+    notes = [burst / f"Item {i:03d}.md" for i in range(250)]
+    for round_ in range(3):  # 750 writes: every note created, then saved twice more
+        for i, note in enumerate(notes):
+            note.write_text(f"Item {i}, version {round_}. Related: [[Item {(i + 1) % 250:03d}]]")
+    for i, note in enumerate(notes):  # 250 more, each in two halves, like a slow writer
+        with open(note, "a") as handle:
+            handle.write(" Appended in two halves, ")
+            handle.flush()
+            handle.write("the second one now.")
+    for note in notes[5::50]:
+        note.unlink()
+    for note in notes[7::100]:
+        note.rename(note.with_name(f"Renamed {note.name}"))
+    status = daemon.wait_idle(timeout=300)
+    assert status["notes"] == len(scan_vault(vault).notes)
+    assert_consistent(vault)  # read beside the idle daemon: every note's final version is the stored one
+
+
+def test_kill_9_while_indexing_then_restart(daemon):
+    """Last of the module: kills the shared daemon mid-indexing, restarts, stops it cleanly."""
+    vault = daemon.vault
+    for i in range(300):
+        (vault / f"Bulk {i:03d}.md").write_text(f"Bulk note number {i} about topic {i % 7}. [[Bulk {i // 2:03d}]]")
+    poll(lambda: daemon.status()["state"] == "indexing" and daemon.status()["pending_changes"] == 0, 60,
+         "indexing of the bulk")
+    time.sleep(0.5)
+    daemon.kill()
+    assert json.loads((daemon.state / "daemon.json").read_text())["pid"] == daemon.proc.pid  # left behind
+
+    second = DaemonProcess(vault, daemon.log).wait_serving()  # the stale files are replaced
+    status = second.wait_idle(timeout=300)
+    assert status["notes"] == len(scan_vault(vault).notes)
+    assert second.suggest("Bulk 123").status_code == 200
+    assert second.stop() == 0
+    assert not (second.state / "daemon.json").exists() and not (second.state / "token").exists()
+    assert_consistent(vault)
+
+
+@pytest.mark.slow
+def test_kill_9_while_learning_keeps_the_previous_model(tmp_path):
+    vault = make_vault(tmp_path)
+    first = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
+    before = first.wait_idle()
+    phase = before["pending_phases"][0]
+    assert first.client.post("/learn", json={"phase": phase}).json() == {"queued": True}
+    poll(lambda: first.client.get("/learn").json().get("progress"), 300, "learning progress")
+    first.kill()
+
+    second = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
+    after = second.wait_idle()
+    assert after["learned_phases"] == before["learned_phases"]
+    assert paths(second.suggest("Rye bread"))
+    assert second.client.post("/learn", json={"phase": phase}).json() == {"queued": True}
+    poll(lambda: phase in second.status()["learned_phases"], 600, "learning after the restart")
+    assert second.stop(signal.SIGINT) == 0
+    assert_consistent(vault)
