@@ -91,9 +91,15 @@ export function parseQueued(body: unknown): QueuedResponse | null {
 	return { queued: body.queued };
 }
 
+/**
+ * GET /learn: {"state", "phase", "progress"}. A body with a boolean "running" instead of "state"
+ * is read as state "learning" or "idle".
+ */
 export function parseLearnState(body: unknown): LearnState | null {
-	if (!isObj(body) || typeof body.state !== "string") return null;
-	return { state: body.state, phase: stringOrNull(body.phase), progress: numberOrNull(body.progress) };
+	if (!isObj(body)) return null;
+	const state = typeof body.state === "string" ? body.state : typeof body.running === "boolean" ? (body.running ? "learning" : "idle") : null;
+	if (state === null) return null;
+	return { state, phase: stringOrNull(body.phase), progress: numberOrNull(body.progress) };
 }
 
 /** The daemon's error body is {"detail": "..."}; detail may also be a list (validation errors). */

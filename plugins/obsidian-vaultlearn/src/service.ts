@@ -11,6 +11,14 @@ import type { DaemonStatus, Endpoint, Result, SuggestResponse } from "./types";
 /** At most this many characters of a note's text go to POST /search. */
 export const SEARCH_TEXT_LIMIT = 8000;
 
+/** The first `limit` UTF-16 units of text, never ending in half of a surrogate pair. */
+export function truncateText(text: string, limit: number): string {
+	if (text.length <= limit) return text;
+	const cut = text.slice(0, limit);
+	const last = cut.charCodeAt(cut.length - 1);
+	return last >= 0xd800 && last <= 0xdbff ? cut.slice(0, -1) : cut;
+}
+
 export interface DaemonClient {
 	status(): Promise<Result<DaemonStatus>>;
 	suggest(notePath: string, k: number): Promise<Result<SuggestResponse>>;
@@ -48,7 +56,7 @@ export class SuggestionService {
 		if (!suggest.ok && suggest.error.kind === "not-indexed") {
 			const text = await this.deps.readNote(note).catch(() => null);
 			if (text !== null && text.trim() !== "") {
-				fallback = await client.search(text.slice(0, SEARCH_TEXT_LIMIT), settings.k);
+				fallback = await client.search(truncateText(text, SEARCH_TEXT_LIMIT), settings.k);
 			}
 		}
 		return deriveState({ note, vaultPath, suggest, status, fallback, linked: this.deps.linked(note) });

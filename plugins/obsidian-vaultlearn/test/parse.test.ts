@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { errorDetail, parseStatus, parseSuggestion, parseSuggestResponse, reasonText, titleFromPath } from "../src/parse";
+import { errorDetail, parseLearnState, parseStatus, parseSuggestion, parseSuggestResponse, reasonText, titleFromPath } from "../src/parse";
 
 describe("response parsing", () => {
 	it("titleFromPath drops folders and the .md extension", () => {
@@ -52,6 +52,17 @@ describe("response parsing", () => {
 			learning: { phase: "p1", progress: null },
 		});
 		expect(parseStatus({ state: "idle", phases: ["a", 3, "b"] })).toEqual({ state: "idle", phases: ["a", "b"] });
+	});
+
+	it("parseLearnState reads state, or derives it from a boolean running", () => {
+		expect(parseLearnState({ state: "learning", phase: "p1", progress: 0.2 })).toEqual({ state: "learning", phase: "p1", progress: 0.2 });
+		expect(parseLearnState({ running: false, phase: null, progress: null, result: null, error: null })).toEqual({
+			state: "idle",
+			phase: null,
+			progress: null,
+		});
+		expect(parseLearnState({ running: true, phase: "p2", progress: { step: 1 } })).toEqual({ state: "learning", phase: "p2", progress: null });
+		expect(parseLearnState({ phase: "p1" })).toBe(null);
 	});
 
 	it("errorDetail reads {detail} and falls back to the text", () => {

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from "vitest";
 import { DAEMON_FILE, TOKEN_FILE } from "../src/discovery";
-import { SEARCH_TEXT_LIMIT, SuggestionService } from "../src/service";
+import { SEARCH_TEXT_LIMIT, SuggestionService, truncateText } from "../src/service";
 import type { VaultlearnSettings } from "../src/settingsModel";
 import { DEFAULT_SETTINGS } from "../src/settingsModel";
 import type { FakeDaemon, Handler } from "./helpers/fakeDaemon";
@@ -115,5 +115,18 @@ describe("SuggestionService end to end (discovery files + HTTP)", () => {
 	it("describeConnection explains a missing daemon", async () => {
 		const down = await setup(() => ({ status: 200, body: {} }), { files: {} });
 		expect(await down.describeConnection()).toBe("daemon not running — start `vaultlearn watch /home/me/vault`");
+	});
+});
+
+describe("truncateText", () => {
+	it("keeps short text and cuts long text to the limit", () => {
+		expect(truncateText("abc", 5)).toBe("abc");
+		expect(truncateText("abcdef", 4)).toBe("abcd");
+	});
+
+	it("never splits a surrogate pair (emoji)", () => {
+		const text = "ab🚀cd"; // the rocket takes two UTF-16 units, at indices 2 and 3
+		expect(truncateText(text, 3)).toBe("ab");
+		expect(truncateText(text, 4)).toBe("ab🚀");
 	});
 });
