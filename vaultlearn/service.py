@@ -75,7 +75,6 @@ class VaultService:
             from .model.encoder import NoteEncoder
 
             self._encoder = NoteEncoder(self.config)
-            self._encoder.load_memory(self.model_dir)
         return self._encoder
 
     @property
