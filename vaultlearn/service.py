@@ -15,7 +15,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Collection, Iterable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -351,10 +351,12 @@ class VaultService:
                                   len(cand.shared), cand.mentioned, row.phase))
         return out
 
-    def fit_rank_weights(self) -> dict:
-        """Fit the blend of similarity, graph evidence and mentions on the vault's own visible links."""
+    def held_out_cases(self, links: Iterable[tuple[int, int]]) -> list[HeldOutLink]:
+        """For each visible link A→B: A's candidates built as if that one link did not exist, and B.
+
+        The link's words stay in A's text (as when a writer mentions a note without linking it).
+        """
         edges = [(a, b) for a, b, _ in self.store.edges()]
-        cases = []
         adjacency: dict[int, set[int]] = {}
         outgoing: dict[int, set[int]] = {}
         for a, b in edges:
@@ -363,20 +365,26 @@ class VaultService:
             outgoing.setdefault(a, set()).add(b)
         vectors = self.vectors()
         paths = {row.id: row.path for row in self.store.notes()}
-        for a, b in sample_links(sorted(set(edges)), FIT_SAMPLE, self.config.seed):
+        cases = []
+        for a, b in links:
             query_vec = self.store.embedding(a)
             if query_vec is None or b not in paths:
                 continue
             local = {(x, y) for x in adjacency[a] | {a} for y in adjacency.get(x, ())}
-            hidden = local - {(a, b), (b, a)} | ({(b, a)} if a in outgoing.get(b, ()) else set())
+            visible = local - {(a, b), (b, a)} | ({(b, a)} if a in outgoing.get(b, ()) else set())
             raw = read_note_bytes(self.vault, paths[a], self.config.max_note_bytes)
             text = parse_note(paths[a], raw, self.config.max_embed_chars).text if raw is not None else None
             with self._index_lock:
                 candidates = build_candidates(a, query_vec, {a} | (outgoing[a] - {b}), vectors.search,
-                                              vectors.vectors, hidden, self._names, text,
+                                              vectors.vectors, visible, self._names, text,
                                               self.config.candidate_pool)
             cases.append(HeldOutLink(tuple(candidates), b))
-        weights, report = fit_weights(cases)
+        return cases
+
+    def fit_rank_weights(self, exclude: Collection[tuple[int, int]] = ()) -> dict:
+        """Fit the blend of similarity, graph evidence and mentions on the vault's own visible links."""
+        edges = sorted({(a, b) for a, b, _ in self.store.edges()} - set(exclude))
+        weights, report = fit_weights(self.held_out_cases(sample_links(edges, FIT_SAMPLE, self.config.seed)))
         self.store.set_json("rank_weights", {"graph": weights.graph, "mention": weights.mention})
         self.store.set_json("rank_fit", report)
         return report

@@ -131,19 +131,25 @@ class HeldOutLink:
     target: int
 
 
-def fit_weights(cases: Sequence[HeldOutLink], k: int = 10) -> tuple[RankWeights, dict]:
+def recall_at(cases: Sequence[HeldOutLink], weights: RankWeights, k: int = 10) -> float:
+    """Share of held-out links whose target ranks in the top ``k``."""
+    hits = sum(any(c.note_id == case.target for c, _ in rank(case.candidates, weights, k)) for case in cases)
+    return hits / len(cases) if cases else 0.0
+
+
+def fit_weights(cases: Sequence[HeldOutLink], k: int = 10,
+                mention_grid: Sequence[float] = WEIGHT_GRID_MENTION) -> tuple[RankWeights, dict]:
     """The grid weights with the best Recall@k on held-out visible links (ties → the smaller weights).
 
     Returns the weights and a report with the Recall@k of plain similarity and of the fitted blend.
     """
     def recall(weights: RankWeights) -> float:
-        hits = sum(any(c.note_id == case.target for c, _ in rank(case.candidates, weights, k)) for case in cases)
-        return hits / len(cases) if cases else 0.0
+        return recall_at(cases, weights, k)
 
     plain = recall(RankWeights())
     best, best_recall = RankWeights(), plain
     for g in WEIGHT_GRID_GRAPH:
-        for m in WEIGHT_GRID_MENTION:
+        for m in mention_grid:
             weights = RankWeights(g, m)
             value = recall(weights)
             if value > best_recall + 1e-9:
