@@ -15,7 +15,7 @@ import hashlib
 import os
 import threading
 import time
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from datetime import datetime
 from pathlib import Path, PurePosixPath
 
@@ -23,12 +23,13 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import Config
-from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError
+from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, VaultlearnError
 from .index.suggest import (
     Candidate, HeldOutLink, RankWeights, Suggestion, build_candidates, fit_weights, rank, reason, sample_links,
 )
 from .index.vectors import VectorIndex
 from .store import NoteRow, Store, state_dir, target_key
+from .model.manifest import read_manifest
 from .vault.note import Link, Note
 from .vault.parse import parse_note
 from .vault.phases import assign_phases
@@ -57,6 +58,7 @@ class VaultService:
         self._index_lock = threading.RLock()
         self._vectors: VectorIndex | None = None
         self._encoder = None
+        self._learner = None
         self._resolver: LinkResolver | None = None
 
     def close(self) -> None:
@@ -70,12 +72,24 @@ class VaultService:
     # ------------------------------------------------------------------------------------------------------
     # model and index access (lazy)
     def encoder(self):
-        """The NoteEncoder, loaded on first use (this is where torch is imported)."""
+        """The NoteEncoder with the last committed learned memory, loaded on first use (imports torch)."""
         if self._encoder is None:
-            from .model.encoder import NoteEncoder
-
-            self._encoder = NoteEncoder(self.config)
+            self._load_model()
         return self._encoder
+
+    def learner(self):
+        """The ContinualLearner holding the learned state (loaded with the encoder)."""
+        if self._learner is None:
+            self._load_model()
+        return self._learner
+
+    def _load_model(self) -> None:
+        from .model.continual import ContinualLearner
+        from .model.encoder import NoteEncoder
+
+        encoder = NoteEncoder(self.config)
+        self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
+        self._encoder = encoder
 
     @property
     def model_dir(self) -> Path:
@@ -123,17 +137,28 @@ class VaultService:
             else:
                 present, gone = self._stat_paths(paths)
                 gone &= set(stored)
-            force = self.store.get_meta("model_key") not in (None, self.model_key())
+            force = (self.store.get_meta("model_key") not in (None, self.model_key())
+                     or self._memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
             changed, touched, vanished = self._read_changed(present, stored, force, progress)
             gone |= vanished & set(stored)
-            vectors = self._embed([note for note, _, _ in changed], progress)
-            report = self._commit(stored, changed, touched, gone, vectors)
+            embedded = self._embed([note for note, _, _ in changed], progress)
+            report = self._commit(stored, changed, touched, gone, embedded)
             if paths is None and (report["added"] or report["updated"] or report["deleted"]
                                   or self.store.get_json("rank_weights") is None):
                 report["rank_fit"] = self.fit_rank_weights()
         report["warnings"] = warnings + [w for note, _, _ in changed for w in note.warnings]
         report["seconds"] = round(time.perf_counter() - started, 3)
         return report
+
+    def _memory_generation_on_disk(self) -> int:
+        manifest = read_manifest(self.model_dir)
+        return manifest["generation"] if manifest else 0
+
+    def _sync_learned_state(self) -> None:
+        """Record, with the embeddings just written, which learned memory produced them."""
+        manifest = read_manifest(self.model_dir) or {"generation": 0, "learned_phases": []}
+        self.store.set_meta("memory_generation", str(manifest["generation"]))
+        self.store.set_json("learned_phases", manifest["learned_phases"])
 
     def _stat_paths(self, paths: Iterable[str]) -> tuple[dict[str, ScannedFile], set[str]]:
         present, gone = {}, set()
@@ -171,14 +196,19 @@ class VaultService:
             changed.append((note, scanned, digest))
         return changed, touched, vanished
 
-    def _embed(self, notes: list[Note], progress: bool) -> np.ndarray | None:
+    def _embed(self, notes: list[Note], progress: bool) -> tuple[np.ndarray, list[np.ndarray] | None] | None:
+        """Embeddings of ``notes`` and, once a memory exists, the memory slots each note reads."""
         if not notes:
             return None
-        return self.encoder().encode([n.text for n in notes], show_progress=progress)
+        encoder = self.encoder()
+        texts = [n.text for n in notes]
+        if encoder.memory is None:
+            return encoder.encode(texts, show_progress=progress), None
+        return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteRow], changed, touched, gone: set[str],
-                vectors: np.ndarray | None) -> dict:
+    def _commit(self, stored: dict[str, NoteRow], changed, touched, gone: set[str], embedded) -> dict:
         """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
+        vectors, slots = embedded if embedded is not None else (None, None)
         resolver = self._resolver_now()
         added = [note.path for note, _, _ in changed if note.path not in stored]
         with self.store.transaction():
@@ -201,7 +231,11 @@ class VaultService:
                 self._assign_phases()
             if vectors is not None:
                 self.store.put_embeddings(ids, vectors, [digest for _, _, digest in changed])
+            if slots is not None:
+                self.store.put_postings(ids, slots)
             self.store.set_meta("model_key", self.model_key())
+            if force:
+                self._sync_learned_state()
             generation = self.store.bump_generation() if (changed or gone) else self.store.generation
         self._update_vectors(np.array(ids, dtype=np.int64), vectors, np.array(gone_ids, dtype=np.int64),
                              generation)
@@ -271,6 +305,104 @@ class VaultService:
                 self._assign_phases()
                 self.store.bump_generation()
             self.index([new])
+
+    # ------------------------------------------------------------------------------------------------------
+    # learning
+    def learn(self, phase: str | None = None, *, progress: Callable[[dict], None] | None = None) -> dict:
+        """Learn the pending phases in order (or just ``phase``), then re-embed only the affected notes.
+
+        Each phase commits twice, model first: the learner's manifest swap, then one sqlite transaction with
+        the re-embedded notes. A crash between the two is repaired by the next ``index`` (the memory
+        generation on disk differs from the one the embeddings were made with, so every note is re-embedded).
+        """
+        from .model.continual import PhaseData
+
+        with self._write_lock:
+            self.index()
+            order = self.store.get_json("phase_order", [])
+            learner = self.learner()
+            if phase is not None and phase not in order:
+                raise VaultlearnError(f"no phase {phase!r}; the phases are: {', '.join(order) or 'none'}")
+            todo = [p for p in ([phase] if phase else order) if p not in learner.learned_phases]
+            rows = self.store.notes()
+            texts = self._texts(rows)
+            position = {row.id: i for i, row in enumerate(rows)}
+            edges = sorted({(position[a], position[b]) for a, b, _ in self.store.edges()})
+            adjacency: list[set[int]] = [set() for _ in rows]
+            for a, b in edges:
+                adjacency[a].add(b)
+                adjacency[b].add(a)
+            reports = []
+            for name in todo:
+                in_phase = {i for i, row in enumerate(rows) if row.phase == name}
+                learned = set(learner.learned_phases)
+                background = [i for i, row in enumerate(rows)
+                              if (row.phase in learned if learned else i not in in_phase)]
+                pairs = [(a, b) for a, b in edges if a in in_phase]
+                data = PhaseData(texts, np.array(sorted(in_phase), dtype=np.int64), pairs,
+                                 np.array(background, dtype=np.int64), adjacency)
+                report_progress = (lambda f, name=name: progress({"phase": name, "progress": f})) if progress else None
+                try:
+                    result = learner.learn_phase(name, data, progress=report_progress)
+                    reports.append(self._commit_learned(name, result, rows, texts, in_phase, len(pairs)))
+                except BaseException:
+                    self._encoder = self._learner = None  # the next use reloads the last committed state
+                    raise
+            return {"phases": reports, "learned_phases": list(learner.learned_phases)}
+
+    def _texts(self, rows: list[NoteRow]) -> list[str]:
+        """The embedded text of every note (re-read and parsed; a vanished file leaves its title)."""
+        texts = []
+        for row in rows:
+            raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
+            texts.append(parse_note(row.path, raw, self.config.max_embed_chars).text if raw else row.title)
+        return texts
+
+    def _commit_learned(self, phase: str, result: dict, rows: list[NoteRow], texts: list[str],
+                        in_phase: set[int], links: int) -> dict:
+        """Save the learner, re-embed the notes whose memory slots changed, measure drift, commit."""
+        encoder = self.encoder()
+        position = {row.id: i for i, row in enumerate(rows)}
+        affected = self.store.notes_touching(result["updated_slots"]) | self.store.notes_without_postings()
+        ids = np.array(sorted(i for i in affected if i in position), dtype=np.int64)
+        vectors, slots = encoder.encode_with_slots([texts[position[i]] for i in ids])
+        old_ids = np.array([row.id for i, row in enumerate(rows) if i not in in_phase], dtype=np.int64)
+        before = {int(i): self.store.embedding(int(i)) for i in ids}
+        cosine_change = sum(1.0 - float(before[int(i)] @ v) for i, v in zip(ids, vectors)
+                            if before[int(i)] is not None and position[int(i)] not in in_phase)
+        probe = old_ids[np.random.default_rng(self.config.seed).permutation(len(old_ids))[:300]]
+        top_before = self._top10(probe)
+        self.learner().save(self.model_dir)
+        with self.store.transaction():
+            self.store.put_embeddings(ids, vectors, [rows[position[int(i)]].hash for i in ids])
+            self.store.put_postings(ids, slots)
+            self._sync_learned_state()
+            counts = self.store.get_json("learned_link_counts", {})
+            self.store.set_json("learned_link_counts", {**counts, phase: links})
+            generation = self.store.bump_generation()
+        self._update_vectors(ids, vectors, np.zeros(0, dtype=np.int64), generation)
+        top_after = self._top10(probe)
+        changed = sum(top_before[i] != top_after[i] for i in top_before)
+        return {
+            "phase": phase, "links": links, "steps": result["steps"], "seconds": round(result["seconds"], 2),
+            "loss_start": result["loss_start"], "loss_end": result["loss_end"],
+            "updated_slots": int(len(result["updated_slots"])), "reembedded": int(len(ids)),
+            "reembedded_share": len(ids) / max(1, len(rows)),
+            "drift_cosine": cosine_change / max(1, len(old_ids)),
+            "top10_changed": changed / max(1, len(top_before)),
+        }
+
+    def _top10(self, ids: np.ndarray) -> dict[int, tuple[int, ...]]:
+        """The ten nearest notes of each of ``ids`` in the current index (itself excluded)."""
+        vectors = self.vectors()
+        out = {}
+        with self._index_lock:
+            for i in ids:
+                query = self.store.embedding(int(i))
+                if query is not None:
+                    _, hits = vectors.search(query, 11)
+                    out[int(i)] = tuple(int(h) for h in hits[0] if h >= 0 and h != i)[:10]
+        return out
 
     # ------------------------------------------------------------------------------------------------------
     # suggestions
