@@ -163,6 +163,54 @@ def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None
         click.echo(text)
 
 
+@cli.command()
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+@click.option("--phase", default=None, help="Learn only this phase (default: every pending phase, in order).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: bool) -> None:
+    """Learn the vault's pending phases from its links, then re-embed only the notes that changed."""
+    from tqdm import tqdm
+
+    service = _service(_vault(vault_opt, vault), create=False)
+    bars: dict[str, tqdm] = {}
+
+    def progress(event: dict) -> None:
+        bar = bars.get(event["phase"])
+        if bar is None:
+            bar = bars[event["phase"]] = tqdm(total=100, desc=f"learning {event['phase']}", unit="%",
+                                              disable=as_json or not sys.stderr.isatty())
+        bar.update(round(event["progress"] * 100) - bar.n)
+
+    report = service.learn(phase, progress=progress)
+    for bar in bars.values():
+        bar.close()
+    if as_json:
+        _echo_json(report)
+        return
+    if not report["phases"]:
+        click.echo("nothing to learn: every phase is learned" if service.status()["phases"]
+                   else "nothing to learn: the vault has no phases")
+    for p in report["phases"]:
+        click.echo(f"{p['phase']}: {p['links']} links, {p['steps']} steps in {p['seconds']:.1f}s; "
+                   f"re-embedded {p['reembedded']} notes ({p['reembedded_share']:.1%}); "
+                   f"drift {p['drift_cosine']:.4f} mean cosine, top-10 changed for {p['top10_changed']:.1%} "
+                   f"of old notes")
+
+
+@cli.command()
+@click.argument("vault", type=click.Path(file_okay=False))
+@click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (0 picks a free one).")
+@click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
+@click.option("--allow-remote", is_flag=True, help="Allow binding to a non-loopback interface.")
+def watch(vault: str, port: int | None, host: str | None, allow_remote: bool) -> None:
+    """Run the daemon: follow the vault's changes, learn in the background, serve the local API."""
+    from .daemon.runner import run_daemon
+
+    root = _vault(None, vault)
+    sys.exit(run_daemon(root, Config.load(root), host=host, port=port, allow_remote=allow_remote))
+
+
 def main() -> None:
     """Console entry point: user-facing errors on stderr, exit 1; usage errors exit 2 (click)."""
     try:

@@ -142,7 +142,7 @@ class VaultService:
             changed, touched, vanished = self._read_changed(present, stored, force, progress)
             gone |= vanished & set(stored)
             embedded = self._embed([note for note, _, _ in changed], progress)
-            report = self._commit(stored, changed, touched, gone, embedded)
+            report = self._commit(stored, changed, touched, gone, embedded, force)
             if paths is None and (report["added"] or report["updated"] or report["deleted"]
                                   or self.store.get_json("rank_weights") is None):
                 report["rank_fit"] = self.fit_rank_weights()
@@ -206,7 +206,8 @@ class VaultService:
             return encoder.encode(texts, show_progress=progress), None
         return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteRow], changed, touched, gone: set[str], embedded) -> dict:
+    def _commit(self, stored: dict[str, NoteRow], changed, touched, gone: set[str], embedded,
+                force: bool) -> dict:
         """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
         vectors, slots = embedded if embedded is not None else (None, None)
         resolver = self._resolver_now()
@@ -234,7 +235,7 @@ class VaultService:
             if slots is not None:
                 self.store.put_postings(ids, slots)
             self.store.set_meta("model_key", self.model_key())
-            if force:
+            if force or self.store.get_meta("memory_generation") is None:
                 self._sync_learned_state()
             generation = self.store.bump_generation() if (changed or gone) else self.store.generation
         self._update_vectors(np.array(ids, dtype=np.int64), vectors, np.array(gone_ids, dtype=np.int64),
