@@ -37,3 +37,17 @@ def shared_vault(name: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is not present")
     return path
+
+
+def pytest_collection_modifyitems(config, items):
+    """GPU tests skip cleanly where torch sees no CUDA device."""
+    if not any("gpu" in item.keywords for item in items):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs a CUDA device")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
