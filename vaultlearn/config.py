@@ -46,9 +46,13 @@ class Config:
     learn_batch_size: int = 32
     learn_lr: float = 2.0
     learn_top_t: int = 500
+    learn_max_tokens: int = 128  # tokens per note seen in training steps (embedding still reads max_seq_length)
     ewc_lambda: float = 100.0
     twp_lambda: float = 10.0
     stable_dim_damping: float = 0.5
+    fisher_samples: int = 128  # links per phase whose per-example gradients estimate the Fisher
+    fisher_gamma: float = 1.0  # online EWC decay of older phases' importance
+    edge_weighting: str = "degree"  # training-pair weights from the graph: degree | betweenness | none
     seed: int = 0
     # suggestions
     suggest_k: int = 10

@@ -51,13 +51,10 @@ def resolve_device(device: str | None) -> torch.device:
 
 def pad_hidden(states: Sequence[torch.Tensor], device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """Stack variable-length token states (tokens, d) into (batch, max_tokens, d) plus an attention mask."""
-    lengths = [s.shape[0] for s in states]
-    out = torch.zeros(len(states), max(lengths), states[0].shape[1], dtype=states[0].dtype)
-    mask = torch.zeros(len(states), max(lengths), dtype=torch.long)
-    for row, (s, n) in enumerate(zip(states, lengths)):
-        out[row, :n] = s
-        mask[row, :n] = 1
-    return out.to(device, non_blocking=True), mask.to(device, non_blocking=True)
+    hidden = torch.nn.utils.rnn.pad_sequence(list(states), batch_first=True)
+    lengths = torch.tensor([s.shape[0] for s in states])
+    mask = (torch.arange(hidden.shape[1])[None, :] < lengths[:, None]).long()
+    return hidden.to(device), mask.to(device)
 
 
 class _StopAtMemory(Exception):
@@ -240,15 +237,22 @@ class NoteEncoder:
             self._stop = False
         return out  # type: ignore[return-value]
 
-    def embed_hidden(self, hidden: torch.Tensor, mask: torch.Tensor, *, sparse_grad: bool = False) -> torch.Tensor:
+    def embed_hidden(
+        self,
+        hidden: torch.Tensor,
+        mask: torch.Tensor,
+        lookup: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Memory + the blocks above it + pooling on padded block-L states → L2-normalised (batch, dim).
 
-        Differentiable (values get gradient when they require it); the memory is applied even while all-zero."""
+        ``lookup``: the memory's (slot ids, weights) for these states when already known (they depend only on
+        the frozen layers below). Differentiable; the memory is applied even while all-zero."""
         from transformers.masking_utils import create_bidirectional_mask
 
         h = hidden.to(next(self.st.parameters()).dtype)
         if self.memory is not None:
-            h = h + self.memory(h, sparse_grad=sparse_grad)
+            idx, weights = lookup if lookup is not None else self.memory.lookup(h)
+            h = h + self.memory.read(idx, weights).to(h.dtype)
         attention = create_bidirectional_mask(config=self.auto_model.config, inputs_embeds=h, attention_mask=mask)
         for block in self.blocks[self.layer :]:
             h = block(h, attention)

@@ -59,7 +59,7 @@ class SparseMemory(nn.Module):
         weights = torch.softmax(best, dim=-1)
         return idx.flatten(-2), weights.flatten(-2)
 
-    def read(self, idx: torch.Tensor, weights: torch.Tensor, *, sparse_grad: bool = False) -> torch.Tensor:
+    def read(self, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
         """Weighted sum of the value rows ``idx`` (..., m) with ``weights`` (..., m) → (..., dim)."""
         shape = idx.shape[:-1]
         out = F.embedding_bag(
@@ -67,14 +67,13 @@ class SparseMemory(nn.Module):
             self.values,
             per_sample_weights=weights.reshape(-1, idx.shape[-1]).to(self.values.dtype),
             mode="sum",
-            sparse=sparse_grad,
         )
         return out.view(*shape, self.dim)
 
-    def forward(self, hidden: torch.Tensor, *, sparse_grad: bool = False) -> torch.Tensor:
+    def forward(self, hidden: torch.Tensor) -> torch.Tensor:
         """Memory readout for ``hidden`` (..., dim), same dtype; the caller adds it residually."""
         idx, weights = self.lookup(hidden)
-        return self.read(idx, weights, sparse_grad=sparse_grad).to(hidden.dtype)
+        return self.read(idx, weights).to(hidden.dtype)
 
     @staticmethod
     def token_slots(idx: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -91,7 +90,7 @@ class SparseMemory(nn.Module):
 
     # ----- initialisation -----
     @torch.no_grad()
-    def init_keys(self, hidden: torch.Tensor, *, iters: int = 25, seed: int = 0) -> None:
+    def init_keys(self, hidden: torch.Tensor, *, iters: int = 10, seed: int = 0) -> None:
         """Set every head's two sub-key tables to k-means centroids of the half-queries of ``hidden`` (tokens, dim)."""
         q = self.queries(hidden.to(self.query_proj.device))  # (tokens, heads, 2, d/2)
         gen = torch.Generator(device="cpu").manual_seed(seed)

@@ -1,0 +1,299 @@
+"""Continual-learning strategies run through the protocol on the same data, seeds, batches and step budget.
+
+frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
+sparse: the memory with TF-IDF top-t slots, plain SGD. vaultlearn: sparse + EWC on values (Fisher + TWP
+importance) + Fisher-stable output dimensions (the default). Ablations: vaultlearn-nofisher (no EWC and no
+stable dimensions, TWP edge weights kept), vaultlearn-notwp (no topology importance, uniform link weights),
+vaultlearn-noidf (TF-only slot ranking).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+import torch
+
+from vaultlearn.config import Config
+from vaultlearn.eval.protocol import EvalCorpus, Split, drift, score_phases, split_links, summarize
+from vaultlearn.model.continual import ContinualLearner, HiddenCache, PhaseData, info_nce, plan_phase
+from vaultlearn.model.encoder import NoteEncoder
+from vaultlearn.model.fisher import OnlineEWC, per_example_fisher
+from vaultlearn.model.topology import edge_weights
+
+SPARSE_OPTIONS = {
+    "sparse": {"use_idf": True, "use_fisher": False, "use_twp": False},
+    "vaultlearn": {"use_idf": True, "use_fisher": True, "use_twp": True},
+    "vaultlearn-nofisher": {"use_idf": True, "use_fisher": False, "use_twp": True},
+    "vaultlearn-notwp": {"use_idf": True, "use_fisher": True, "use_twp": False},
+    "vaultlearn-noidf": {"use_idf": False, "use_fisher": True, "use_twp": True},
+}
+DENSE_LR = {"full": 2e-5, "ewc": 2e-5, "lora": 2e-4}
+LORA_RANK = 16
+STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS)
+
+
+def phase_data(corpus: EvalCorpus, split: Split, k: int, *, twp: bool, config: Config) -> tuple[PhaseData, np.ndarray]:
+    """Phase k as the learner sees it (indices local to the notes known at k) and those notes' global indices."""
+    known = corpus.known_at(k)
+    local = {int(g): i for i, g in enumerate(known)}
+    adjacency: list[set[int]] = [set() for _ in known]
+    for a, b in split.visible:
+        if a in local and b in local:
+            adjacency[local[a]].add(local[b])
+            adjacency[local[b]].add(local[a])
+    pairs = [(local[a], local[b]) for a, b in split.train[k]]
+    weights = edge_weights(pairs, adjacency, config.edge_weighting if twp else "none", config.seed)
+    phase = corpus.phases[k]
+    data = PhaseData(
+        texts=[corpus.texts[i] for i in known],
+        phase_notes=np.array([local[int(g)] for g in known if corpus.phase_of[g] == phase], dtype=np.int64),
+        pairs=pairs,
+        background=np.array([local[int(g)] for g in corpus.known_at(k - 1)], dtype=np.int64),
+        adjacency=adjacency,
+        weights=weights,
+    )
+    return data, known
+
+
+class _Frozen:
+    """The base model: learns nothing, re-embeds nothing."""
+
+    def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
+        """Embed notes that just became known with the current model (nothing to do here)."""
+
+    def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
+        """Learn phase k, update ``emb`` rows in place; returns how many known notes were re-embedded."""
+        return 0
+
+
+class _Sparse(_Frozen):
+    """The memory strategies: a ContinualLearner; re-embeds only the notes whose slots meet the updated ones."""
+
+    def __init__(self, encoder: NoteEncoder, config: Config, cache: HiddenCache, universe: np.ndarray, texts, options):
+        encoder.memory = None
+        self.encoder, self.universe, self.texts = encoder, universe, texts
+        self.learner = ContinualLearner(encoder, config, cache=cache, **options)
+
+    def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
+        result = self.learner.learn_phase(phase, data)
+        texts = [self.texts[i] for i in self.universe]
+        updated = result["updated_slots"]
+        hit = np.array([np.intersect1d(s, updated, assume_unique=True).size > 0 for s in self.learner.cache.slots(texts)])
+        notes = self.universe[hit]
+        if len(notes):
+            emb[notes] = self.encoder.encode_hidden(self.learner.cache.states([self.texts[i] for i in notes]))
+        return int(np.isin(notes, known).sum())
+
+
+class _Dense(_Frozen):
+    """full / ewc / lora: AdamW on the model's weights (or LoRA adapters), same batches as the memory."""
+
+    def __init__(self, kind: str, config: Config, device: str | None, texts: Sequence[str], universe: np.ndarray):
+        self.kind, self.config, self.texts, self.universe = kind, config, texts, universe
+        self.encoder = NoteEncoder(config, device)
+        model = self.encoder.auto_model
+        if kind == "lora":
+            from peft import LoraConfig, inject_adapter_in_model
+
+            lora = LoraConfig(r=LORA_RANK, lora_alpha=2 * LORA_RANK, target_modules=["query", "key", "value", "dense"])
+            inject_adapter_in_model(lora, model)
+            self.params = {n: p for n, p in model.named_parameters() if "lora_" in n}
+        else:
+            self.params = dict(model.named_parameters())
+        for p in self.params.values():
+            p.requires_grad_(True)
+        self.optimizer = torch.optim.AdamW(self.params.values(), lr=DENSE_LR[kind], weight_decay=0.01)
+        self.ewc = OnlineEWC(gamma=config.fisher_gamma) if kind == "ewc" else None
+        self.stale = np.zeros(len(texts), dtype=bool)  # embedded with weights older than the current ones
+
+    def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
+        notes = known[self.stale[known]]
+        if len(notes):
+            emb[notes] = self.encoder.encode([self.texts[i] for i in notes])
+            self.stale[notes] = False
+
+    def _embed_train(self, texts: Sequence[str]) -> torch.Tensor:
+        st = self.encoder.st
+        features = st.preprocess(list(texts))
+        cut = self.config.learn_max_tokens
+        features = {k: v[:, :cut].to(self.encoder.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
+        return torch.nn.functional.normalize(st(features)["sentence_embedding"], p=2, dim=1)
+
+    def _loss(self, data: PhaseData, pairs: np.ndarray, batch: np.ndarray, negatives: np.ndarray) -> torch.Tensor:
+        negs = negatives[negatives >= 0]
+        notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
+        emb = self._embed_train([data.texts[i] for i in notes])
+        n = len(batch)
+        weights = torch.as_tensor(data.weights[batch], dtype=torch.float32, device=emb.device)
+        return info_nce(emb[torch.as_tensor(where[:n])], emb[torch.as_tensor(where[n:])], weights)
+
+    def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
+        if not data.pairs:
+            return 0
+        pairs = np.asarray(data.pairs, dtype=np.int64)
+        batches, negatives = plan_phase(data, emb[known], self.config, k)
+        for batch, neg in zip(batches, negatives):
+            loss = self._loss(data, pairs, batch, neg)
+            if self.ewc is not None:
+                loss = loss + self.ewc.penalty(self.params, 1.0)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+        if self.ewc is not None:
+            self._consolidate(data, pairs, batches, negatives, emb[known], k)
+        self.stale[:] = True
+        self.refresh(known, emb)
+        return len(known)
+
+    def _consolidate(self, data, pairs, batches, negatives, current, k) -> None:
+        """Per-example Fisher of all weights (one pair vs fixed negatives per backward), then EWC anchor."""
+        rng = np.random.default_rng([self.config.seed, k, 1])
+        names = list(self.params)
+
+        def example(i: int) -> Callable:
+            def loss():
+                a, p = pairs[i]
+                b = int(rng.integers(len(batches)))
+                others = [j for j in np.concatenate([pairs[batches[b], 1], negatives[b]]) if j >= 0 and j not in (a, p)]
+                emb = self._embed_train([data.texts[a], data.texts[p]])
+                anchor = emb[0:1]
+                fixed = torch.as_tensor(current[others], device=emb.device)
+                return info_nce(anchor, torch.cat([emb[1:2], fixed]), torch.ones(1, device=emb.device)), None
+
+            return loss
+
+        sample = rng.permutation(len(pairs))[: self.config.fisher_samples]
+        fisher, _ = per_example_fisher((example(int(i)) for i in sample), [self.params[n] for n in names])
+        top = max(float(f.max()) for f in fisher)
+        importance = {n: self.config.ewc_lambda * f / top for n, f in zip(names, fisher)} if top > 0 else {}
+        self.ewc.consolidate(importance, self.params)
+
+
+def run_eval(
+    corpus: EvalCorpus,
+    strategies: Sequence[str],
+    config: Config,
+    *,
+    steps: int,
+    seed: int,
+    device: str | None,
+    max_phases: int | None,
+    progress: Callable[[str], None] | None = None,
+    cache: HiddenCache | None = None,
+) -> dict:
+    """Run each strategy over the phases; R/MRR matrices, frozen scores, gain, forgetting, drift, seconds.
+
+    ``cache``: block-L note states already computed by an encoder built from the same config (else computed)."""
+    unknown = [s for s in strategies if s not in STRATEGIES]
+    if unknown:
+        raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
+    config = replace(config, learn_steps=steps, seed=seed)
+    n_phases = len(corpus.phases) if max_phases is None else min(max_phases, len(corpus.phases))
+    phases = corpus.phases[:n_phases]
+    split = split_links(corpus, seed)
+    universe = corpus.known_at(n_phases - 1)
+    say = progress or (lambda message: None)
+    torch.manual_seed(seed)
+
+    cache = cache or HiddenCache(NoteEncoder(config, device))
+    encoder = cache.encoder
+    say(f"embedding {len(universe)} notes with the base model")
+    frozen = np.zeros((len(corpus.texts), encoder.dim), dtype=np.float32)
+    frozen[universe] = encoder.encode_hidden(cache.states([corpus.texts[i] for i in universe], show_progress=True))
+    frozen_R, frozen_M = [], []
+    for k in range(n_phases):
+        r, m = score_phases(corpus, split, frozen, k)
+        frozen_R.append(r[k])
+        frozen_M.append(m[k])
+    n_heldout = [len(split.heldout[k]) for k in range(n_phases)]
+
+    results = {}
+    for name in strategies:
+        say(f"strategy {name}")
+        started = time.perf_counter()
+        strategy = _make(name, encoder, config, cache, universe, corpus.texts, device)
+        emb = frozen.copy()
+        R, MRR, cosines, changed, reembedded = [], [], [], [], []
+        for k in range(n_phases):
+            data, known = phase_data(corpus, split, k, twp=_uses_twp(name), config=config)
+            strategy.refresh(known, emb)
+            before = emb.copy()
+            count = strategy.learn(phases[k], k, data, known, emb)
+            r, m = score_phases(corpus, split, emb, k)
+            R.append(r)
+            MRR.append(m)
+            cos, top = drift(before, emb, corpus.known_at(k - 1), known)
+            cosines.append(cos)
+            changed.append(top)
+            reembedded.append(count / len(known))
+            say(f"  {name} phase {k + 1}/{n_phases} {phases[k]}: R@10 {r[k]:.3f} (frozen {frozen_R[k]:.3f})")
+        results[name] = {
+            "R": R,
+            "MRR": MRR,
+            "frozen_R": frozen_R,
+            "frozen_MRR": frozen_M,
+            **summarize(R, frozen_R, n_heldout),
+            "drift": {
+                "cosine": float(np.mean(cosines)),
+                "top10_changed": float(np.mean(changed)),
+                "reembedded": float(np.mean(reembedded)),
+            },
+            "seconds": time.perf_counter() - started,
+        }
+    return {"phases": list(phases), "heldout": n_heldout, "strategies": results}
+
+
+def _uses_twp(name: str) -> bool:
+    return SPARSE_OPTIONS.get(name, {}).get("use_twp", True)
+
+
+def _make(name, encoder, config, cache, universe, texts, device):
+    if name == "frozen":
+        return _Frozen()
+    if name in SPARSE_OPTIONS:
+        return _Sparse(encoder, config, cache, universe, texts, SPARSE_OPTIONS[name])
+    return _Dense(name, config, device, texts, universe)
+
+
+def format_table(result: dict) -> str:
+    """The strategies × metrics table for the terminal."""
+    head = f"{'strategy':22} {'R@10 last':>9} {'gain':>7} {'forget':>7} {'rel.forg':>8} {'old-frz':>8} {'cos.drift':>9} {'top10Δ':>7} {'re-emb':>7} {'sec':>7}"
+    lines = [f"phases: {', '.join(result['phases'])}  (held-out links: {result['heldout']})", head]
+    for name, s in result["strategies"].items():
+        last = s["R"][-1]
+        lines.append(
+            f"{name:22} {np.nanmean(last):9.3f} {_f(s['gain'])} {_f(s['forgetting'])} {_f(s['relative_forgetting'], 8)}"
+            f" {_f(s['min_old_minus_frozen'], 8)} {s['drift']['cosine']:9.4f} {s['drift']['top10_changed']:7.3f}"
+            f" {s['drift']['reembedded']:7.3f} {s['seconds']:7.0f}"
+        )
+    return "\n".join(lines)
+
+
+def _f(x, width: int = 7) -> str:
+    return f"{x:{width}.3f}" if x is not None else f"{'n/a':>{width}}"
+
+
+def plot_results(result: dict, png_path) -> None:
+    """One panel per phase j: R[k][j] (Recall@10) against k for every strategy."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    phases = result["phases"]
+    fig, axes = plt.subplots(1, len(phases), figsize=(3.2 * len(phases), 3.2), sharey=True, squeeze=False)
+    for j, ax in enumerate(axes[0]):
+        for name, s in result["strategies"].items():
+            xs = list(range(j, len(phases)))
+            ax.plot(xs, [s["R"][k][j] for k in xs], marker="o", label=name)
+        ax.set_title(phases[j], fontsize=9)
+        ax.set_xlabel("after phase")
+        ax.set_xticks(range(len(phases)))
+    axes[0][0].set_ylabel("Recall@10")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)

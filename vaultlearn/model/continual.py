@@ -1,0 +1,459 @@
+"""ContinualLearner: learns the vault's links one phase at a time with sparse memory finetuning.
+
+Per phase: the phase's links are (anchor, positive, weight) pairs; the loss is InfoNCE over in-batch positives
+plus one graph-aware hard negative per anchor (a near note that is not linked). Per step (Lin et al. 2025) the
+slots the batch reads are counted, TF = count/total, IDF = log((|B|+1)/(background batches reading the slot + 1))
+with the background = notes of the phases already learned, and only the top-t slots by TF·IDF are updated, by
+plain SGD on their value rows; every other row keeps its exact bytes, and the base model stays frozen.
+With ``use_fisher`` the update is a proximal step of the online-EWC penalty (importance = Fisher + TWP topology
+importance) and the loss gradient is damped along Fisher-stable output dimensions.
+
+The layers below the memory are frozen, so each note's block-L states and memory lookups are computed once and
+cached (:class:`HiddenCache`); a training step runs only memory read + the blocks above + pooling.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
+
+from vaultlearn.atomic import atomic_write_bytes, atomic_write_text
+from vaultlearn.config import Config
+from vaultlearn.model.encoder import NoteEncoder, pad_hidden
+from vaultlearn.model.fisher import OnlineEWC, StableDims, per_example_fisher, unit_max
+from vaultlearn.model.topology import edge_weights, linked_similarity, topology_importance
+
+STATE_FORMAT = 1
+MANIFEST = "manifest.json"
+LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
+HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
+KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
+
+
+@dataclass
+class PhaseData:
+    """What one phase's learning sees. Indices refer to ``texts`` (all notes known now)."""
+
+    texts: list[str]
+    phase_notes: np.ndarray  # this phase's notes
+    pairs: list[tuple[int, int]]  # (anchor, positive): the phase's links
+    background: np.ndarray  # notes of the phases already learned (before the first phase: the vault's others)
+    adjacency: list[set[int]]  # undirected links per note (every link the learner may see)
+    weights: np.ndarray | None = None  # per pair; None: graph edge weights (config.edge_weighting)
+
+
+def info_nce(
+    anchor: torch.Tensor, candidates: torch.Tensor, weights: torch.Tensor, scale: float = LOSS_SCALE
+) -> torch.Tensor:
+    """Weighted InfoNCE: anchor i's positive is candidates[i]; every other candidate row is a negative."""
+    logits = scale * anchor @ candidates.T
+    per_pair = F.cross_entropy(logits, torch.arange(len(anchor), device=anchor.device), reduction="none")
+    return (weights * per_pair).sum() / weights.sum()
+
+
+def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``steps`` batches of pair indices: seeded epochs without replacement, reshuffled each epoch."""
+    batch = min(batch, n_pairs)
+    out, pool = [], np.zeros(0, dtype=np.int64)
+    for _ in range(steps):
+        if len(pool) < batch:
+            pool = np.concatenate([pool, rng.permutation(n_pairs)])
+        out.append(pool[:batch])
+        pool = pool[batch:]
+    return out
+
+
+def hard_negative_pool(
+    emb: np.ndarray, anchors: Sequence[int], exclude: Sequence[set[int]], candidates: np.ndarray, size: int
+) -> dict[int, np.ndarray]:
+    """Per anchor, its ``size`` nearest candidates (cosine) that are neither itself nor in ``exclude[anchor]``."""
+    pool: dict[int, np.ndarray] = {}
+    cand = np.asarray(candidates)
+    for a in sorted(set(anchors)):
+        order = cand[np.argsort(-(emb[cand] @ emb[a]), kind="stable")]
+        banned = exclude[a] | {a}
+        pool[a] = np.array([c for c in order[: size + len(banned)] if c not in banned][:size], dtype=np.int64)
+    return pool
+
+
+def plan_phase(
+    data: PhaseData, emb: np.ndarray, config: Config, phase_index: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The phase's training batches (pair indices) and one hard negative per anchor (-1: none), seeded.
+
+    Hard negatives are drawn from each anchor's nearest notes under ``emb`` (the current model's embeddings of
+    ``data.texts``) that are neither linked to it nor among its positives."""
+    rng = np.random.default_rng([config.seed, phase_index])
+    pairs = np.asarray(data.pairs, dtype=np.int64)
+    exclude = [set(n) for n in data.adjacency]
+    for a, b in data.pairs:
+        exclude[a].add(b)
+        exclude[b].add(a)
+    pool = hard_negative_pool(emb, pairs[:, 0], exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
+    batches = pair_batches(len(pairs), config.learn_batch_size, config.learn_steps, rng)
+    negatives = [
+        np.array([rng.choice(pool[a]) if len(pool[a]) else -1 for a in pairs[b, 0]], dtype=np.int64)
+        for b in batches
+    ]
+    return batches, negatives
+
+
+class HiddenCache:
+    """Per note text: its block-L token states and its memory lookup, each computed once."""
+
+    def __init__(self, encoder: NoteEncoder):
+        self.encoder = encoder
+        self._states: dict[str, torch.Tensor] = {}
+        self._lookups: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._keys_version: tuple[int, int] | None = None
+
+    def states(self, texts: Sequence[str], *, show_progress: bool = False) -> list[torch.Tensor]:
+        """Block-L states of each text (tokens, hidden), computing the missing ones in one pass."""
+        missing = list(dict.fromkeys(t for t in texts if t not in self._states))
+        if missing:
+            for text, state in zip(missing, self.encoder.hidden_states(missing, show_progress=show_progress)):
+                self._states[text] = state
+        return [self._states[t] for t in texts]
+
+    def lookups(self, texts: Sequence[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Memory (slot ids, weights) per token of each text; recomputed if the memory's keys changed."""
+        memory = self.encoder.memory
+        if memory is None:
+            raise ValueError("the memory has not been created yet")
+        version = (id(memory), memory.keys._version)
+        if version != self._keys_version:
+            self._lookups.clear()
+            self._keys_version = version
+        missing = list(dict.fromkeys(t for t in texts if t not in self._lookups))
+        with torch.no_grad():
+            for text, state in zip(missing, self.states(missing)):
+                idx, w = memory.lookup(state.to(self.encoder.device))
+                self._lookups[text] = (idx.cpu(), w.cpu())
+        return [self._lookups[t] for t in texts]
+
+    def slots(self, texts: Sequence[str]) -> list[np.ndarray]:
+        """Sorted unique slot ids each text reads."""
+        return [np.unique(idx.numpy()) for idx, _ in self.lookups(texts)]
+
+
+class ContinualLearner:
+    """Sparse memory finetuning of the encoder's memory, one phase after another, with state on disk."""
+
+    def __init__(
+        self,
+        encoder: NoteEncoder,
+        config: Config,
+        *,
+        use_idf: bool = True,
+        use_fisher: bool = True,
+        use_twp: bool = True,
+        cache: HiddenCache | None = None,
+    ):
+        self.encoder = encoder
+        self.config = config
+        self.use_idf, self.use_fisher, self.use_twp = use_idf, use_fisher, use_twp
+        self.cache = cache or HiddenCache(encoder)
+        self.learned_phases: list[str] = []
+        self.history: list[dict] = []
+        self.ewc = OnlineEWC(gamma=config.fisher_gamma)
+        self.dims = StableDims(encoder.dim, config.stable_dim_damping, gamma=config.fisher_gamma)
+        self.phase_fisher: dict[str, dict[str, torch.Tensor]] = {}
+        self.background_counts: torch.Tensor | None = None  # per slot: background batches reading it (last IDF)
+        self.background_batches = 0
+        self.slot_counts: torch.Tensor | None = None  # per slot: reads by the learned phases' notes
+        self.generation = 0
+
+    # ----- memory -----
+    def ensure_memory(self, texts: Sequence[str]) -> None:
+        """Create the memory with sub-keys fitted to ``texts``' token states, unless it exists (seeded)."""
+        if self.encoder.memory is not None:
+            return
+        states = self.cache.states(texts)
+        tokens = torch.cat(states)
+        gen = torch.Generator().manual_seed(self.config.seed)
+        if len(tokens) > KEY_INIT_TOKENS:
+            tokens = tokens[torch.randperm(len(tokens), generator=gen)[:KEY_INIT_TOKENS]]
+        memory = self.encoder.new_memory()
+        memory.init_keys(tokens.to(self.encoder.device), seed=self.config.seed)
+
+    # ----- learning -----
+    def learn_phase(
+        self, phase: str, corpus: PhaseData, progress: Callable[[float], None] | None = None
+    ) -> dict:
+        """Learn one phase's links; returns steps, seconds, the updated slot ids and the loss before/after."""
+        start = time.perf_counter()
+        c = self.config
+        self.ensure_memory(corpus.texts)
+        memory = self.encoder.memory
+        values = memory.values
+        device = self.encoder.device
+        if not corpus.pairs:
+            return self._finish(phase, corpus, start, steps=0, updated=np.zeros(0, np.int64), losses=(None, None))
+
+        pairs = np.asarray(corpus.pairs, dtype=np.int64)
+        weights = self._pair_weights(corpus)
+        idf = self._idf(corpus).to(device)
+        current = self._embed(corpus.texts, np.arange(len(corpus.texts)))
+        batches, negatives = plan_phase(corpus, current, c, len(self.learned_phases))
+
+        probe = (batches[0], negatives[0])
+        loss_start = self._batch_loss(corpus, pairs, weights, *probe, grad=False).item()
+        updated = torch.zeros(memory.n_slots, dtype=torch.bool, device=device)
+        values.requires_grad_(True)
+        try:
+            for step, (b, neg) in enumerate(zip(batches, negatives)):
+                loss, idx, mask = self._batch_loss(corpus, pairs, weights, b, neg, grad=True, with_slots=True)
+                loss.backward()
+                rows = self._top_slots(idx[mask.bool()], idf)
+                self._sgd_rows(rows)
+                updated[rows] = True
+                values.grad = None
+                if progress is not None:
+                    progress((step + 1) / len(batches))
+            loss_end = self._batch_loss(corpus, pairs, weights, *probe, grad=False).item()
+            self._consolidate(phase, corpus, pairs, weights, batches, negatives)
+        finally:
+            values.requires_grad_(False)
+            values.grad = None
+        updated_slots = torch.nonzero(updated).flatten().cpu().numpy()
+        return self._finish(phase, corpus, start, len(batches), updated_slots, (loss_start, loss_end))
+
+    def _finish(self, phase, corpus, start, steps, updated, losses) -> dict:
+        self._count_slots(corpus.phase_notes, corpus.texts)
+        self.learned_phases.append(phase)
+        record = {"phase": phase, "steps": steps, "updated_slots": int(len(updated)), "pairs": len(corpus.pairs)}
+        self.history.append(record)
+        return {
+            **record,
+            "seconds": time.perf_counter() - start,
+            "updated_slots": updated,
+            "loss_start": losses[0],
+            "loss_end": losses[1],
+        }
+
+    def _pair_weights(self, corpus: PhaseData) -> np.ndarray:
+        if corpus.weights is not None:
+            return np.asarray(corpus.weights, dtype=np.float64)
+        return edge_weights(corpus.pairs, corpus.adjacency, self.config.edge_weighting, self.config.seed)
+
+    def _embed(self, texts: Sequence[str], notes: np.ndarray) -> np.ndarray:
+        """Current embeddings (memory included) of ``notes``, in a full-size array indexed by note."""
+        out = np.zeros((len(texts), self.encoder.dim), dtype=np.float32)
+        out[notes] = self.encoder.encode_hidden(self.cache.states([texts[i] for i in notes]))
+        return out
+
+    def _batch_loss(self, corpus, pairs, weights, batch, negatives, *, grad: bool, with_slots: bool = False):
+        """InfoNCE of one batch: anchors vs [positives, hard negatives], through memory + upper blocks."""
+        anchors, positives = pairs[batch, 0], pairs[batch, 1]
+        negs = negatives[negatives >= 0]
+        notes, where = np.unique(np.concatenate([anchors, positives, negs]), return_inverse=True)
+        texts = [corpus.texts[i] for i in notes]
+        device = self.encoder.device
+        with torch.set_grad_enabled(grad):
+            hidden, mask, (idx, w) = self._train_inputs(texts)
+            emb = self.encoder.embed_hidden(hidden, mask, lookup=(idx, w))
+            if grad and self.use_fisher:
+                self.dims.hook(emb)
+            n = len(batch)
+            anchor = emb[torch.as_tensor(where[:n], device=device)]
+            candidates = emb[torch.as_tensor(where[n:], device=device)]
+            loss = info_nce(anchor, candidates, torch.as_tensor(weights[batch], dtype=torch.float32, device=device))
+        return (loss, idx, mask) if with_slots else loss
+
+    def _train_inputs(self, texts: Sequence[str]):
+        """Padded block-L states, mask and memory lookups of ``texts``, cut to ``learn_max_tokens`` tokens."""
+        cut = self.config.learn_max_tokens
+        device = self.encoder.device
+        hidden, mask = pad_hidden([s[:cut] for s in self.cache.states(texts)], device)
+        lookups = [(i[:cut], w[:cut]) for i, w in self.cache.lookups(texts)]
+        idx = torch.zeros(len(texts), hidden.shape[1], lookups[0][0].shape[1], dtype=torch.long)
+        weights = torch.zeros(idx.shape)
+        for row, (i, w) in enumerate(lookups):
+            idx[row, : len(i)] = i
+            weights[row, : len(i)] = w
+        return hidden, mask, (idx.to(device), weights.to(device))
+
+    def _top_slots(self, accessed: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
+        """The top-t slots of this batch by TF·IDF (TF alone without ``use_idf``)."""
+        counts = torch.bincount(accessed.flatten(), minlength=len(idf)).float()
+        score = counts / counts.sum()
+        if self.use_idf:
+            score = score * idf
+        read = torch.nonzero(counts).flatten()
+        t = min(self.config.learn_top_t, len(read))
+        return read[score[read].topk(t).indices]
+
+    def _sgd_rows(self, rows: torch.Tensor) -> None:
+        """Plain SGD on the chosen value rows (a proximal EWC step with ``use_fisher``); other rows untouched."""
+        values = self.encoder.memory.values
+        lr = self.config.learn_lr
+        with torch.no_grad():
+            stepped = values[rows] - lr * values.grad[rows]
+            if self.use_fisher:
+                stepped = self.ewc.proximal_rows("values", values, rows, stepped, lr, 1.0)
+            values[rows] = stepped
+
+    def _idf(self, corpus: PhaseData) -> torch.Tensor:
+        """IDF per slot over the background notes cut into batches of ``learn_batch_size`` (seeded)."""
+        n_slots = self.encoder.memory.n_slots
+        notes = np.asarray(corpus.background, dtype=np.int64)
+        if len(notes) == 0:
+            return torch.ones(n_slots)
+        order = np.random.default_rng([self.config.seed, 7]).permutation(notes)
+        slots = self.cache.slots([corpus.texts[i] for i in order])
+        bs = self.config.learn_batch_size
+        touched = torch.zeros(n_slots, dtype=torch.long)
+        for s in range(0, len(slots), bs):
+            touched[torch.as_tensor(np.unique(np.concatenate(slots[s : s + bs])))] += 1
+        self.background_counts, self.background_batches = touched, -(-len(slots) // bs)
+        return torch.log((self.background_batches + 1) / (touched.float() + 1))
+
+    def _count_slots(self, notes: np.ndarray, texts: Sequence[str]) -> None:
+        """Slot statistics: reads per slot by the learned phases' notes."""
+        if self.encoder.memory is None or len(notes) == 0:
+            return
+        if self.slot_counts is None:
+            self.slot_counts = torch.zeros(self.encoder.memory.n_slots, dtype=torch.long)
+        for idx, _ in self.cache.lookups([texts[i] for i in notes]):
+            self.slot_counts += torch.bincount(idx.flatten(), minlength=len(self.slot_counts))
+
+    # ----- after a phase -----
+    def _consolidate(self, phase, corpus, pairs, weights, batches, negatives) -> None:
+        """Per-example Fisher (+ TWP topology importance) of this phase; fold into the EWC state and dims."""
+        c = self.config
+        values = self.encoder.memory.values
+        rng = np.random.default_rng([c.seed, len(self.learned_phases), 1])
+        sample = rng.permutation(len(pairs))[: c.fisher_samples]
+        notes = np.unique(np.concatenate([pairs.ravel(), *negatives]))
+        current = self._embed(corpus.texts, notes[notes >= 0])
+        fisher, dims = per_example_fisher(
+            (self._example_loss(corpus, pairs, i, batches, negatives, current, rng) for i in sample), [values]
+        )
+        importance = c.ewc_lambda * unit_max(fisher[0])
+        if self.use_twp:
+            topo = topology_importance(
+                (self._structure(corpus, pairs, weights, b) for b in batches[: max(1, len(pairs) // len(batches[0]))]),
+                [values],
+            )
+            importance = importance + c.twp_lambda * unit_max(topo[0])
+        self.phase_fisher[phase] = {"memory_values": fisher[0].sum(1).cpu(), "output_dims": dims.cpu()}
+        if self.use_fisher:
+            self.ewc.consolidate({"values": importance}, {"values": values})
+            self.dims.consolidate(dims)
+
+    def _example_loss(self, corpus, pairs, i, batches, negatives, current, rng):
+        """Closure: one pair's InfoNCE against fixed (no-grad) negatives from a random training batch."""
+
+        def loss():
+            a, p = pairs[i]
+            k = int(rng.integers(len(batches)))
+            others = [j for j in np.concatenate([pairs[batches[k], 1], negatives[k]]) if j >= 0 and j not in (a, p)]
+            hidden, mask, lookup = self._train_inputs([corpus.texts[a], corpus.texts[p]])
+            emb = self.encoder.embed_hidden(hidden, mask, lookup=lookup)
+            fixed = torch.as_tensor(current[others], device=emb.device)
+            anchor = emb[0:1]
+            value = info_nce(anchor, torch.cat([emb[1:2], fixed]), torch.ones(1, device=emb.device))
+            return value, anchor
+
+        return loss
+
+    def _structure(self, corpus, pairs, weights, batch):
+        """Closure: S = Σ w·cos² over one batch of the phase's links (TWP's topology structure)."""
+
+        def structure():
+            a, p = pairs[batch, 0], pairs[batch, 1]
+            notes, where = np.unique(np.concatenate([a, p]), return_inverse=True)
+            hidden, mask, lookup = self._train_inputs([corpus.texts[j] for j in notes])
+            emb = self.encoder.embed_hidden(hidden, mask, lookup=lookup)
+            n = len(batch)
+            w = torch.as_tensor(weights[batch], dtype=torch.float32, device=emb.device)
+            return linked_similarity(emb[torch.as_tensor(where[:n])], emb[torch.as_tensor(where[n:])], w)
+
+        return structure
+
+    # ----- state -----
+    def save(self, state_dir: Path) -> None:
+        """Write memory + learner tensors under new names, then swap the manifest (the commit point)."""
+        state_dir = Path(state_dir)
+        state_dir.mkdir(parents=True, exist_ok=True)
+        if self.encoder.memory is None:
+            raise ValueError("nothing to save: no memory yet")
+        generation = self.generation + 1
+        memory_file = f"memory-{generation:06d}.safetensors"
+        learner_file = f"learner-{generation:06d}.safetensors"
+        self.encoder.save_memory(state_dir / memory_file)
+        atomic_write_bytes(state_dir / learner_file, save_safetensors(self._tensors()))
+        manifest = {
+            "format": STATE_FORMAT,
+            "generation": generation,
+            "memory": memory_file,
+            "learner": learner_file,
+            "model": self.encoder.model_path,
+            "memory_layer": self.encoder.layer,
+            "learned_phases": self.learned_phases,
+            "history": self.history,
+            "phase_fisher": list(self.phase_fisher),
+            "background_batches": self.background_batches,
+        }
+        atomic_write_text(state_dir / MANIFEST, json.dumps(manifest, indent=1))
+        self.generation = generation
+        for old in state_dir.glob("*-*.safetensors"):
+            if old.name not in (memory_file, learner_file):
+                old.unlink(missing_ok=True)
+
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        out = {f"ewc.{k}": v for k, v in self.ewc.state().items()}
+        out["dims.fisher"] = self.dims.fisher
+        if self.slot_counts is not None:
+            out["slots.counts"] = self.slot_counts
+        if self.background_counts is not None:
+            out["slots.background"] = self.background_counts
+        for i, (phase, groups) in enumerate(self.phase_fisher.items()):
+            for group, tensor in groups.items():
+                out[f"phase.{i}.{group}"] = tensor
+        return {k: v.detach().cpu().contiguous() for k, v in out.items()}
+
+    @classmethod
+    def load(cls, state_dir: Path, encoder: NoteEncoder, config: Config, **options) -> "ContinualLearner":
+        """The learner saved in ``state_dir`` (its memory loaded into ``encoder``); a fresh one if none is there."""
+        learner = cls(encoder, config, **options)
+        manifest = read_manifest(state_dir)
+        if manifest is None:
+            return learner
+        state_dir = Path(state_dir)
+        encoder.load_memory(state_dir / manifest["memory"])
+        tensors = load_safetensors((state_dir / manifest["learner"]).read_bytes())
+        device = encoder.device
+        learner.ewc.load_state({k[4:]: v.to(device) for k, v in tensors.items() if k.startswith("ewc.")})
+        learner.dims.fisher = tensors["dims.fisher"]
+        learner.slot_counts = tensors.get("slots.counts")
+        learner.background_counts = tensors.get("slots.background")
+        learner.background_batches = manifest["background_batches"]
+        learner.learned_phases = list(manifest["learned_phases"])
+        learner.history = list(manifest["history"])
+        learner.phase_fisher = {
+            phase: {g: tensors[f"phase.{i}.{g}"] for g in ("memory_values", "output_dims")}
+            for i, phase in enumerate(manifest["phase_fisher"])
+        }
+        learner.generation = manifest["generation"]
+        return learner
+
+
+def read_manifest(state_dir: Path) -> dict | None:
+    """The committed state's manifest, or None when nothing was saved (format checked)."""
+    path = Path(state_dir) / MANIFEST
+    if not path.exists():
+        return None
+    manifest = json.loads(path.read_text(encoding="utf-8"))
+    if manifest.get("format") != STATE_FORMAT:
+        raise ValueError(f"{path}: state format {manifest.get('format')!r}, expected {STATE_FORMAT}")
+    return manifest
