@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from vaultlearn.index.suggest import RankWeights, fit_weights, recall_at, sample_links
+from vaultlearn.index.suggest import RankWeights, fit_weights, mean_reciprocal_rank, recall_at, sample_links
 from vaultlearn.service import VaultService
 
 
@@ -36,16 +36,19 @@ def main() -> None:
     parser.add_argument("vault", type=Path)
     parser.add_argument("--sample", type=int, default=100)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", type=Path, default=None,
+                        help="keep the indexed copy here and reuse it on the next run (default: a temp folder)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        copy = Path(tmp) / "vault"
-        shutil.copytree(args.vault, copy, ignore=shutil.ignore_patterns(".vaultlearn"))
+        copy = (args.workdir or Path(tmp)) / "vault"
+        if not copy.exists():
+            shutil.copytree(args.vault, copy, ignore=shutil.ignore_patterns(".vaultlearn"))
         service = VaultService(copy)
         service.index(progress=True)
         eval_links = pick_eval_links(service, args.sample, args.seed)
         eval_sources = {a for a, _ in eval_links}
         fit_links = [l for l in sample_links(sorted({(a, b) for a, b, _ in service.store.edges()}), 10**9, 0)
-                     if l[0] not in eval_sources][:300]
+                     if l[0] not in eval_sources][:600]
         fit_cases = service.held_out_cases(fit_links)
         fitted, _ = fit_weights(fit_cases)
         graph_only, _ = fit_weights(fit_cases, mention_grid=(0.0,))
@@ -59,7 +62,8 @@ def main() -> None:
         base = recall_at(cases, RankWeights())
         for name, weights in rows:
             value = recall_at(cases, weights)
-            print(f"  {name:<62} Recall@10 {value:.3f}  ({value / base:4.2f}x baseline)")
+            print(f"  {name:<62} Recall@10 {value:.3f}  ({value / base:4.2f}x baseline)"
+                  f"  MRR {mean_reciprocal_rank(cases, weights):.3f}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from vaultlearn.config import STATE_DIR
+from vaultlearn.daemon.runner import LearnPolicy
 from vaultlearn.service import VaultService
 from vaultlearn.vault.scan import scan_vault
 
@@ -133,6 +134,18 @@ def assert_consistent(vault: Path) -> None:
 def paths(response: httpx.Response) -> list[str]:
     assert response.status_code == 200, response.text
     return [s["path"] for s in response.json()["suggestions"]]
+
+
+def test_learn_policy_learns_phases_in_order_up_to_a_ready_one():
+    policy = LearnPolicy(min_new_links=20, quiet_seconds=1.0)
+    status = {"pending_phases": ["a", "b", "c"], "new_links_by_phase": {"a": 3, "b": 25, "c": 5}}
+    assert policy.ready_phase(status) == "a"  # b is ready, and a comes first
+    policy.tried("a", status)  # ...and stayed pending: not again until its links change
+    assert policy.ready_phase(status) is None
+    status["new_links_by_phase"]["a"] = 4
+    assert policy.ready_phase(status) == "a"
+    assert policy.ready_phase({"pending_phases": ["b", "c"], "new_links_by_phase": {"b": 25, "c": 5}}) == "b"
+    assert policy.ready_phase({"pending_phases": ["c"], "new_links_by_phase": {"c": 5, "a": 90}}) is None
 
 
 @pytest.fixture(scope="module")
@@ -265,21 +278,42 @@ def test_kill_9_while_indexing_then_restart(daemon):
     assert_consistent(vault)
 
 
-@pytest.mark.slow
 def test_kill_9_while_learning_keeps_the_previous_model(tmp_path):
     vault = make_vault(tmp_path)
     first = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
     before = first.wait_idle()
     phase = before["pending_phases"][0]
     assert first.client.post("/learn", json={"phase": phase}).json() == {"queued": True}
-    poll(lambda: first.client.get("/learn").json().get("progress"), 300, "learning progress")
+    poll(lambda: first.client.get("/learn").json()["progress"], 300, "learning progress")
+    assert first.status()["state"] == "learning"
+    assert paths(first.suggest("Sourdough"))  # still served from the last consistent state
     first.kill()
 
     second = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
-    after = second.wait_idle()
-    assert after["learned_phases"] == before["learned_phases"]
-    assert paths(second.suggest("Rye bread"))
-    assert second.client.post("/learn", json={"phase": phase}).json() == {"queued": True}
-    poll(lambda: phase in second.status()["learned_phases"], 600, "learning after the restart")
+    after = second.wait_idle(timeout=300)
+    assert after["learned_phases"] == before["learned_phases"] and phase in after["pending_phases"]
+    assert paths(second.suggest("Sourdough"))[0] == "Kitchen/Rye bread.md"
     assert second.stop(signal.SIGINT) == 0
     assert_consistent(vault)
+
+
+@pytest.mark.slow
+def test_background_learning_when_ready_and_quiet(tmp_path):
+    """Phases are learned in order while one still has enough new links; the last (11 links) waits."""
+    vault = make_vault(tmp_path)
+    (vault / STATE_DIR / "config.toml").write_text(
+        "debounce_seconds = 0.2\nlearn_quiet_seconds = 2.0\nlearn_min_new_links = 20\n"
+        "learn_steps = 5\nlearn_batch_size = 8\n")
+    daemon = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
+    status = poll(lambda: (s := daemon.status())["applied_batches"] and s, 120, "the startup reconcile")
+    ready = [p for p in status["pending_phases"] if status["new_links_by_phase"].get(p, 0) >= 20]
+    last_ready = status["pending_phases"].index(ready[-1])
+    expected = status["pending_phases"][: last_ready + 1]
+    poll(lambda: daemon.status()["state"] == "learning", 60, "background learning to start")
+    assert daemon.suggest("Sourdough").status_code == 200
+    poll(lambda: daemon.status()["learned_phases"] == expected and daemon.status()["state"] == "idle", 1200,
+         f"background learning of {expected}")
+    time.sleep(5)  # quiet, and no phase left with enough new links: nothing more is learned
+    status = daemon.status()
+    assert status["learned_phases"] == expected and status["state"] == "idle"
+    assert daemon.stop() == 0

@@ -3,7 +3,8 @@
 import math
 
 from vaultlearn.index.suggest import (
-    Candidate, HeldOutLink, RankWeights, fit_weights, graph_evidence, mentioned_names, rank, reason, sample_links,
+    Candidate, HeldOutLink, RankWeights, fit_weights, graph_evidence, mean_reciprocal_rank, mentioned_names, rank,
+    reason, recall_at, sample_links,
 )
 
 
@@ -30,15 +31,29 @@ def test_rank_blends_and_breaks_ties_by_id():
 
 
 def test_fit_picks_zero_weights_when_graph_does_not_help():
-    helpful = [HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.8, adamic_adar=1.0, shared=(5,))), 1)] * 5
-    weights, report = fit_weights(helpful, k=1)
-    assert weights == RankWeights() and report["recall@1_fitted"] == 1.0
+    cases = [HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.8, adamic_adar=1.0, shared=(5,))), 1)] * 5
+    weights, report = fit_weights(cases)
+    assert weights == RankWeights() and report["recall@10_fitted"] == 1.0 and report["mrr_fitted"] == 1.0
 
 
 def test_fit_learns_graph_weight_when_it_helps():
     cases = [HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.85, adamic_adar=1.0, shared=(5,))), 2)] * 5
-    weights, report = fit_weights(cases, k=1)
-    assert weights.graph > 0 and report["recall@1_similarity"] == 0.0 and report["recall@1_fitted"] == 1.0
+    weights, report = fit_weights(cases)
+    assert weights.graph > 0 and report["mrr_similarity"] == 0.5 and report["mrr_fitted"] == 1.0
+
+
+def test_fit_needs_a_margin_over_plain_similarity():
+    # the graph lifts one case in fifty from rank 2 to 1 (MRR +0.01) and is neutral elsewhere
+    neutral = HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.85)), 1)
+    nudge = HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.89, adamic_adar=1.0, shared=(5,))), 2)
+    assert fit_weights([neutral] * 49 + [nudge], min_gain=0.05)[0] == RankWeights()
+    assert fit_weights([neutral] * 49 + [nudge], min_gain=0.005)[0].graph > 0
+
+
+def test_mrr_and_recall_of_a_known_ranking():
+    cases = [HeldOutLink(tuple(Candidate(i, 1.0 - i / 100) for i in range(20)), target) for target in (0, 4, 15)]
+    assert recall_at(cases, RankWeights(), k=10) == 2 / 3
+    assert math.isclose(mean_reciprocal_rank(cases, RankWeights()), (1 + 1 / 5 + 1 / 16) / 3)
 
 
 def test_reason_names_the_evidence():

@@ -46,6 +46,24 @@ def test_save_storm_is_one_path_after_quiet(files, queue):
     assert queue.take(now=10.0) is None and queue.due() is None
 
 
+def test_a_closed_write_is_handed_out_after_the_quick_quiet(files, queue):
+    files.write("a.md")
+    queue.touch("a.md", 0.0)
+    queue.touch("a.md", 0.01, closed=True)  # the editor closed the file: its save is complete
+    assert queue.due() == pytest.approx(0.11)
+    files.write("b.md")
+    queue.touch("b.md", 0.02)  # another file is still open for writing: the full debounce applies
+    assert queue.due() == pytest.approx(0.52)
+    queue.touch("b.md", 0.03, closed=True)
+    assert queue.take(0.2) == Batch(paths=("a.md", "b.md"))
+
+
+def test_moves_and_deletes_end_a_write(files, queue):
+    queue.move("a.md", "b.md", 0.0)
+    queue.delete("c.md", 0.0)
+    assert queue.due() == pytest.approx(0.1)
+
+
 def test_continuous_storm_is_flushed_after_max_delay(files, queue):
     now = 0.0
     while now < 3.0:

@@ -36,7 +36,8 @@ from .vault.phases import assign_phases
 from .vault.resolve import LinkResolver
 from .vault.scan import ScannedFile, is_ignored, read_note_bytes, scan_vault
 
-FIT_SAMPLE = 300  # visible links hidden, one at a time, to fit the rank weights
+FIT_SAMPLE = 600  # visible links hidden, one at a time, to fit the rank weights
+REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
 
 
 def content_hash(raw: bytes) -> str:
@@ -143,8 +144,7 @@ class VaultService:
             gone |= vanished & set(stored)
             embedded = self._embed([note for note, _, _ in changed], progress)
             report = self._commit(stored, changed, touched, gone, embedded, force)
-            if paths is None and (report["added"] or report["updated"] or report["deleted"]
-                                  or self.store.get_json("rank_weights") is None):
+            if paths is None and self._links_changed_since_fit():
                 report["rank_fit"] = self.fit_rank_weights()
         report["warnings"] = warnings + [w for note, _, _ in changed for w in note.warnings]
         report["seconds"] = round(time.perf_counter() - started, 3)
@@ -519,8 +519,14 @@ class VaultService:
         edges = sorted({(a, b) for a, b, _ in self.store.edges()} - set(exclude))
         weights, report = fit_weights(self.held_out_cases(sample_links(edges, FIT_SAMPLE, self.config.seed)))
         self.store.set_json("rank_weights", {"graph": weights.graph, "mention": weights.mention})
-        self.store.set_json("rank_fit", report)
+        self.store.set_json("rank_fit", {**report, "links": len(edges)})
         return report
+
+    def _links_changed_since_fit(self) -> bool:
+        """Whether the rank weights were never fitted or the link count moved by more than REFIT_SHARE."""
+        fit = self.store.get_json("rank_fit")
+        links = self.store.link_counts()[0]
+        return fit is None or abs(links - fit.get("links", 0)) > REFIT_SHARE * max(1, fit.get("links", 0))
 
     # ------------------------------------------------------------------------------------------------------
     # reporting

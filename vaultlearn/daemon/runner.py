@@ -35,7 +35,7 @@ log = logging.getLogger("vaultlearn.daemon")
 DAEMON_FILE = "daemon.json"
 TOKEN_FILE = "token"
 LOCK_FILE = "daemon.lock"
-SHUTDOWN_WAIT_SECONDS = 60.0
+SHUTDOWN_WAIT_SECONDS = 10.0  # then the job is abandoned: every state change is crash-safe
 
 
 class LearningAbandoned(Exception):
@@ -43,10 +43,11 @@ class LearningAbandoned(Exception):
 
 
 class LearnPolicy:
-    """When to learn in the background: a phase has ``min_new_links`` new links and the vault was quiet.
+    """When to learn in the background: a pending phase has ``min_new_links`` new links and the vault was quiet.
 
-    A phase that was just tried is not tried again until its count of new links changes, so a failing or
-    no-op learning job does not loop.
+    Phases are learned in their order, so the phase proposed is always the first pending one (learning it
+    may be what a later, ready phase waits for). A phase that was just tried is not proposed again until its
+    count of new links changes, so a failing learning job does not loop.
     """
 
     def __init__(self, min_new_links: int, quiet_seconds: float):
@@ -55,18 +56,17 @@ class LearnPolicy:
         self._tried: dict[str, int] = {}
 
     def ready_phase(self, status: dict) -> str | None:
-        """The first phase (in phase order) ready to learn, given the service's status."""
-        new = status.get("new_links_by_phase", {})
-        order = list(status.get("phases") or []) + [p for p in new if p not in (status.get("phases") or [])]
-        for phase in order:
-            count = new.get(phase, 0)
-            if count >= self.min_new_links and self._tried.get(phase) != count:
-                return phase
-        return None
+        """The phase to learn now given the service's status, or None."""
+        pending = status.get("pending_phases") or []
+        new = status.get("new_links_by_phase") or {}
+        if not any(new.get(p, 0) >= self.min_new_links for p in pending):
+            return None
+        first = pending[0]
+        return None if self._tried.get(first) == new.get(first, 0) else first
 
     def tried(self, phase: str, status: dict) -> None:
         """Remember the new-link count a phase had when it was learned (or failed to be)."""
-        self._tried[phase] = status.get("new_links_by_phase", {}).get(phase, 0)
+        self._tried[phase] = (status.get("new_links_by_phase") or {}).get(phase, 0)
 
 
 class Writer:
@@ -76,13 +76,11 @@ class Writer:
     """
 
     def __init__(self, service, watcher: VaultWatcher, policy: LearnPolicy, wake: threading.Event, *,
-                 warm_model: bool = True, recheck_seconds: float = 2.0, clock=time.monotonic):
+                 recheck_seconds: float = 2.0):
         self.service = service
         self.watcher = watcher
         self.policy = policy
-        self.warm_model = warm_model
         self.recheck_seconds = recheck_seconds
-        self._clock = clock
         self._wake = wake
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -192,7 +190,7 @@ class Writer:
     def _reconcile(self) -> None:
         with self._busy("indexing"):
             report = self.service.index()
-            if self.warm_model and not self._stop.is_set():
+            if not self._stop.is_set():
                 self.service.encoder()  # loaded now, so the first saved note is not slowed by it
         self._record(report, Batch(rescan=True))
         log.info("reconciled the vault: %s", _summary(report))
@@ -208,7 +206,7 @@ class Writer:
 
     def _background_phase(self) -> str | None:
         """A phase to learn now; the service is asked only when something was applied since it last was."""
-        if self._clock() - self.watcher.last_event < self.policy.quiet_seconds or self.watcher.pending:
+        if self.watcher.quiet_for() < self.policy.quiet_seconds or self.watcher.pending:
             return None
         if self._policy_checked == self._applied:
             return None
@@ -222,13 +220,15 @@ class Writer:
         try:
             with self._busy("learning"):
                 result = self.service.learn(phase, progress=self._progress)
-            log.info("learned %s: %s", phase or "the pending phases", result)
+            log.info("learned %s; learned phases now: %s", phase or "the pending phases",
+                     ", ".join(result.get("learned_phases", [])))
         except LearningAbandoned:
             error = "abandoned at shutdown; the previous model stays in use"
             log.info("learning abandoned at shutdown")
-        except VaultlearnError as exc:
-            error = str(exc)
-            log.warning("learning %s failed: %s", phase or "the pending phases", exc)
+        except Exception as exc:  # reported over the API; the daemon keeps serving the previous model
+            expected = isinstance(exc, VaultlearnError)
+            error = str(exc) if expected else f"{type(exc).__name__}: {exc}"
+            log.warning("learning %s failed: %s", phase or "the pending phases", error, exc_info=not expected)
         finally:
             if phase is not None:
                 self.policy.tried(phase, self.service.status())
@@ -237,10 +237,11 @@ class Writer:
                 self._learning.update(running=False, result=result, error=error)
 
     def _progress(self, info: dict) -> None:
+        """The service's progress callback: ``{"phase": name, "progress": fraction}``."""
         if self._stop.is_set():
             raise LearningAbandoned()
         with self._lock:
-            self._learning["progress"] = info
+            self._learning.update(phase=info.get("phase", self._learning["phase"]), progress=info.get("progress"))
 
     @contextmanager
     def _busy(self, state: str):
@@ -438,11 +439,13 @@ def _serve(vault: Path, config: Config, sock: socket.socket, discovery: Discover
     http.join(5)
     discovery.remove()
     watcher.stop()
-    if writer.stop():
-        service.close()
-    else:
-        log.warning("the current job did not finish in %.0f s; leaving it (the stored state stays consistent)",
-                    SHUTDOWN_WAIT_SECONDS)
+    if not writer.stop():
+        # Exit now, still holding the lock, rather than let a new daemon in while the job writes: this is
+        # a kill, which every state change survives (the previous committed state stays).
+        log.warning("the current job did not finish in %.0f s; abandoning it", SHUTDOWN_WAIT_SECONDS)
+        logging.shutdown()
+        os._exit(code)
+    service.close()
     sock.close()
     return code
 

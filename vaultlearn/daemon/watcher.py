@@ -47,23 +47,30 @@ class Batch:
 class _Dirty:
     probe: tuple[int, int] | None  # (size, mtime_ns) seen at the last event; None when missing
     since: float  # first event of this round, for the settle limit
+    closed: bool  # the last event ended a write (close after writing, rename into place, delete)
 
 
 class ChangeCoalescer:
     """Per-path coalescing queue with debounce, a storm cap and a settle check against half-written files.
 
     ``take`` hands a batch out once no event arrived for ``debounce`` seconds, or ``max_delay`` seconds
-    after the first pending event under a continuous storm. A path whose (size, mtime) changed since its
-    last event is still being written: it is held back for another ``debounce`` (given up after
-    ``settle_limit`` seconds, so a file rewritten forever without events cannot starve). Not thread-safe.
+    after the first pending event under a continuous storm. When every pending path's last event ended a
+    write (the writer closed the file, renamed it into place or deleted it), ``quick`` seconds of quiet are
+    enough: that is an editor's save, and waiting longer only delays fresh suggestions. A path whose
+    (size, mtime) changed since its last event is still being written: it is held back for another
+    ``debounce`` (given up after ``settle_limit`` seconds, so a file rewritten forever without events cannot
+    starve). Not thread-safe.
     """
 
-    def __init__(self, probe: Probe, *, debounce: float, max_delay: float, settle_limit: float = 30.0):
+    def __init__(self, probe: Probe, *, debounce: float, max_delay: float, quick: float = 0.1,
+                 settle_limit: float = 30.0):
         self._probe = probe
         self.debounce = debounce
+        self.quick = min(quick, debounce)
         self.max_delay = max(max_delay, debounce)
         self.settle_limit = settle_limit
         self._dirty: dict[str, _Dirty] = {}
+        self._open = 0  # dirty paths whose last event did not end a write
         self._moves: dict[str, str] = {}  # new path → original path
         self._rescan = False
         self._first: float | None = None
@@ -74,14 +81,14 @@ class ChangeCoalescer:
         """Paths waiting to be handed out."""
         return len(self._dirty)
 
-    def touch(self, path: str, now: float) -> None:
-        """A note was created or written."""
-        self._mark(path, now, self._probe(path))
+    def touch(self, path: str, now: float, *, closed: bool = False) -> None:
+        """A note was created or written; ``closed`` when the event says the writer closed it."""
+        self._mark(path, now, self._probe(path), closed)
 
     def delete(self, path: str, now: float) -> None:
         """A note was deleted; a pending move onto it is void."""
         self._moves.pop(path, None)
-        self._mark(path, now, None)
+        self._mark(path, now, None, True)
 
     def move(self, src: str | None, dst: str | None, now: float) -> None:
         """A file moved; ``None`` stands for a side that is not a note (temp file, ignored folder)."""
@@ -90,9 +97,9 @@ class ChangeCoalescer:
             self._moves.pop(dst, None)  # whatever was moved onto dst before is overwritten
             if origin is not None and origin != dst:
                 self._moves[dst] = origin
-            self._mark(dst, now, self._probe(dst))
+            self._mark(dst, now, self._probe(dst), True)
         if src is not None:
-            self._mark(src, now, None)
+            self._mark(src, now, None, True)
 
     def request_rescan(self, now: float) -> None:
         """Events were lost: the next batch asks for a full reconcile."""
@@ -103,7 +110,8 @@ class ChangeCoalescer:
         """The time at which :meth:`take` will hand out a batch; None when nothing is pending."""
         if self._last is None:
             return None
-        return min(self._last + self.debounce, self._first + self.max_delay)
+        quiet = self.quick if self._open == 0 and not self._rescan else self.debounce
+        return min(self._last + quiet, self._first + self.max_delay)
 
     def take(self, now: float) -> Batch | None:
         """The pending changes when due, settled paths only; None when not due or nothing is settled."""
@@ -115,21 +123,22 @@ class ChangeCoalescer:
         for path, dirty in self._dirty.items():
             current = self._probe(path)
             if current != dirty.probe and now - dirty.since < self.settle_limit:
-                held[path] = _Dirty(current, dirty.since)
+                held[path] = _Dirty(current, dirty.since, False)
             else:
                 if current != dirty.probe:
                     log.warning("%s keeps changing without events; reading it anyway", path)
                 ready.append(path)
         batch = Batch(moves=_ordered(self._moves), paths=tuple(sorted(ready)), rescan=self._rescan)
-        self._dirty, self._moves, self._rescan = held, {}, False
+        self._dirty, self._open, self._moves, self._rescan = held, len(held), {}, False
         self._first = self._last = now if held else None
         if not (batch.moves or batch.paths or batch.rescan):
             return None
         return batch
 
-    def _mark(self, path: str, now: float, probe: tuple[int, int] | None) -> None:
+    def _mark(self, path: str, now: float, probe: tuple[int, int] | None, closed: bool) -> None:
         previous = self._dirty.get(path)
-        self._dirty[path] = _Dirty(probe, previous.since if previous else now)
+        self._open += (not closed) - (previous is not None and not previous.closed)
+        self._dirty[path] = _Dirty(probe, previous.since if previous else now, closed)
         self._note_event(now)
 
     def _note_event(self, now: float) -> None:
@@ -185,25 +194,22 @@ class VaultWatcher:
         debounce: float = 0.5,
         max_delay: float | None = None,
         on_event: Callable[[], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
     ):
         self.vault = Path(vault).resolve()
         self._root = str(self.vault)
         self._ignore = tuple(ignore_globs)
         self._on_event = on_event or (lambda: None)
-        self._clock = clock
         self._lock = threading.Lock()
         self._coalescer = ChangeCoalescer(
             file_probe(self.vault), debounce=debounce, max_delay=max_delay or max(3.0, 6 * debounce)
         )
-        self._last_event = clock()
+        self._last_event = time.monotonic()
         self._observer: Observer | None = None
         self._overflow = _OverflowHook(self._lost_events)
 
-    @property
-    def last_event(self) -> float:
-        """Clock time of the last note event (the watcher's start time before any)."""
-        return self._last_event
+    def quiet_for(self) -> float:
+        """Seconds since the last note event (since the watcher was made, before any)."""
+        return time.monotonic() - self._last_event
 
     @property
     def pending(self) -> int:
@@ -232,12 +238,12 @@ class VaultWatcher:
         """Seconds until a batch may be ready (0 when it may be now); None when nothing is pending."""
         with self._lock:
             due = self._coalescer.due()
-        return None if due is None else max(0.0, due - self._clock())
+        return None if due is None else max(0.0, due - time.monotonic())
 
     def take(self) -> Batch | None:
         """The next settled batch, or None when none is due."""
         with self._lock:
-            return self._coalescer.take(self._clock())
+            return self._coalescer.take(time.monotonic())
 
     def _note(self, path: str | bytes) -> str | None:
         rel = self._relative(path)
@@ -269,19 +275,19 @@ class VaultWatcher:
         dst = self._note(event.dest_path) if kind == "moved" else None
         if src is None and dst is None:
             return
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
             if kind == "moved":
                 self._coalescer.move(src, dst, now)
             elif kind == "deleted":
                 self._coalescer.delete(src, now)
             else:
-                self._coalescer.touch(src, now)
+                self._coalescer.touch(src, now, closed=kind == "closed")
             self._last_event = now
         self._on_event()
 
     def _lost_events(self) -> None:
-        now = self._clock()
+        now = time.monotonic()
         with self._lock:
             self._coalescer.request_rescan(now)
             self._last_event = now

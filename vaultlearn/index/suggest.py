@@ -24,6 +24,7 @@ import numpy as np
 
 WEIGHT_GRID_GRAPH = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
 WEIGHT_GRID_MENTION = (0.0, 0.05, 0.1, 0.2, 0.4)
+FIT_MIN_GAIN = 0.01  # MRR a blend must add over plain similarity to be used
 
 
 @dataclass(frozen=True)
@@ -133,29 +134,38 @@ class HeldOutLink:
 
 def recall_at(cases: Sequence[HeldOutLink], weights: RankWeights, k: int = 10) -> float:
     """Share of held-out links whose target ranks in the top ``k``."""
-    hits = sum(any(c.note_id == case.target for c, _ in rank(case.candidates, weights, k)) for case in cases)
-    return hits / len(cases) if cases else 0.0
+    return sum(_rank_of(case, weights) <= k for case in cases) / len(cases) if cases else 0.0
 
 
-def fit_weights(cases: Sequence[HeldOutLink], k: int = 10,
-                mention_grid: Sequence[float] = WEIGHT_GRID_MENTION) -> tuple[RankWeights, dict]:
-    """The grid weights with the best Recall@k on held-out visible links (ties → the smaller weights).
+def mean_reciprocal_rank(cases: Sequence[HeldOutLink], weights: RankWeights) -> float:
+    """Mean of 1/rank of the hidden target (0 when it is not among the candidates)."""
+    return sum(1.0 / _rank_of(case, weights) for case in cases) / len(cases) if cases else 0.0
 
-    Returns the weights and a report with the Recall@k of plain similarity and of the fitted blend.
+
+def _rank_of(case: HeldOutLink, weights: RankWeights) -> float:
+    ranked = rank(case.candidates, weights, len(case.candidates))
+    return next((n for n, (c, _) in enumerate(ranked, 1) if c.note_id == case.target), float("inf"))
+
+
+def fit_weights(cases: Sequence[HeldOutLink], mention_grid: Sequence[float] = WEIGHT_GRID_MENTION,
+                min_gain: float = FIT_MIN_GAIN) -> tuple[RankWeights, dict]:
+    """The grid weights with the best MRR on held-out visible links.
+
+    MRR is smoother than Recall@10 on a few hundred links, and a blend must beat plain similarity by
+    ``min_gain`` to be taken (measured on vaultofknowledge: a Recall@10 fit on 300 links picked a graph
+    weight that lost 4 points on other links). Returns the weights and a report of both metrics.
     """
-    def recall(weights: RankWeights) -> float:
-        return recall_at(cases, weights, k)
-
-    plain = recall(RankWeights())
-    best, best_recall = RankWeights(), plain
+    plain = mean_reciprocal_rank(cases, RankWeights())
+    best, best_mrr = RankWeights(), plain + min_gain
     for g in WEIGHT_GRID_GRAPH:
         for m in mention_grid:
             weights = RankWeights(g, m)
-            value = recall(weights)
-            if value > best_recall + 1e-9:
-                best, best_recall = weights, value
-    return best, {"cases": len(cases), f"recall@{k}_similarity": plain, f"recall@{k}_fitted": best_recall,
-                  "graph": best.graph, "mention": best.mention}
+            value = mean_reciprocal_rank(cases, weights)
+            if value > best_mrr + 1e-9:
+                best, best_mrr = weights, value
+    return best, {"cases": len(cases), "mrr_similarity": plain, "mrr_fitted": mean_reciprocal_rank(cases, best),
+                  "recall@10_similarity": recall_at(cases, RankWeights()),
+                  "recall@10_fitted": recall_at(cases, best), "graph": best.graph, "mention": best.mention}
 
 
 def sample_links(edges: Sequence[tuple[int, int]], limit: int, seed: int) -> list[tuple[int, int]]:
