@@ -91,13 +91,15 @@ def plan_phase(
     """The phase's training batches (pair indices) and one hard negative per anchor (-1: none), seeded.
 
     Hard negatives are drawn from each anchor's nearest notes under ``emb`` (the current model's embeddings of
-    ``data.texts``) that are neither linked to it nor among its positives."""
+    ``data.texts``) that are more than two links away: a near note that shares a neighbour with the anchor is
+    too often a link not written yet (or one held out) to be pushed away."""
     rng = np.random.default_rng([config.seed, phase_index])
     pairs = np.asarray(data.pairs, dtype=np.int64)
-    exclude = [set(n) for n in data.adjacency]
+    near = [set(n) for n in data.adjacency]
     for a, b in data.pairs:
-        exclude[a].add(b)
-        exclude[b].add(a)
+        near[a].add(b)
+        near[b].add(a)
+    exclude = [set().union(near[a], *(near[b] for b in near[a])) for a in range(len(near))]
     pool = hard_negative_pool(emb, pairs[:, 0], exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
     batches = pair_batches(len(pairs), config.learn_batch_size, config.learn_steps, rng)
     negatives = [

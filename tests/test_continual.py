@@ -1,0 +1,140 @@
+"""ContinualLearner: sparse updates, learning a synthetic two-phase vault, state round trip and crash safety."""
+
+import numpy as np
+import pytest
+import torch
+
+import vaultlearn.model.continual as continual
+from vaultlearn.config import Config
+from vaultlearn.eval.protocol import EvalCorpus, split_links
+from vaultlearn.eval.strategies import phase_data
+from vaultlearn.model.continual import ContinualLearner, HiddenCache
+from vaultlearn.model.encoder import NoteEncoder
+
+FILLER = (
+    "river stone paper window garden silver morning letter window bridge quiet number table light yellow market "
+    "winter candle forest music engine coffee summer pencil island mirror planet ticket rocket shadow"
+).split()
+MARKERS = ["zorbex", "quillon", "varnak", "drelith", "pomaru", "skivet", "talbrin", "wexolo", "brunmig", "yestrel"]
+
+
+def synthetic_corpus(seed: int = 0) -> EvalCorpus:
+    """Two phases × 5 clusters × 8 notes: a rare marker word among filler; links i→i+1, i→i+3 in a cluster."""
+    rng = np.random.default_rng(seed)
+    paths, texts, phase_of, edges = [], [], [], []
+    for p, phase in enumerate(["alpha", "beta"]):
+        for c in range(5):
+            marker = MARKERS[5 * p + c]
+            first = len(paths)
+            for i in range(8):
+                words = rng.choice(FILLER, size=20).tolist()
+                words.insert(int(rng.integers(20)), marker)
+                paths.append(f"{phase}/{marker}-{i}.md")
+                texts.append(" ".join(words))
+                phase_of.append(phase)
+            edges += [(first + i, first + (i + step) % 8) for i in range(8) for step in (1, 3)]
+    for i in range(10):  # notes in no phase: the background before the first phase
+        paths.append(f"misc-{i}.md")
+        texts.append(" ".join(rng.choice(FILLER, size=21)))
+        phase_of.append(None)
+    return EvalCorpus(paths, texts, phase_of, ["alpha", "beta"], edges)
+
+
+def tiny_config(**kw) -> Config:
+    base = dict(
+        max_seq_length=32, memory_slots=1024, memory_topk=4, memory_heads=1, memory_key_dim=16,
+        learn_steps=30, learn_batch_size=8, learn_lr=2.0, learn_top_t=4096, learn_max_tokens=32, fisher_samples=8,
+    )
+    base.update(kw)
+    return Config(**base)
+
+
+@pytest.fixture(scope="module")
+def corpus():
+    return synthetic_corpus()
+
+
+@pytest.fixture(scope="module")
+def encoder():
+    return NoteEncoder(tiny_config(), device="cpu")
+
+
+def fresh(encoder, **kw) -> ContinualLearner:
+    encoder.memory = None
+    return ContinualLearner(encoder, tiny_config(**kw), cache=getattr(encoder, "_test_cache", None))
+
+
+def test_only_top_t_rows_change(corpus, encoder):
+    learner = fresh(encoder, learn_top_t=5, learn_steps=1)
+    data, _ = phase_data(corpus, split_links(corpus, 0), 0, twp=True, config=learner.config)
+    learner.ensure_memory(data.texts)
+    before = encoder.memory.values.detach().clone()
+    result = learner.learn_phase("alpha", data)
+    after = encoder.memory.values.detach()
+    changed = torch.nonzero((after != before).any(1)).flatten().numpy()
+    assert 0 < len(changed) <= 5
+    assert set(changed) <= set(result["updated_slots"].tolist())
+    untouched = np.setdiff1d(np.arange(len(after)), changed)
+    assert torch.equal(after[untouched], before[untouched])  # exact bytes everywhere else
+    assert result["steps"] == 1 and result["phase"] == "alpha"
+
+
+def test_learning_raises_phase_recall_over_frozen(corpus, encoder):
+    from vaultlearn.eval.protocol import score_phases
+
+    split = split_links(corpus, 0)
+    learner = fresh(encoder)
+    data, known = phase_data(corpus, split, 0, twp=True, config=learner.config)
+    learner.ensure_memory(data.texts)
+    states = learner.cache.states(data.texts)
+    emb = np.zeros((len(corpus.texts), encoder.dim), dtype=np.float32)
+    emb[known] = encoder.encode_hidden(states)
+    frozen_r, frozen_mrr = score_phases(corpus, split, emb, 0)
+    result = learner.learn_phase("alpha", data)
+    emb[known] = encoder.encode_hidden(states)
+    learned_r, learned_mrr = score_phases(corpus, split, emb, 0)
+    assert result["loss_end"] < result["loss_start"]
+    assert learned_r[0] >= frozen_r[0] and learned_mrr[0] > frozen_mrr[0]
+
+
+def learn_two(corpus, encoder, tmp_path=None):
+    split = split_links(corpus, 0)
+    learner = fresh(encoder, learn_steps=5)
+    for k, phase in enumerate(corpus.phases):
+        data, _ = phase_data(corpus, split, k, twp=True, config=learner.config)
+        learner.learn_phase(phase, data)
+        if tmp_path is not None and k == 0:
+            learner.save(tmp_path)
+    return learner
+
+
+def test_save_load_round_trip(corpus, encoder, tmp_path):
+    learner = learn_two(corpus, encoder)
+    learner.save(tmp_path)
+    values = encoder.memory.values.detach().clone()
+    expected = encoder.encode(corpus.texts[:4])
+    other = NoteEncoder(tiny_config(), device="cpu")
+    loaded = ContinualLearner.load(tmp_path, other, tiny_config())
+    assert loaded.learned_phases == ["alpha", "beta"]
+    assert torch.equal(other.memory.values, values)
+    assert torch.equal(loaded.ewc.importance["values"], learner.ewc.importance["values"])
+    assert set(loaded.phase_fisher) == {"alpha", "beta"}
+    np.testing.assert_array_equal(other.encode(corpus.texts[:4]), expected)
+    assert ContinualLearner.load(tmp_path / "nothing", other, tiny_config()).learned_phases == []
+
+
+def test_crash_between_writes_keeps_previous_state(corpus, encoder, tmp_path, monkeypatch):
+    learner = learn_two(corpus, encoder, tmp_path)  # saved after the first phase
+    after_first = ContinualLearner.load(tmp_path, NoteEncoder(tiny_config(), device="cpu"), tiny_config())
+
+    def crash(*args, **kwargs):
+        raise OSError("simulated crash after the tensors were written")
+
+    monkeypatch.setattr(continual, "atomic_write_text", crash)
+    with pytest.raises(OSError):
+        learner.save(tmp_path)
+    monkeypatch.undo()
+    other = NoteEncoder(tiny_config(), device="cpu")
+    reloaded = ContinualLearner.load(tmp_path, other, tiny_config())
+    assert reloaded.learned_phases == ["alpha"]
+    assert torch.equal(other.memory.values, after_first.encoder.memory.values)
