@@ -123,6 +123,19 @@ def test_save_load_round_trip(corpus, encoder, tmp_path):
     assert ContinualLearner.load(tmp_path / "nothing", other, tiny_config()).learned_phases == []
 
 
+def test_overlap_table_and_plot(corpus, encoder, tmp_path):
+    from vaultlearn.model.overlap import overlap_table, plot_overlap
+
+    learn_two(corpus, encoder).save(tmp_path)
+    table = overlap_table(tmp_path)
+    assert table["phases"] == ["alpha", "beta"]
+    for matrix in table["groups"].values():
+        assert matrix[0][0] == pytest.approx(1.0) and matrix[1][1] == pytest.approx(1.0)
+        assert matrix[0][1] == pytest.approx(matrix[1][0]) and 0.0 <= matrix[0][1] <= 1.0
+    plot_overlap(table, tmp_path / "overlap.png")
+    assert (tmp_path / "overlap.png").stat().st_size > 0
+
+
 def test_crash_between_writes_keeps_previous_state(corpus, encoder, tmp_path, monkeypatch):
     learner = learn_two(corpus, encoder, tmp_path)  # saved after the first phase
     after_first = ContinualLearner.load(tmp_path, NoteEncoder(tiny_config(), device="cpu"), tiny_config())

@@ -37,6 +37,7 @@ MANIFEST = "manifest.json"
 LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
 HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
 KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
+FISHER_GROUPS = ("memory_values", "output_dims")  # per-phase Fishers kept for the overlap report
 
 
 @dataclass
@@ -442,12 +443,24 @@ class ContinualLearner:
         learner.background_batches = manifest["background_batches"]
         learner.learned_phases = list(manifest["learned_phases"])
         learner.history = list(manifest["history"])
-        learner.phase_fisher = {
-            phase: {g: tensors[f"phase.{i}.{g}"] for g in ("memory_values", "output_dims")}
-            for i, phase in enumerate(manifest["phase_fisher"])
-        }
+        learner.phase_fisher = _phase_fishers(manifest, tensors)
         learner.generation = manifest["generation"]
         return learner
+
+
+def read_phase_fishers(state_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Per learned phase, its own Fisher per group (``memory_values`` per slot, ``output_dims``); {} if no state."""
+    manifest = read_manifest(state_dir)
+    if manifest is None:
+        return {}
+    return _phase_fishers(manifest, load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes()))
+
+
+def _phase_fishers(manifest: dict, tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    return {
+        phase: {group: tensors[f"phase.{i}.{group}"] for group in FISHER_GROUPS}
+        for i, phase in enumerate(manifest["phase_fisher"])
+    }
 
 
 def read_manifest(state_dir: Path) -> dict | None:
