@@ -198,6 +198,52 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: 
                    f"of old notes")
 
 
+@cli.command("eval")
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn", show_default=True,
+              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, and ablations).")
+@click.option("--phase-by", type=click.Choice(["frontmatter", "tag", "folder", "date"]), default=None,
+              help="Where phases come from (default: the configured order, first that fits).")
+@click.option("--max-phases", type=click.IntRange(1), default=None, help="Only the first N phases.")
+@click.option("--steps", type=click.IntRange(1), default=None, help="Training steps per phase (default: config).")
+@click.option("--seed", type=int, default=None, help="Seed of the held-out split and training (default: config).")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
+@click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of R[k][j] per strategy.")
+def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, device, as_json, out, plot) -> None:
+    """The continual link-prediction benchmark: strategies × phases, gain, forgetting, drift. Writes nothing
+    into the vault."""
+    from dataclasses import replace
+
+    from .eval.corpus import load_corpus
+    from .eval.strategies import format_table, plot_results, run_eval
+
+    root = _vault(vault_opt, vault)
+    config = Config.load(root)
+    if phase_by:
+        config = replace(config, phase_sources=[phase_by])
+    corpus = load_corpus(root, config, progress=not as_json)
+    if len(corpus.phases) < 1 or not corpus.edges:
+        raise VaultlearnError(f"{root} has no phases with links to evaluate (phases: {corpus.phases or 'none'})")
+    names = [s.strip() for s in strategies.split(",") if s.strip()]
+    say = None if as_json else (lambda message: click.echo(message, err=True))
+    result = run_eval(corpus, names, config, steps=steps or config.learn_steps,
+                      seed=config.seed if seed is None else seed, device=device, max_phases=max_phases,
+                      progress=say)
+    if out:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(out, json.dumps(result, indent=1) + "\n")
+    if plot:
+        plot_results(result, plot)
+    if as_json:
+        _echo_json(result)
+    else:
+        click.echo(format_table(result))
+
+
 @cli.command()
 @click.argument("vault", type=click.Path(file_okay=False))
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (0 picks a free one).")
