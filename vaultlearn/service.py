@@ -58,6 +58,7 @@ class VaultService:
         self._write_lock = threading.RLock()
         self._index_lock = threading.RLock()
         self._vectors: VectorIndex | None = None
+        self._vectors_generation: int | None = None
         self._encoder = None
         self._learner = None
         self._resolver: LinkResolver | None = None
@@ -111,6 +112,7 @@ class VaultService:
                     self._vectors = VectorIndex.build(ids, vecs)
                     if len(ids):
                         self._vectors.save(self.state_dir, generation)
+                self._vectors_generation = generation
             return self._vectors
 
     def _resolver_now(self) -> LinkResolver:
@@ -252,12 +254,9 @@ class VaultService:
             self._vectors.remove(removed)
             if vectors is not None and len(ids):
                 self._vectors.upsert(ids, vectors)
-            if generation != self._saved_generation():
+            if generation != self._vectors_generation:
                 self._vectors.save(self.state_dir, generation)
-
-    def _saved_generation(self) -> int | None:
-        files = sorted(self.state_dir.glob("index-*.faiss"))
-        return int(files[-1].stem.split("-")[1]) if len(files) == 1 else None
+                self._vectors_generation = generation
 
     def _resolve_links(self, source_ids: list[int], keys: set[str]) -> None:
         """Re-resolve the links of ``source_ids`` and every link whose target name is in ``keys``."""
