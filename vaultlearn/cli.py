@@ -244,6 +244,40 @@ def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, de
         click.echo(format_table(result))
 
 
+@cli.group()
+def report() -> None:
+    """Reports on what was learned."""
+
+
+@report.command("overlap")
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
+@click.option("--json", "as_json", is_flag=True, help="Print the overlap matrices as JSON.")
+@click.option("--png", type=click.Path(dir_okay=False), default=None,
+              help="Heatmap picture (default: VAULT/.vaultlearn/overlap.png).")
+def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png: str | None) -> None:
+    """Fisher overlap between learned phases, per parameter group: 1 = they rely on the same parameters."""
+    from .model.overlap import overlap_table, plot_overlap
+
+    service = _service(_vault(vault_opt, vault), create=False)
+    table = overlap_table(service.model_dir)
+    if len(table["phases"]) < 2:
+        raise VaultlearnError("fewer than two phases are learned: run `vaultlearn learn` first")
+    png_path = Path(png) if png else service.state_dir / "overlap.png"
+    plot_overlap(table, png_path)
+    if as_json:
+        _echo_json({**table, "png": str(png_path)})
+        return
+    width = max(len(p) for p in table["phases"])
+    for group, matrix in table["groups"].items():
+        click.echo(f"\n{group}")
+        click.echo(" " * (width + 1) + " ".join(f"{n + 1:>5}" for n in range(len(matrix))))
+        for n, (phase, row) in enumerate(zip(table["phases"], matrix), 1):
+            cells = " ".join("    -" if v is None else f"{v:5.2f}" for v in row)
+            click.echo(f"{phase:<{width}} {cells}   ({n})")
+    click.echo(f"\nheatmap: {png_path}")
+
+
 @cli.command()
 @click.argument("vault", type=click.Path(file_okay=False))
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (0 picks a free one).")
