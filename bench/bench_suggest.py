@@ -30,6 +30,7 @@ class _RandomEncoder:
     """Stands in for the model when filling a synthetic index: seeded unit vectors of the model's size."""
 
     dim = 384
+    memory = None  # nothing learned: no memory-slot postings
 
     def encode(self, texts, show_progress=False):
         rng = np.random.default_rng(len(texts))

@@ -76,7 +76,7 @@ class DaemonProcess:
             return None if busy else status
 
         time.sleep(0.3)  # let the kernel deliver the last events
-        return poll(idle, timeout, "an idle daemon")
+        return poll(idle, timeout, "an idle daemon", interval=0.25)
 
     def suggest(self, note: str, k: int = 5) -> httpx.Response:
         return self.client.get("/suggest", params={"note": note, "k": k})

@@ -5,6 +5,9 @@ Choices the design leaves open, fixed here:
   (in a phase ≤ j, or in no phase); links into later phases belong to no phase's task.
 - Phase j's held-out links are always ranked among the notes known at phase j, for every later k, so that a
   change of R[k][j] is the model's doing and not the growth of the candidate set.
+- Drift is measured on the old notes (those known before the phase): how far their embeddings moved, and how
+  many of their top-10 lists within the old notes changed, i.e. how much of the existing index the phase
+  disturbed; the arrival of the phase's own notes is not counted as drift.
 - Ranking is filtered: for a held-out A→B the candidates exclude A and every other note A links to (its
   remaining links and its other held-out targets).
 - Gain and forgetting average over phases weighted by held-out links. Relative forgetting is pooled over the old
@@ -139,13 +142,14 @@ def top_k_sets(emb: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: 
     return [frozenset(cand[row].tolist()) for row in top]
 
 
-def drift(before: np.ndarray, after: np.ndarray, old: np.ndarray, universe: np.ndarray) -> tuple[float, float]:
-    """Mean cosine distance of the ``old`` notes' embeddings and the share of them whose top-10 set changed."""
+def drift(before: np.ndarray, after: np.ndarray, old: np.ndarray) -> tuple[float, float]:
+    """Mean cosine distance of the ``old`` notes' embeddings, and the share of them whose top-10 among the old
+    notes (the index as it stood before the phase) changed."""
     if len(old) == 0:
         return 0.0, 0.0
     cosine = float(np.mean(1.0 - np.sum(before[old] * after[old], axis=1)))
-    sets_before = top_k_sets(before, old, universe)
-    sets_after = top_k_sets(after, old, universe)
+    sets_before = top_k_sets(before, old, old)
+    sets_after = top_k_sets(after, old, old)
     changed = float(np.mean([a != b for a, b in zip(sets_before, sets_after)]))
     return cosine, changed
 

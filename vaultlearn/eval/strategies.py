@@ -225,7 +225,7 @@ def run_eval(
             r, m = score_phases(corpus, split, emb, k)
             R.append(r)
             MRR.append(m)
-            cos, top = drift(before, emb, corpus.known_at(k - 1), known)
+            cos, top = drift(before, emb, corpus.known_at(k - 1))
             cosines.append(cos)
             changed.append(top)
             reembedded.append(count / len(known))

@@ -1,0 +1,130 @@
+"""Learning one phase, and the memory layer's cost at encode time.
+
+Data: a SYNTHETIC vault generated here (clusters of notes of ~60 pseudo-words with a cluster vocabulary, links
+inside clusters); its only job is to give the learner realistic sizes, not realistic quality.
+1. ``learn_phase`` on 1k and 10k links with the default config (steps from --steps): wall time of the whole
+   phase (block-L states, key init, hard negatives, IDF, the steps, Fisher + TWP) and steps/s of the step loop.
+2. Encode throughput on the same texts: sentence-transformers ``encode`` (baseline), NoteEncoder with the
+   memory inactive (all zero), NoteEncoder with the learned memory active; printed as ratios.
+Runs on CPU, and on CUDA too when present.
+
+    python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import time
+
+import numpy as np
+import torch
+
+from vaultlearn.config import Config
+from vaultlearn.model.continual import ContinualLearner, PhaseData
+from vaultlearn.model.encoder import NoteEncoder
+
+CLUSTER = 20  # notes per cluster
+WORDS = 60  # words per note
+
+
+def synthetic_phase(n_links: int, seed: int = 0) -> PhaseData:
+    """Notes in clusters of 20 (half the words from the cluster's own vocabulary); 2 links per note in-cluster."""
+    rng = np.random.default_rng(seed)
+    syllables = ["ka", "lo", "mi", "ne", "ru", "ta", "vo", "si", "de", "pa", "gu", "re", "zo", "bi"]
+    vocab = np.array(["".join(rng.choice(syllables, size=rng.integers(2, 4))) for _ in range(4000)])
+    n_notes = max(CLUSTER, n_links // 2)
+    n_background = n_notes // 4
+    texts = []
+    for i in range(n_notes + n_background):
+        topic = vocab[(i // CLUSTER) * 30 % len(vocab) :][:30]
+        words = np.concatenate([rng.choice(topic, WORDS // 2), rng.choice(vocab, WORDS // 2)])
+        texts.append(" ".join(rng.permutation(words)))
+    pairs = set()
+    while len(pairs) < n_links:
+        a = int(rng.integers(n_notes))
+        b = (a // CLUSTER) * CLUSTER + int(rng.integers(CLUSTER))
+        if a != b and b < n_notes:
+            pairs.add((a, b))
+    adjacency: list[set[int]] = [set() for _ in texts]
+    for a, b in pairs:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    return PhaseData(
+        texts=texts,
+        phase_notes=np.arange(n_notes),
+        pairs=sorted(pairs),
+        background=np.arange(n_notes, n_notes + n_background),
+        adjacency=adjacency,
+    )
+
+
+def bench_learning(device: str, n_links: int, steps: int) -> tuple[NoteEncoder, PhaseData]:
+    config = Config(learn_steps=steps)
+    encoder = NoteEncoder(config, device)
+    data = synthetic_phase(n_links)
+    learner = ContinualLearner(encoder, config)
+    marks: list[float] = []
+    start = time.perf_counter()
+    result = learner.learn_phase("bench", data, progress=lambda _: marks.append(time.perf_counter()))
+    wall = time.perf_counter() - start
+    rate = (len(marks) - 1) / (marks[-1] - marks[0]) if len(marks) > 1 else float("nan")
+    print(
+        f"  {n_links:>6} links, {len(data.texts)} notes: learn_phase {wall:7.1f} s wall "
+        f"({result['steps']} steps at {rate:5.2f} steps/s; loss {result['loss_start']:.3f} → {result['loss_end']:.3f}; "
+        f"{len(result['updated_slots'])} slots updated)"
+    )
+    return encoder, data
+
+
+def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    plain = SentenceTransformer(encoder.model_path, device=str(encoder.device), local_files_only=True)
+    plain.max_seq_length = encoder.config.max_seq_length
+    if encoder.device.type == "cuda":
+        plain.half()
+    memory = encoder.memory
+
+    def timed(fn) -> float:
+        fn()  # warm-up
+        start = time.perf_counter()
+        fn()
+        return len(texts) / (time.perf_counter() - start)
+
+    base = timed(lambda: plain.encode(texts, batch_size=encoder.config.batch_size, normalize_embeddings=True))
+    encoder.memory = None
+    inactive = timed(lambda: encoder.encode(texts))
+    encoder.memory = memory
+    active = timed(lambda: encoder.encode(texts))
+    print(f"  encode {len(texts)} notes: sentence-transformers {base:7.1f} notes/s")
+    print(f"    NoteEncoder, memory inactive {inactive:7.1f} notes/s = {inactive / base:.2f}x sentence-transformers")
+    print(
+        f"    NoteEncoder, memory active   {active:7.1f} notes/s = {active / base:.2f}x sentence-transformers, "
+        f"{active / inactive:.3f}x inactive (overhead {100 * (inactive / active - 1):.1f}%)"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--links", type=int, nargs="+", default=[1000, 10000])
+    parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--encode-notes", type=int, default=512)
+    args = parser.parse_args()
+    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    c = Config()
+    print(f"bench_learn: synthetic vault; {platform.processor() or platform.machine()}, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} threads")
+    print(f"config: memory after block {c.memory_layer}, {c.memory_slots} slots, top-{c.memory_topk} × "
+          f"{c.memory_heads} heads, t={c.learn_top_t}, lr={c.learn_lr}, batch {c.learn_batch_size}, "
+          f"{c.learn_max_tokens} training tokens")
+    for device in devices:
+        print(f"[{device}]")
+        encoder = data = None
+        for n_links in args.links:
+            encoder, data = bench_learning(device, n_links, args.steps)
+        bench_encode(encoder, data.texts[: args.encode_notes])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,95 @@
+"""`learn` and `report overlap` end to end on a copy of sample_vault/ (real model, a tiny memory config)."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tests.test_cli import run
+from vaultlearn.store import Store
+
+TINY = """memory_slots = 1024
+memory_topk = 8
+memory_heads = 2
+learn_steps = 4
+learn_batch_size = 8
+learn_top_t = 64
+learn_max_tokens = 64
+fisher_samples = 8
+"""
+
+
+@pytest.fixture
+def tiny_vault(sample_vault):
+    (sample_vault / ".vaultlearn").mkdir()
+    (sample_vault / ".vaultlearn" / "config.toml").write_text(TINY)
+    assert run("index", sample_vault, "-q").returncode == 0
+    return sample_vault
+
+
+def test_learn_then_suggest_status_and_overlap(tiny_vault, tmp_path):
+    out = run("learn", "--vault", tiny_vault, "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    phases = ["solar-dryer", "rainwater", "beehive-monitor", "greenhouse"]
+    assert report["learned_phases"] == phases
+    for phase in report["phases"]:
+        assert phase["links"] > 0 and phase["steps"] == 4
+        assert 0 <= phase["reembedded"] <= 60 and 0.0 <= phase["top10_changed"] <= 1.0
+    store = Store(tiny_vault, create=False)
+    assert store.notes_without_postings() == set(), "every note has its memory-slot postings after learning"
+    touched = store.notes_touching(range(1024))
+    assert touched == {row.id for row in store.notes()}
+
+    status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
+    assert status["learned_phases"] == phases and status["pending_phases"] == []
+    assert status["embedded"] == 60
+    assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
+
+    again = run("learn", "--vault", tiny_vault)
+    assert again.returncode == 0 and "nothing to learn" in again.stdout
+
+    png = tmp_path / "overlap.png"
+    overlap = run("report", "overlap", "--vault", tiny_vault, "--json", "--png", png)
+    assert overlap.returncode == 0, overlap.stderr
+    table = json.loads(overlap.stdout)
+    assert table["phases"] == phases
+    for matrix in table["groups"].values():
+        for i, row in enumerate(matrix):
+            assert row[i] is None or abs(row[i] - 1.0) < 1e-6
+            assert all(v is None or 0.0 <= v <= 1.0 + 1e-9 for v in row)
+            assert all(row[j] == matrix[j][i] or abs(row[j] - matrix[j][i]) < 1e-9 for j in range(len(row)))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_learn_one_phase_and_unknown_phase(tiny_vault):
+    out = run("learn", "--vault", tiny_vault, "--phase", "rainwater", "--json")
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["learned_phases"] == ["rainwater"]
+    bad = run("learn", "--vault", tiny_vault, "--phase", "no-such-phase")
+    assert bad.returncode == 1 and "no phase 'no-such-phase'" in bad.stderr
+    overlap = run("report", "overlap", "--vault", tiny_vault)
+    assert overlap.returncode == 1 and "fewer than two phases" in overlap.stderr
+
+
+def test_kill_9_mid_learning_keeps_the_last_good_model(tiny_vault):
+    assert run("learn", "--vault", tiny_vault, "--phase", "solar-dryer").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.cli", "learn", "--vault", str(tiny_vault)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(6)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    status = run("status", "--vault", tiny_vault, "--json")
+    assert status.returncode == 0, status.stderr
+    learned = json.loads(status.stdout)["learned_phases"]
+    assert learned[0] == "solar-dryer"
+    assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
+    finish = run("learn", "--vault", tiny_vault, "--json")
+    assert finish.returncode == 0, finish.stderr
+    assert json.loads(finish.stdout)["learned_phases"] == ["solar-dryer", "rainwater", "beehive-monitor",
+                                                          "greenhouse"]
+    final = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
+    assert final["embedded"] == 60 and final["pending_phases"] == []
