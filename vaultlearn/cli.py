@@ -279,15 +279,16 @@ def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png:
 
 
 @cli.command()
-@click.argument("vault", type=click.Path(file_okay=False))
+@click.argument("vault", required=False, type=click.Path(file_okay=False))
+@vault_option
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (0 picks a free one).")
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--allow-remote", is_flag=True, help="Allow binding to a non-loopback interface.")
-def watch(vault: str, port: int | None, host: str | None, allow_remote: bool) -> None:
+def watch(vault: str | None, vault_opt: str | None, port: int | None, host: str | None, allow_remote: bool) -> None:
     """Run the daemon: follow the vault's changes, learn in the background, serve the local API."""
     from .daemon.runner import run_daemon
 
-    root = _vault(None, vault)
+    root = _vault(vault_opt, vault)
     sys.exit(run_daemon(root, Config.load(root), host=host, port=port, allow_remote=allow_remote))
 
 

@@ -30,10 +30,9 @@ from vaultlearn.atomic import atomic_write_bytes, atomic_write_text
 from vaultlearn.config import Config
 from vaultlearn.model.encoder import NoteEncoder, pad_hidden
 from vaultlearn.model.fisher import OnlineEWC, StableDims, per_example_fisher, unit_max
+from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
 from vaultlearn.model.topology import edge_weights, linked_similarity, topology_importance
 
-STATE_FORMAT = 1
-MANIFEST = "manifest.json"
 LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
 HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
 KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
@@ -462,13 +461,3 @@ def _phase_fishers(manifest: dict, tensors: dict[str, torch.Tensor]) -> dict[str
         for i, phase in enumerate(manifest["phase_fisher"])
     }
 
-
-def read_manifest(state_dir: Path) -> dict | None:
-    """The committed state's manifest, or None when nothing was saved (format checked)."""
-    path = Path(state_dir) / MANIFEST
-    if not path.exists():
-        return None
-    manifest = json.loads(path.read_text(encoding="utf-8"))
-    if manifest.get("format") != STATE_FORMAT:
-        raise ValueError(f"{path}: state format {manifest.get('format')!r}, expected {STATE_FORMAT}")
-    return manifest
