@@ -18,6 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from vaultlearn.errors import NoteNotFoundError, NotIndexedError, StateError, VaultlearnError
+from vaultlearn.index.suggest import Suggestion  # a dataclass: the response schema and `suggest --json` are one
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 10_000
@@ -40,17 +41,6 @@ class DaemonControl(Protocol):
 
     def request_learn(self, phase: str | None) -> None:
         """Queue learning of one phase (None: every pending phase)."""
-
-
-class Suggestion(BaseModel):
-    path: str
-    title: str
-    score: float
-    reason: str
-    similarity: float
-    shared_neighbours: int
-    mentioned: bool
-    phase: str | None
 
 
 class SuggestResponse(BaseModel):
