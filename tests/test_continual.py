@@ -151,3 +151,17 @@ def test_crash_between_writes_keeps_previous_state(corpus, encoder, tmp_path, mo
     reloaded = ContinualLearner.load(tmp_path, other, tiny_config())
     assert reloaded.learned_phases == ["alpha"]
     assert torch.equal(other.memory.values, after_first.encoder.memory.values)
+
+
+@pytest.mark.parametrize("layer", [4, 6])
+def test_training_forward_matches_the_encode_path(corpus, layer):
+    """The learner's embeddings (the linear readout after the last block, or memory + upper blocks below it)
+    equal what the hooked model encodes, once values are non-zero."""
+    encoder = NoteEncoder(tiny_config(memory_layer=layer), device="cpu")
+    assert encoder.linear_readout == (layer == 6)
+    learner = ContinualLearner(encoder, tiny_config(memory_layer=layer, learn_steps=5, learn_lr=50.0))
+    data, _ = phase_data(corpus, split_links(corpus, 0), 0, twp=True, config=learner.config)
+    learner.learn_phase("alpha", data)
+    assert encoder.memory.active
+    texts = data.texts[:24]
+    np.testing.assert_allclose(learner.embed_texts(texts), encoder.encode(texts), atol=1e-5)

@@ -84,7 +84,7 @@ class _Sparse(_Frozen):
         hit = np.array([np.intersect1d(s, updated, assume_unique=True).size > 0 for s in self.learner.cache.slots(texts)])
         notes = self.universe[hit]
         if len(notes):
-            emb[notes] = self.encoder.encode_hidden(self.learner.cache.states([self.texts[i] for i in notes]))
+            emb[notes] = self.learner.embed_texts([self.texts[i] for i in notes])
         return int(np.isin(notes, known).sum())
 
 

@@ -116,6 +116,7 @@ class HiddenCache:
         self.encoder = encoder
         self._states: dict[str, torch.Tensor] = {}
         self._lookups: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._pooled: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
         self._keys_version: tuple[int, int] | None = None
 
     def states(self, texts: Sequence[str], *, show_progress: bool = False) -> list[torch.Tensor]:
@@ -134,6 +135,7 @@ class HiddenCache:
         version = (id(memory), memory.keys._version)
         if version != self._keys_version:
             self._lookups.clear()
+            self._pooled.clear()
             self._keys_version = version
         missing = list(dict.fromkeys(t for t in texts if t not in self._lookups))
         with torch.no_grad():
@@ -141,6 +143,18 @@ class HiddenCache:
                 idx, w = memory.lookup(state.to(self.encoder.device))
                 self._lookups[text] = (idx.cpu(), w.cpu())
         return [self._lookups[t] for t in texts]
+
+    def pooled(self, texts: Sequence[str]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
+        """Per text: its mean block-L state, the slots its tokens read, each slot's summed softmax weight over
+        the token count, and each slot's read count (what :attr:`NoteEncoder.linear_readout` training needs)."""
+        lookups = self.lookups(texts)
+        for text, (idx, w) in zip(texts, lookups):
+            if text not in self._pooled:
+                state = self._states[text]
+                ids, inverse, counts = torch.unique(idx.flatten(), return_inverse=True, return_counts=True)
+                weight = torch.zeros(len(ids)).index_add_(0, inverse, w.flatten().float()) / len(state)
+                self._pooled[text] = (state.float().mean(0), ids, weight, counts)
+        return [self._pooled[t] for t in texts]
 
     def slots(self, texts: Sequence[str]) -> list[np.ndarray]:
         """Sorted unique slot ids each text reads."""
@@ -213,9 +227,9 @@ class ContinualLearner:
         values.requires_grad_(True)
         try:
             for step, (b, neg) in enumerate(zip(batches, negatives)):
-                loss, idx, mask = self._batch_loss(corpus, pairs, weights, b, neg, grad=True, with_slots=True)
+                loss, counts = self._batch_loss(corpus, pairs, weights, b, neg, grad=True, with_slots=True)
                 loss.backward()
-                rows = self._top_slots(idx[mask.bool()], idf)
+                rows = self._top_slots(counts, idf)
                 self._sgd_rows(rows)
                 updated[rows] = True
                 values.grad = None
@@ -250,8 +264,41 @@ class ContinualLearner:
     def _embed(self, texts: Sequence[str], notes: np.ndarray) -> np.ndarray:
         """Current embeddings (memory included) of ``notes``, in a full-size array indexed by note."""
         out = np.zeros((len(texts), self.encoder.dim), dtype=np.float32)
-        out[notes] = self.encoder.encode_hidden(self.cache.states([texts[i] for i in notes]))
+        out[notes] = self.embed_texts([texts[i] for i in notes])
         return out
+
+    def embed_texts(self, texts: Sequence[str], chunk: int = 1024) -> np.ndarray:
+        """Current embeddings (memory included) of ``texts`` from the cached states, float32 (n, dim)."""
+        if self.encoder.memory is None or not self.encoder.linear_readout:
+            return self.encoder.encode_hidden(self.cache.states(texts))
+        out = np.zeros((len(texts), self.encoder.dim), dtype=np.float32)
+        with torch.no_grad():
+            for s in range(0, len(texts), chunk):
+                out[s : s + chunk] = self._forward(texts[s : s + chunk])[0].cpu().numpy()
+        return out
+
+    def _forward(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Differentiable embeddings of ``texts`` (memory included) and the slot read counts of their tokens.
+
+        With a linear readout (memory after the last block, mean pooling) each note's embedding is
+        normalize(mean state + C·values), C its row of slot weights: exact, and far cheaper than running
+        the token states through the memory. Otherwise memory + upper blocks on tokens cut to learn_max_tokens."""
+        n_slots = self.encoder.memory.n_slots
+        device = self.encoder.device
+        if self.encoder.linear_readout:
+            pooled = self.cache.pooled(texts)
+            rows = torch.cat([torch.full((len(p[1]),), i, dtype=torch.long) for i, p in enumerate(pooled)])
+            cols = torch.cat([p[1] for p in pooled])
+            readout = torch.zeros(len(texts), n_slots)  # dense: a note reads a large share of the slots
+            readout[rows, cols] = torch.cat([p[2] for p in pooled])
+            mean = torch.stack([p[0] for p in pooled])
+            emb = F.normalize(mean.to(device) + readout.to(device) @ self.encoder.memory.values, p=2, dim=1)
+            counts = torch.zeros(n_slots, device=device)
+            counts.index_add_(0, cols.to(device), torch.cat([p[3] for p in pooled]).float().to(device))
+            return emb, counts
+        hidden, mask, (idx, w) = self._train_inputs(texts)
+        emb = self.encoder.embed_hidden(hidden, mask, lookup=(idx, w))
+        return emb, torch.bincount(idx[mask.bool()].flatten(), minlength=n_slots).float()
 
     def _batch_loss(self, corpus, pairs, weights, batch, negatives, *, grad: bool, with_slots: bool = False):
         """InfoNCE of one batch: anchors vs [positives, hard negatives], through memory + upper blocks."""
@@ -261,15 +308,14 @@ class ContinualLearner:
         texts = [corpus.texts[i] for i in notes]
         device = self.encoder.device
         with torch.set_grad_enabled(grad):
-            hidden, mask, (idx, w) = self._train_inputs(texts)
-            emb = self.encoder.embed_hidden(hidden, mask, lookup=(idx, w))
+            emb, counts = self._forward(texts)
             if grad and self.use_fisher:
                 self.dims.hook(emb)
             n = len(batch)
             anchor = emb[torch.as_tensor(where[:n], device=device)]
             candidates = emb[torch.as_tensor(where[n:], device=device)]
             loss = info_nce(anchor, candidates, torch.as_tensor(weights[batch], dtype=torch.float32, device=device))
-        return (loss, idx, mask) if with_slots else loss
+        return (loss, counts) if with_slots else loss
 
     def _train_inputs(self, texts: Sequence[str]):
         """Padded block-L states, mask and memory lookups of ``texts``, cut to ``learn_max_tokens`` tokens."""
@@ -284,9 +330,8 @@ class ContinualLearner:
             weights[row, : len(i)] = w
         return hidden, mask, (idx.to(device), weights.to(device))
 
-    def _top_slots(self, accessed: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
-        """The top-t slots of this batch by TF·IDF (TF alone without ``use_idf``)."""
-        counts = torch.bincount(accessed.flatten(), minlength=len(idf)).float()
+    def _top_slots(self, counts: torch.Tensor, idf: torch.Tensor) -> torch.Tensor:
+        """The top-t slots of this batch (``counts``: reads per slot) by TF·IDF (TF alone without ``use_idf``)."""
         score = counts / counts.sum()
         if self.use_idf:
             score = score * idf
@@ -359,8 +404,7 @@ class ContinualLearner:
             a, p = pairs[i]
             k = int(rng.integers(len(batches)))
             others = [j for j in np.concatenate([pairs[batches[k], 1], negatives[k]]) if j >= 0 and j not in (a, p)]
-            hidden, mask, lookup = self._train_inputs([corpus.texts[a], corpus.texts[p]])
-            emb = self.encoder.embed_hidden(hidden, mask, lookup=lookup)
+            emb, _ = self._forward([corpus.texts[a], corpus.texts[p]])
             fixed = torch.as_tensor(current[others], device=emb.device)
             anchor = emb[0:1]
             value = info_nce(anchor, torch.cat([emb[1:2], fixed]), torch.ones(1, device=emb.device))
@@ -374,8 +418,7 @@ class ContinualLearner:
         def structure():
             a, p = pairs[batch, 0], pairs[batch, 1]
             notes, where = np.unique(np.concatenate([a, p]), return_inverse=True)
-            hidden, mask, lookup = self._train_inputs([corpus.texts[j] for j in notes])
-            emb = self.encoder.embed_hidden(hidden, mask, lookup=lookup)
+            emb, _ = self._forward([corpus.texts[j] for j in notes])
             n = len(batch)
             w = torch.as_tensor(weights[batch], dtype=torch.float32, device=emb.device)
             return linked_similarity(emb[torch.as_tensor(where[:n])], emb[torch.as_tensor(where[n:])], w)

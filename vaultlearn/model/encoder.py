@@ -262,6 +262,19 @@ class NoteEncoder:
             features = module(features)
         return F.normalize(features["sentence_embedding"].float(), p=2, dim=1)
 
+    @property
+    def linear_readout(self) -> bool:
+        """True when the memory reads the last block and a plain token mean (then at most a normalisation)
+        follows: a note's embedding is then normalize(mean state + Σ slot weight · value row), linear in the
+        values, and training can work on per-note slot weights instead of token states."""
+        after = list(self.st)[1:]
+        return (
+            self.layer == len(self.blocks)
+            and bool(after)
+            and getattr(after[0], "pooling_mode", None) == "mean"
+            and all(type(m).__name__ == "Normalize" for m in after[1:])
+        )
+
     @torch.inference_mode()
     def encode_hidden(self, states: Sequence[torch.Tensor]) -> np.ndarray:
         """:meth:`embed_hidden` over cached per-note states, in length-sorted batches → float32 (n, dim)."""
