@@ -452,7 +452,7 @@ class VaultService:
         vectors = self.vectors()
         with self._index_lock:
             candidates = build_candidates(row.id, query_vec, exclude, vectors.search, vectors.vectors, edges,
-                                          self._names, text, self.config.candidate_pool)
+                                          self.store.names_by_ids, text, self.config.candidate_pool)
         return self._present(rank(candidates, self.rank_weights(), k))
 
     def search(self, text: str, k: int | None = None) -> list[Suggestion]:
@@ -467,9 +467,6 @@ class VaultService:
     def rank_weights(self) -> RankWeights:
         stored = self.store.get_json("rank_weights") or {}
         return RankWeights(stored.get("graph", 0.0), stored.get("mention", 0.0))
-
-    def _names(self, ids: Iterable[int]) -> dict[int, list[str]]:
-        return {i: [row.title, *row.aliases] for i, row in self.store.notes_by_ids(ids).items()}
 
     def _present(self, ranked: list[tuple[Candidate, float]]) -> list[Suggestion]:
         rows = self.store.notes_by_ids({c.note_id for c, _ in ranked} | {s for c, _ in ranked for s in c.shared})
@@ -508,7 +505,7 @@ class VaultService:
             text = parse_note(paths[a], raw, self.config.max_embed_chars).text if raw is not None else None
             with self._index_lock:
                 candidates = build_candidates(a, query_vec, {a} | (outgoing[a] - {b}), vectors.search,
-                                              vectors.vectors, visible, self._names, text,
+                                              vectors.vectors, visible, self.store.names_by_ids, text,
                                               self.config.candidate_pool)
             cases.append(HeldOutLink(tuple(candidates), b))
         return cases

@@ -210,6 +210,11 @@ class Store:
         rows = self._query_in(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE id IN ({{marks}})", ids)
         return {note.id: note for note in map(self._note, rows)}
 
+    def names_by_ids(self, ids: Iterable[int]) -> dict[int, list[str]]:
+        """Title and aliases per note id (a light read for the ranking's mention feature)."""
+        rows = self._query_in("SELECT id, title, aliases FROM notes WHERE id IN ({marks})", ids)
+        return {row[0]: [row[1], *json.loads(row[2])] for row in rows}
+
     def upsert_note(self, path: str, title: str, hash_: str, size: int, mtime: float, phase_fields: dict,
                     aliases: list[str], tags: list[str], warnings: list[str]) -> int:
         """Insert or update a note's metadata; returns its id (stable across content changes)."""
