@@ -117,7 +117,7 @@ class VaultService:
 
     def _resolver_now(self) -> LinkResolver:
         if self._resolver is None:
-            self._resolver = LinkResolver([n.path for n in self.store.notes()])
+            self._resolver = LinkResolver(self.store.paths())
         return self._resolver
 
     # ------------------------------------------------------------------------------------------------------
@@ -419,13 +419,20 @@ class VaultService:
                 raise NoteNotFoundError(f"{note} is outside the vault {self.vault}") from None
         if any(part == ".." for part in PurePosixPath(text).parts):
             raise NoteNotFoundError(f"{note} points outside the vault")
-        path = self._resolver_now().resolve_name(text)
+        path = self._stored_path(text) or self._resolver_now().resolve_name(text)
         if path is None:
             raise NoteNotFoundError(f"no note named {note!r} in {self.vault} (is it indexed? run `vaultlearn index`)")
         real = (self.vault / path).resolve()
         if real != self.vault and self.vault not in real.parents:
             raise NoteNotFoundError(f"{note} resolves outside the vault")
         return path
+
+    def _stored_path(self, text: str) -> str | None:
+        """``text`` itself, or with ``.md`` added, when that is an indexed note's exact path (no resolver needed)."""
+        for path in (text, f"{text}.md"):
+            if self.store.note_by_path(path) is not None:
+                return path
+        return None
 
     def is_current(self, path: str) -> bool:
         """Whether the stored state of ``path`` matches the file (same size and mtime)."""

@@ -202,6 +202,10 @@ class Store:
     def notes(self) -> list[NoteRow]:
         return [self._note(r) for r in self._query(f"SELECT {self._NOTE_COLUMNS} FROM notes ORDER BY path")]
 
+    def paths(self) -> list[str]:
+        """Every stored note's vault-relative path."""
+        return [row[0] for row in self._query("SELECT path FROM notes")]
+
     def note_by_path(self, path: str) -> NoteRow | None:
         rows = self._query(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE path = ?", (path,))
         return self._note(rows[0]) if rows else None
