@@ -42,7 +42,7 @@ class Config:
     memory_heads: int = 4
     memory_key_dim: int = 64  # query width per head (two halves of key_dim/2)
     # continual learning
-    learn_steps: int = 200
+    learn_steps: int = 100  # the budget measured in docs/RESULTS.md
     learn_batch_size: int = 32
     learn_lr: float = 2.0
     learn_top_t: int = 500
