@@ -20,9 +20,10 @@ _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 # Inside [[...]]: no "[[" and no "]]", a single bracket is kept ("A single ] does not end a target").
 _WIKILINK = r"\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]"
 _WIKILINK_RE = re.compile(_WIKILINK)
-# Obsidian's tag characters: anything but whitespace, ASCII punctuation other than - _ /, and the
-# Unicode general/supplemental punctuation blocks (so letters of every script and their marks count).
-_TAG_BODY = r"[^\s\u2000-\u206F\u2E00-\u2E7F'!\"#$%&()*+,.:;<=>?@^`{|}~\[\]\\]+"
+# Obsidian's tag characters: anything but whitespace, control characters, ASCII punctuation other than
+# - _ /, and the Unicode general/supplemental punctuation blocks (so letters of every script and their marks
+# count).
+_TAG_BODY = r"[^\s\x00-\x1f\x7f-\x9f\u2000-\u206F\u2E00-\u2E7F'!\"#$%&()*+,.:;<=>?@^`{|}~\[\]\\]+"
 # One alternative per construct; the outer group names it (match.lastgroup).
 _INLINE = re.compile(
     r"(?P<code>`+)"  # a run found by search is never preceded by a backtick

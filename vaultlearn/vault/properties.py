@@ -13,16 +13,56 @@ from vaultlearn.vault.dates import to_datetime
 from vaultlearn.vault.note import Link
 
 _HANDLER = YAMLHandler()
-_TAG_SEPARATORS = re.compile(r"[,\s]+")
+# Control characters end a tag as whitespace does (they are invisible and not valid in XML exports).
+_TAG_SEPARATORS = re.compile(r"[,\s\x00-\x1f\x7f-\x9f]+")
 DATE_KEYS = ("created", "date")
 _MAX_DEPTH = 32
+MAX_FRONTMATTER_CHARS = 65_536  # a larger block is not parsed
+MAX_YAML_SIZE = 200_000  # values + characters of a frontmatter with its aliases expanded ("billion laughs")
+
+
+class _TooLarge(yaml.YAMLError):
+    """The frontmatter would expand past MAX_YAML_SIZE, or an alias refers to the value holding it."""
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's SafeLoader that measures every value as readers will walk it, aliases expanded.
+
+    A YAML alias is a reference: nine anchors of nine references each parse into a few hundred nodes that
+    expand to 9**9 values once walked. Each node's size (1 per value plus the length of a scalar) is summed
+    bottom-up as it is composed, counting an aliased node once per reference, so composing stops as soon as
+    the expanded size passes MAX_YAML_SIZE, after work bounded by the (already capped) text length.
+    """
+
+    def __init__(self, stream):
+        super().__init__(stream)
+        self._sizes: dict[int, int] = {}
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            anchored = self.anchors.get(self.peek_event().anchor)
+            if anchored is not None and id(anchored) not in self._sizes:
+                raise _TooLarge("has an alias inside the value it refers to")
+        node = super().compose_node(parent, index)
+        if id(node) not in self._sizes:
+            if isinstance(node, yaml.ScalarNode):
+                size = 1 + len(node.value)
+            elif isinstance(node, yaml.SequenceNode):
+                size = 1 + sum(self._sizes[id(item)] for item in node.value)
+            else:
+                size = 1 + sum(self._sizes[id(k)] + self._sizes[id(v)] for k, v in node.value)
+            if size > MAX_YAML_SIZE:
+                raise _TooLarge(f"expands past {MAX_YAML_SIZE} values and characters through its aliases")
+            self._sizes[id(node)] = size
+        return node
 
 
 def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
     """(properties, body). A leading ``---`` block is parsed with python-frontmatter's YAML handler.
 
-    Malformed YAML, or YAML that is not a mapping, gives a warning and no properties; the block is
-    still removed from the body. A ``---`` line with no closing line is a rule, not frontmatter.
+    Malformed YAML, YAML that is not a mapping, a block over MAX_FRONTMATTER_CHARS or one that expands
+    past MAX_YAML_SIZE gives a warning and no properties; the block is still removed from the body. A
+    ``---`` line with no closing line is a rule, not frontmatter.
     """
     if not _HANDLER.detect(text):
         return {}, text
@@ -30,8 +70,15 @@ def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
         block, body = _HANDLER.split(text)
     except ValueError:  # no closing "---"
         return {}, text
+    if len(block) > MAX_FRONTMATTER_CHARS:
+        warnings.append(f"frontmatter is too large ({len(block)} characters, over {MAX_FRONTMATTER_CHARS}); "
+                        "its properties were ignored")
+        return {}, body
     try:
-        meta = _HANDLER.load(block)
+        meta = yaml.load(block, Loader=_BoundedLoader)
+    except _TooLarge as exc:
+        warnings.append(f"frontmatter {exc}; its properties were ignored")
+        return {}, body
     # besides YAMLError, PyYAML's constructors raise ValueError on impossible dates (2023-02-30)
     except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
