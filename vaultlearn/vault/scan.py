@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -27,11 +28,16 @@ class ScannedFile:
 
 @dataclass
 class ScanResult:
-    """What a scan found, sorted by path; warnings are human-readable."""
+    """What a scan found, sorted by path; problems are (path, human-readable message) pairs."""
 
     notes: list[ScannedFile] = field(default_factory=list)
     attachments: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        """The problems as ``"path: message"`` lines."""
+        return [f"{path}: {message}" for path, message in self.problems]
 
 
 def is_ignored(rel_path: str, ignore_globs: Sequence[str] = ()) -> bool:
@@ -73,11 +79,11 @@ def scan_vault(root: Path, ignore_globs: Sequence[str] = ()) -> ScanResult:
             with os.scandir(root / rel_dir if rel_dir else root) as entries:
                 listed = list(entries)
         except OSError as exc:
-            result.warnings.append(f"{rel_dir or '.'}: cannot list folder ({exc.strerror or exc})")
+            result.problems.append((rel_dir or ".", f"cannot list folder ({exc.strerror or exc})"))
             continue
         for entry in listed:
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
-            if not _valid_name(rel, result.warnings) or is_ignored(rel, ignore_globs):
+            if not _valid_name(rel, result.problems) or is_ignored(rel, ignore_globs):
                 continue
             _visit(entry, rel, real_root, result, pending)
     result.notes.sort(key=lambda f: f.path)
@@ -85,11 +91,11 @@ def scan_vault(root: Path, ignore_globs: Sequence[str] = ()) -> ScanResult:
     return result
 
 
-def _valid_name(rel: str, warnings: list[str]) -> bool:
+def _valid_name(rel: str, problems: list[tuple[str, str]]) -> bool:
     try:
         rel.encode("utf-8")
     except UnicodeEncodeError:
-        warnings.append(f"{rel.encode('utf-8', 'replace').decode()}: skipped, the name is not valid UTF-8")
+        problems.append((rel.encode("utf-8", "replace").decode(), "skipped, the name is not valid UTF-8"))
         return False
     return True
 
@@ -99,18 +105,20 @@ def _visit(entry: os.DirEntry, rel: str, real_root: Path, result: ScanResult, pe
         if entry.is_symlink():
             target = Path(entry.path).resolve()
             if not target.exists():
-                result.warnings.append(f"{rel}: skipped, broken symlink")
+                result.problems.append((rel, "skipped, broken symlink"))
                 return
             if not target.is_relative_to(real_root):
-                result.warnings.append(f"{rel}: skipped, symlink points outside the vault")
+                result.problems.append((rel, "skipped, symlink points outside the vault"))
                 return
             if target.is_dir():
-                result.warnings.append(f"{rel}: skipped, symlinked folders are not followed")
+                result.problems.append((rel, "skipped, symlinked folders are not followed"))
                 return
         if entry.is_dir():
             pending.append(rel)
             return
         if not entry.is_file():
+            if is_note_path(rel):
+                result.problems.append((rel, f"skipped, {_not_regular(entry.stat().st_mode)}"))
             return
         if is_note_path(rel):
             stat = entry.stat()
@@ -118,20 +126,52 @@ def _visit(entry: os.DirEntry, rel: str, real_root: Path, result: ScanResult, pe
         else:
             result.attachments.append(rel)
     except (FileNotFoundError, RuntimeError):  # vanished while scanning, or a symlink loop
-        result.warnings.append(f"{rel}: skipped, the file vanished or is a symlink loop")
+        result.problems.append((rel, "skipped, the file vanished or is a symlink loop"))
     except OSError as exc:
-        result.warnings.append(f"{rel}: skipped ({exc.strerror or exc})")
+        result.problems.append((rel, f"skipped ({exc.strerror or exc})"))
 
 
-def read_note_bytes(root: Path, rel_path: str, max_bytes: int) -> bytes | None:
-    """At most ``max_bytes`` of a note; None when it vanished, is unreadable or resolves outside ``root``."""
+def read_note_bytes(root: Path, rel_path: str, max_bytes: int, problems: list[str] | None = None) -> bytes | None:
+    """At most ``max_bytes`` of a note; None when it vanished, is unreadable, is not a regular file or resolves
+    outside ``root``. Why a note that exists was not read is appended to ``problems``.
+
+    Never blocks: only regular files are read, and the open itself is non-blocking, so a FIFO named like a
+    note (or one swapped in between the check and the open) is refused at once instead of waiting for a writer.
+    """
     root = Path(root)
     try:
         real_root = root.resolve()
         path = (root / rel_path).resolve()
         if not path.is_relative_to(real_root):
             return None
-        with open(path, "rb") as handle:
-            return handle.read(max_bytes)
-    except (OSError, RuntimeError, ValueError):
+        if not stat.S_ISREG(mode := os.stat(path).st_mode):
+            _add(problems, f"skipped, {_not_regular(mode)}")
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (FileNotFoundError, RuntimeError, ValueError):  # vanished, a symlink loop, a NUL in the name
         return None
+    except OSError as exc:
+        _add(problems, f"skipped, cannot be read ({exc.strerror or exc})")
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        try:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                _add(problems, f"skipped, {_not_regular(mode)}")
+                return None
+            return handle.read(max_bytes)
+        except OSError as exc:
+            _add(problems, f"skipped, cannot be read ({exc.strerror or exc})")
+            return None
+
+
+def _add(problems: list[str] | None, problem: str) -> None:
+    if problems is not None:
+        problems.append(problem)
+
+
+def _not_regular(mode: int) -> str:
+    """Why a file of this ``st_mode`` is not read as a note."""
+    kind = ("a FIFO" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode)
+            else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "not a file")
+    return f"not a regular file ({kind})"
