@@ -45,6 +45,9 @@ class MemoryService:
     def status(self) -> dict:
         return {"notes": len(list(self.vault.glob("*.md")))}
 
+    def phases(self) -> list[str]:
+        return ["P1", "P2"]
+
 
 def _suggestion(path: str) -> Suggestion:
     return Suggestion(path, path[:-3], 0.5, "similar text (0.50)", 0.5, 0, False, None)
@@ -165,6 +168,13 @@ def test_reindex_and_learn_queue_jobs(api):
     assert api.client.post("/learn", json={"phase": "P2"}).json() == {"queued": True}
     assert api.control.requests == [("reindex", None), ("learn", None), ("learn", "P2")]
     assert api.client.get("/learn").json()["running"] is False
+
+
+def test_learning_an_unknown_phase_is_404_and_queues_nothing(api):
+    api.control.requests.clear()
+    response = api.client.post("/learn", json={"phase": "nope"})
+    assert response.status_code == 404 and "no phase 'nope'" in response.json()["detail"]
+    assert "P1, P2" in response.json()["detail"] and api.control.requests == []
 
 
 def test_openapi_description(api):

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 import sys
 from pathlib import Path
 
 import click
 
 from .config import STATE_DIR, Config
-from .errors import NotAVaultError, VaultlearnError
+from .errors import NotAVaultError, NoteNotFoundError, VaultlearnError
 
 
 def find_vault(start: Path) -> Path:
@@ -34,7 +36,25 @@ def _vault(vault: str | None, positional: str | None = None, near: Path | None =
 def _service(vault: Path, create: bool = True):
     from .service import VaultService
 
-    return VaultService(vault, create=create)
+    return VaultService(vault, create=create, on_wait=_warn)
+
+
+# Characters XML 1.0 cannot hold, even escaped: a file name or property holding one would make GraphML unreadable.
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def _graphml(graph) -> str:
+    """GraphML of ``graph`` with every character XML cannot hold replaced by U+FFFD (keys and attributes)."""
+    import networkx as nx
+
+    def clean(value):
+        return _NOT_XML.sub("\ufffd", value) if isinstance(value, str) else value
+
+    safe = nx.MultiDiGraph()
+    safe.add_nodes_from((clean(n), {k: clean(v) for k, v in data.items()}) for n, data in graph.nodes(data=True))
+    safe.add_edges_from((clean(a), clean(b), {k: clean(v) for k, v in data.items()})
+                        for a, b, data in graph.edges(data=True))
+    return "\n".join(nx.generate_graphml(safe))
 
 
 def _echo_json(data) -> None:
@@ -43,6 +63,11 @@ def _echo_json(data) -> None:
 
 def _warn(message: str) -> None:
     click.echo(f"warning: {message}", err=True)
+
+
+def _quiet_libraries() -> None:
+    """No progress bars from the model libraries (transformers' "Loading weights"); call before they load."""
+    os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] = "1"
 
 
 vault_option = click.option("--vault", "vault_opt", type=click.Path(file_okay=False), default=None,
@@ -78,13 +103,19 @@ def init(vault: str | None, vault_opt: str | None) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def index(vault: str | None, vault_opt: str | None, as_json: bool, quiet: bool) -> None:
     """Scan, parse, embed (changed notes only) and index VAULT."""
+    from .notices import summarise
+
+    progress = not quiet and sys.stderr.isatty()
+    if not progress:
+        _quiet_libraries()
     service = _service(_vault(vault_opt, vault))
-    report = service.index(progress=not quiet and sys.stderr.isatty())
-    for warning in report.get("warnings", []):
-        _warn(warning)
+    report = service.index(progress=progress)
+    for line in summarise(report["warnings"]):
+        _warn(line)
     status = service.status()
     if as_json:
         _echo_json({**{k: v for k, v in report.items() if k != "warnings"}, "warnings": len(report["warnings"]),
+                    "warning_list": [{"path": path, "message": message} for path, message in report["warnings"]],
                     "status": status})
         return
     if status["notes"] == 0:
@@ -101,13 +132,20 @@ def index(vault: str | None, vault_opt: str | None, as_json: bool, quiet: bool) 
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
 def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> None:
     """Notes NOTE should link to and does not yet, best first. NOTE is a path or a link-style name."""
+    _quiet_libraries()
     as_file = Path(note).expanduser()
     near = as_file.parent if as_file.is_file() else Path.cwd()
     service = _service(_vault(vault_opt, near=near), create=False)
     if as_file.is_file():
         note = str(as_file.resolve())
     path = service.resolve_note(note)
+    if len(namesakes := service.notes_named(note)) > 1 and namesakes[0] == path:
+        _warn(f"{len(namesakes)} notes are named {note!r}; answering for {path} (the shortest path, as Obsidian "
+              f"resolves the link); give a path for another: {', '.join(namesakes[1:])}")
     if not service.is_current(path):
+        if not (service.vault / path).is_file():
+            raise NoteNotFoundError(f"{path} is no longer in the vault (deleted or moved since it was indexed); "
+                                    "run `vaultlearn index`")
         _warn(f"{path} changed since it was indexed; updating it first")
         service.index([path])
     suggestions = service.suggest(path, k)
@@ -133,10 +171,14 @@ def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
     click.echo(f"vault            {info['vault']}")
     click.echo(f"notes            {info['notes']} ({info['embedded']} embedded, index {info['index_size']})")
     click.echo(f"links            {info['links']} ({info['unresolved_links']} unresolved)")
-    click.echo(f"phases           {len(info['phases'])} by {info['phase_source']}: "
-               + ", ".join(f"{p} ({info['notes_by_phase'][p]})" for p in info["phases"]))
+    click.echo(f"phases           {len(info['phases'])}" + (
+        f" by {info['phase_source']}: " + ", ".join(f"{p} ({info['notes_by_phase'][p]})" for p in info["phases"])
+        if info["phases"] else ""))
     click.echo(f"learned          {', '.join(info['learned_phases']) or '-'}")
     click.echo(f"pending          {', '.join(info['pending_phases']) or '-'}")
+    if info["repair_due"]:
+        click.echo("repair due       learning was interrupted after the model was saved: the next `vaultlearn "
+                   "index` re-embeds every note with it and records what it learned")
     if info["notes_with_warnings"]:
         click.echo(f"notes w/warnings {info['notes_with_warnings']}")
 
@@ -154,7 +196,7 @@ def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None
     if fmt == "json":
         text = json.dumps(nx.node_link_data(g, edges="edges"), indent=1, ensure_ascii=False)
     else:
-        text = "\n".join(nx.generate_graphml(g))
+        text = _graphml(g)
     if output:
         from .atomic import atomic_write_text
 
@@ -172,6 +214,8 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: 
     """Learn the vault's pending phases from its links, then re-embed only the notes that changed."""
     from tqdm import tqdm
 
+    if as_json or not sys.stderr.isatty():
+        _quiet_libraries()
     service = _service(_vault(vault_opt, vault), create=False)
     bars: dict[str, tqdm] = {}
 

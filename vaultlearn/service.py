@@ -3,7 +3,8 @@
 files → scan/parse → store (notes, links) → resolve → phases → embed (changed notes only) → vector index
 → rank weights. Learning: phase links → ContinualLearner → changed memory slots → affected notes → re-embed.
 
-Thread model: one writer at a time (``index``, ``rename``, ``learn`` take the write lock); readers
+Thread model: one writer at a time (``index``, ``rename``, ``learn`` take the write lock, which is also the
+vault's writer lock across processes: another ``vaultlearn index`` or daemon waits for it); readers
 (``suggest``, ``search``, ``status``) may run concurrently and see the last committed state: sqlite
 transactions are serialised by the store's lock and the vector index is swapped under its own lock.
 Nothing here imports torch until a note has to be embedded or a phase learned.
@@ -12,6 +13,7 @@ Nothing here imports torch until a note has to be embedded or a phase learned.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import threading
 import time
@@ -28,6 +30,7 @@ from .index.suggest import (
     Candidate, HeldOutLink, RankWeights, Suggestion, build_candidates, fit_weights, rank, reason, sample_links,
 )
 from .index.vectors import VectorIndex
+from .lock import WriterLock
 from .store import NoteRow, Store, state_dir, target_key
 from .model.manifest import read_manifest
 from .vault.note import Link, Note
@@ -36,6 +39,9 @@ from .vault.phases import assign_phases
 from .vault.resolve import LinkResolver
 from .vault.scan import ScannedFile, is_ignored, read_note_bytes, scan_vault
 
+log = logging.getLogger(__name__)
+
+WRITER_LOCK = "writer.lock"  # one process writes the state at a time (vaultlearn.lock)
 FIT_SAMPLE = 600  # visible links hidden, one at a time, to fit the rank weights
 REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
 
@@ -48,14 +54,20 @@ def content_hash(raw: bytes) -> str:
 class VaultService:
     """Index, suggest, learn and report on one vault. Owns ``VAULT/.vaultlearn/``."""
 
-    def __init__(self, vault: Path | str, config: Config | None = None, *, create: bool = True):
+    def __init__(self, vault: Path | str, config: Config | None = None, *, create: bool = True,
+                 on_wait: Callable[[str], None] | None = None):
+        """``on_wait`` is told (once per wait) that another process holds the vault's writer lock; default: a
+        logged warning."""
         vault = Path(vault).expanduser()
         if not vault.is_dir():
             raise NotAVaultError(f"{vault} is not a folder: give the path of an Obsidian vault")
         self.vault = vault.resolve()
         self.config = config or Config.load(self.vault)
         self.store = Store(self.vault, create=create)
-        self._write_lock = threading.RLock()
+        say = on_wait or log.warning
+        self._write_lock = WriterLock(
+            self.state_dir / WRITER_LOCK,
+            lambda holder: say(f"waiting for {holder}, which is writing to {self.state_dir}"))
         self._index_lock = threading.RLock()
         self._vectors: VectorIndex | None = None
         self._vectors_generation: int | None = None
@@ -131,10 +143,10 @@ class VaultService:
         started = time.perf_counter()
         with self._write_lock:
             stored = {row.path: row for row in self.store.notes()}
-            warnings: list[str] = []
+            warnings: list[tuple[str, str]] = []  # (path, message)
             if paths is None:
                 scan = scan_vault(self.vault, self.config.ignore)
-                warnings += scan.warnings
+                warnings += scan.problems
                 present = {f.path: f for f in scan.notes}
                 gone = set(stored) - set(present)
             else:
@@ -142,13 +154,13 @@ class VaultService:
                 gone &= set(stored)
             force = (self.store.get_meta("model_key") not in (None, self.model_key())
                      or self._memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
-            changed, touched, vanished = self._read_changed(present, stored, force, progress)
+            changed, touched, vanished = self._read_changed(present, stored, force, progress, warnings)
             gone |= vanished & set(stored)
             embedded = self._embed([note for note, _, _ in changed], progress)
             report = self._commit(stored, changed, touched, gone, embedded, force)
             if paths is None and self._links_changed_since_fit():
                 report["rank_fit"] = self.fit_rank_weights()
-        report["warnings"] = warnings + [w for note, _, _ in changed for w in note.warnings]
+        report["warnings"] = warnings + [(note.path, w) for note, _, _ in changed for w in note.warnings]
         report["seconds"] = round(time.perf_counter() - started, 3)
         return report
 
@@ -176,16 +188,19 @@ class VaultService:
         return present, gone
 
     def _read_changed(self, present: dict[str, ScannedFile], stored: dict[str, NoteRow], force: bool,
-                      progress: bool) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
-                                               set[str]]:
-        """Parse the notes whose content differs from the stored state."""
+                      progress: bool, warnings: list[tuple[str, str]],
+                      ) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]], set[str]]:
+        """Parse the notes whose content differs from the stored state; a note that cannot be read is dropped
+        as if it vanished, with a warning in ``warnings`` saying why."""
         changed, touched, vanished = [], [], set()
         todo = [f for f in present.values()
                 if force or f.path not in stored or (stored[f.path].size, stored[f.path].mtime) != (f.size, f.mtime)]
         for scanned in tqdm(todo, desc="reading", unit="note", disable=not progress or not todo):
-            raw = read_note_bytes(self.vault, scanned.path, self.config.max_note_bytes)
+            problems: list[str] = []
+            raw = read_note_bytes(self.vault, scanned.path, self.config.max_note_bytes, problems)
             if raw is None:
                 vanished.add(scanned.path)
+                warnings += [(scanned.path, problem) for problem in problems]
                 continue
             digest = content_hash(raw)
             row = stored.get(scanned.path)
@@ -194,7 +209,7 @@ class VaultService:
                 continue
             note = parse_note(scanned.path, raw, self.config.max_embed_chars)
             if scanned.size > self.config.max_note_bytes:
-                note.warnings.append(f"{scanned.path}: only the first {self.config.max_note_bytes} bytes were read")
+                note.warnings.append(f"only the first {self.config.max_note_bytes} bytes were read")
             changed.append((note, scanned, digest))
         return changed, touched, vanished
 
@@ -319,10 +334,10 @@ class VaultService:
 
         with self._write_lock:
             self.index()
-            order = self.store.get_json("phase_order", [])
-            learner = self.learner()
+            order = self.phases()
             if phase is not None and phase not in order:
                 raise VaultlearnError(f"no phase {phase!r}; the phases are: {', '.join(order) or 'none'}")
+            learner = self.learner()
             todo = [p for p in ([phase] if phase else order) if p not in learner.learned_phases]
             rows = self.store.notes()
             texts = self._texts(rows)
@@ -426,6 +441,11 @@ class VaultService:
         if real != self.vault and self.vault not in real.parents:
             raise NoteNotFoundError(f"{note} resolves outside the vault")
         return path
+
+    def notes_named(self, note: str) -> list[str]:
+        """Every indexed note a link-style name could mean, the one :meth:`resolve_note` picks first; more than
+        one when the name is ambiguous (Obsidian then picks the shortest path, and so does vaultlearn)."""
+        return self._resolver_now().notes_named(note)
 
     def _stored_path(self, text: str) -> str | None:
         """``text`` itself, or with ``.md`` added, when that is an indexed note's exact path (no resolver needed)."""
@@ -533,8 +553,16 @@ class VaultService:
 
     # ------------------------------------------------------------------------------------------------------
     # reporting
+    def phases(self) -> list[str]:
+        """The vault's phases in learning order, as last indexed."""
+        return self.store.get_json("phase_order", [])
+
     def status(self) -> dict:
-        """Counts of what is indexed, the phases, and what is learned and pending."""
+        """Counts of what is indexed, the phases, and what is learned and pending.
+
+        ``repair_due``: the learned model on disk is not the one the stored embeddings were made with (a
+        process was killed between learning's two commits); the next ``index`` or ``learn`` re-embeds every note.
+        """
         links, unresolved = self.store.link_counts()
         rows = self.store.notes()
         order = self.store.get_json("phase_order", [])
@@ -554,6 +582,8 @@ class VaultService:
             "new_links_by_phase": self.new_links_by_phase(),
             "rank_weights": self.store.get_json("rank_weights"),
             "notes_with_warnings": sum(bool(r.warnings) for r in rows),
+            "repair_due": bool(rows) and (self._memory_generation_on_disk()
+                                          != int(self.store.get_meta("memory_generation", "0"))),
         }
 
     def new_links_by_phase(self) -> dict[str, int]:

@@ -133,8 +133,11 @@ def create_app(service, state: DaemonControl, token: str) -> FastAPI:
 
     @app.post("/learn", response_model=Queued)
     def learn(request: LearnRequest | None = Body(None)) -> dict:
-        """Queue learning of a phase (or every pending phase)."""
-        state.request_learn(request.phase if request else None)
+        """Queue learning of a phase (or every pending phase); 404 for a phase the vault does not have."""
+        phase = request.phase if request else None
+        if phase is not None and phase not in service.phases():
+            raise HTTPException(404, f"no phase {phase!r}; the phases are: {', '.join(service.phases()) or 'none'}")
+        state.request_learn(phase)
         return {"queued": True}
 
     @app.get("/learn")

@@ -9,7 +9,6 @@ thread and reads the last consistent state concurrently. The main thread only wa
 from __future__ import annotations
 
 import argparse
-import fcntl
 import ipaddress
 import json
 import logging
@@ -29,6 +28,8 @@ from vaultlearn.atomic import atomic_write_text
 from vaultlearn.config import STATE_DIR, Config, ConfigError
 from vaultlearn.daemon.watcher import Batch, VaultWatcher
 from vaultlearn.errors import VaultlearnError
+from vaultlearn.lock import FileLock
+from vaultlearn.notices import summarise
 
 log = logging.getLogger("vaultlearn.daemon")
 
@@ -196,6 +197,8 @@ class Writer:
         log.info("reconciled the vault: %s", _summary(report))
 
     def _record(self, report: dict, batch: Batch) -> None:
+        for line in summarise(report.get("warnings", [])):
+            log.warning("%s", line)
         with self._lock:
             self._applied += 1
             self._last_error = None
@@ -260,31 +263,6 @@ def _summary(report: dict) -> str:
 
 
 # --- process: lock, discovery, binding ---------------------------------------------------------------------
-class DaemonLock:
-    """An exclusive ``flock`` on ``daemon.lock``: held for the life of the process, freed by the kernel on death."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self._fd: int | None = None
-
-    def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            return False
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
-        self._fd = fd
-        return True
-
-    def release(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-
 def running_daemon(vault: Path) -> dict | None:
     """The discovery record of the daemon serving ``vault``; None when none runs (a stale file is ignored)."""
     state = Path(vault) / STATE_DIR
@@ -292,7 +270,7 @@ def running_daemon(vault: Path) -> dict | None:
         info = json.loads((state / DAEMON_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    lock = DaemonLock(state / LOCK_FILE)
+    lock = FileLock(state / LOCK_FILE)
     if lock.acquire():  # nobody holds it: the file is left over from a killed daemon
         lock.release()
         return None
@@ -390,7 +368,7 @@ def run_daemon(vault: Path, config: Config, *, host: str | None = None, port: in
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     state = vault.resolve() / STATE_DIR
     state.mkdir(exist_ok=True)
-    lock = DaemonLock(state / LOCK_FILE)
+    lock = FileLock(state / LOCK_FILE)
     if not lock.acquire():
         other = running_daemon(vault) or {}
         log.error("another vaultlearn daemon serves %s (pid %s, port %s)", vault, other.get("pid", "?"),

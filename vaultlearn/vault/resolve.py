@@ -85,9 +85,7 @@ class LinkResolver:
         key = lookup_key(name)
         if hit := self._notes.get(key):
             return _first(hit)
-        candidates = self._by_name.get(_basename(key), ())
-        if "/" in key:
-            candidates = [path for path in candidates if self._note_keys[path].endswith("/" + key)]
+        candidates = self._named(key)
         if not candidates:
             return None
         if source_dir is not None:
@@ -96,10 +94,27 @@ class LinkResolver:
                 return _first(beside)
         return _first(candidates)
 
+    def notes_named(self, name: str) -> list[str]:
+        """Every note a name typed by a user could mean, in the order :meth:`resolve_name` prefers them (its
+        choice first): the note at that exact path, else every note with that basename (and folders)."""
+        key = lookup_key(strip_note_suffix(name.strip().replace("\\", "/")).lstrip("/"))
+        return sorted(self._notes.get(key) or self._named(key), key=_order)
+
+    def _named(self, key: str) -> list[str]:
+        """The notes whose basename is ``key``'s and, when ``key`` has folders, whose path ends with it."""
+        candidates = self._by_name.get(_basename(key), ())
+        if "/" in key:
+            return [path for path in candidates if self._note_keys[path].endswith("/" + key)]
+        return list(candidates)
+
+
+def _order(path: str) -> tuple[int, str]:
+    return len(path), path
+
 
 def _first(paths: Iterable[str]) -> str:
     """Shortest path string, ties broken lexicographically."""
-    return min(paths, key=lambda path: (len(path), path))
+    return min(paths, key=_order)
 
 
 def _basename(key: str) -> str:
