@@ -19,6 +19,7 @@ DATE_KEYS = ("created", "date")
 _MAX_DEPTH = 32
 MAX_FRONTMATTER_CHARS = 65_536  # a larger block is not parsed
 MAX_YAML_SIZE = 200_000  # values + characters of a frontmatter with its aliases expanded ("billion laughs")
+MAX_YAML_DEPTH = 64  # nested lists and maps (PyYAML's scanner is quadratic in the nesting depth)
 
 
 class _TooLarge(yaml.YAMLError):
@@ -31,19 +32,27 @@ class _BoundedLoader(yaml.SafeLoader):
     A YAML alias is a reference: nine anchors of nine references each parse into a few hundred nodes that
     expand to 9**9 values once walked. Each node's size (1 per value plus the length of a scalar) is summed
     bottom-up as it is composed, counting an aliased node once per reference, so composing stops as soon as
-    the expanded size passes MAX_YAML_SIZE, after work bounded by the (already capped) text length.
+    the expanded size passes MAX_YAML_SIZE, after work bounded by the (already capped) text length. Values
+    nested deeper than MAX_YAML_DEPTH stop it too.
     """
 
     def __init__(self, stream):
         super().__init__(stream)
         self._sizes: dict[int, int] = {}
+        self._depth = 0
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             anchored = self.anchors.get(self.peek_event().anchor)
             if anchored is not None and id(anchored) not in self._sizes:
                 raise _TooLarge("has an alias inside the value it refers to")
-        node = super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise _TooLarge(f"nests values deeper than {MAX_YAML_DEPTH} levels")
+        self._depth += 1
+        try:
+            node = super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
         if id(node) not in self._sizes:
             if isinstance(node, yaml.ScalarNode):
                 size = 1 + len(node.value)
@@ -79,8 +88,9 @@ def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
     except _TooLarge as exc:
         warnings.append(f"frontmatter {exc}; its properties were ignored")
         return {}, body
-    # besides YAMLError, PyYAML's constructors raise ValueError on impossible dates (2023-02-30)
-    except (yaml.YAMLError, ValueError, TypeError, RecursionError) as exc:
+    # besides YAMLError, PyYAML's constructors raise ValueError on impossible dates (2023-02-30) and
+    # AttributeError on an explicit tag they cannot read ("!!timestamp text"): no YAML may stop indexing
+    except Exception as exc:  # noqa: BLE001
         problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         warnings.append(f"frontmatter is not valid YAML ({problem}); its properties were ignored")
         return {}, body

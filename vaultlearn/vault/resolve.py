@@ -97,7 +97,10 @@ class LinkResolver:
     def notes_named(self, name: str) -> list[str]:
         """Every note a name typed by a user could mean, in the order :meth:`resolve_name` prefers them (its
         choice first): the note at that exact path, else every note with that basename (and folders)."""
-        key = lookup_key(strip_note_suffix(name.strip().replace("\\", "/")).lstrip("/"))
+        name = name.strip().replace("\\", "/")
+        if not name or (has_attachment_extension(name) and not is_note_path(name)):
+            return []
+        key = lookup_key(strip_note_suffix(name).lstrip("/"))
         return sorted(self._notes.get(key) or self._named(key), key=_order)
 
     def _named(self, key: str) -> list[str]:
