@@ -210,6 +210,9 @@ def test_watch_over_the_hostile_vault_keeps_applying_changes(hostile_vault, tmp_
         status = daemon.wait_idle(timeout=120)
         assert status["last_error"] is None and status["notes"] == len(readable_notes(vault))
         assert "Hostile/pipe2.md: skipped, not a regular file (a FIFO)" in log.read_text(errors="replace")
+        assert daemon.client.post("/learn", json={"phase": "nope"}).status_code == 404
+        oversized = daemon.client.post("/search", content=(b"a" * 65536 for _ in range(64)))  # chunked, 4 MiB
+        assert oversized.status_code == 413
         assert daemon.client.post("/reindex").json() == {"queued": True}
         assert daemon.wait_idle(timeout=120)["last_error"] is None
         assert daemon.stop() == 0
