@@ -14,9 +14,9 @@ from urllib.parse import unquote
 from vaultlearn.vault.names import lookup_key, strip_note_suffix
 
 # [[inner]] with an optional leading "!" (same inner rule as the body parser: no "[[" or "]]" inside)
-_WIKILINK = re.compile(r"!?\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]")
+WIKILINK_RE = re.compile(r"!?\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]")
 # [text](dest) with an optional leading "!" and an optional title
-_MD_LINK = re.compile(
+MARKDOWN_LINK_RE = re.compile(
     r"!?\[(?P<text>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
     r"\(\s*(?P<dest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)"
 )
@@ -37,7 +37,7 @@ def remove_traces(markdown: str, target_names: Sequence[str]) -> str:
 
     def drop_wikilink(match: re.Match) -> str:
         ref, bar, display = match.group("inner").partition("|")
-        if not _names_target(ref.rstrip("\\").partition("#")[0], keys):
+        if not links_to(ref.rstrip("\\").partition("#")[0], keys):
             return match.group(0)
         if bar and display.strip():
             shown.append(display.strip())
@@ -46,14 +46,14 @@ def remove_traces(markdown: str, target_names: Sequence[str]) -> str:
     def drop_markdown_link(match: re.Match) -> str:
         dest = match.group("dest")
         dest = dest[1:-1] if dest.startswith("<") else dest
-        if not _names_target(unquote(dest.partition("#")[0]), keys):
+        if not links_to(unquote(dest.partition("#")[0]), keys):
             return match.group(0)
         if match.group("text").strip():
             shown.append(match.group("text").strip())
         return ""
 
-    text = _WIKILINK.sub(drop_wikilink, markdown)
-    text = _MD_LINK.sub(drop_markdown_link, text)
+    text = WIKILINK_RE.sub(drop_wikilink, markdown)
+    text = MARKDOWN_LINK_RE.sub(drop_markdown_link, text)
     mentions = mention_pattern([n.rsplit("/", 1)[-1] for n in names] + shown)
 
     def drop_words(match: re.Match) -> str:
@@ -67,7 +67,7 @@ def remove_traces(markdown: str, target_names: Sequence[str]) -> str:
             return mentions.sub("", head) + match.group(0)[len(head) :]
         return ""
 
-    links_or_words = re.compile(f"{_WIKILINK.pattern}|{_MD_LINK.pattern}|{mentions.pattern}", re.IGNORECASE)
+    links_or_words = re.compile(f"{WIKILINK_RE.pattern}|{MARKDOWN_LINK_RE.pattern}|{mentions.pattern}", re.IGNORECASE)
     return _SPACE_RUNS.sub(" ", links_or_words.sub(drop_words, text))
 
 
@@ -78,8 +78,8 @@ def mention_pattern(words: Sequence[str]) -> re.Pattern:
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
 
 
-def _names_target(target: str, keys: set[str]) -> bool:
-    """True when a link target as typed (``B``, ``B.md``, ``folder/B``) names one of ``keys``.
+def links_to(target: str, keys: set[str]) -> bool:
+    """True when a link target as typed (``B``, ``B.md``, ``folder/B``) names one of ``keys`` (lookup keys).
 
     A bare name matches a name's last component; a path matches a name that ends with it (Obsidian
     resolves partial paths).
