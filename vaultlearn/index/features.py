@@ -82,8 +82,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     similar[local, queries] = -np.inf
     nearest = np.argpartition(-similar, min(NEIGHBOURS, n) - 1, axis=1)[:, :NEIGHBOURS]
     votes = np.zeros((len(queries), n))
-    np.put_along_axis(votes, nearest, np.maximum(np.take_along_axis(cosine, nearest, axis=1), 0.0), axis=1)
-    votes[local, queries] = 0.0
+    np.put_along_axis(votes, nearest, np.maximum(np.take_along_axis(similar, nearest, axis=1), 0.0), axis=1)
     collaborative = graph.linked_from(votes)
     collaborative_count = graph.linked_from(votes > 0)
     adamic_adar = graph.adamic_adar(queries)
