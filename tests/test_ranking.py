@@ -60,7 +60,6 @@ def test_graph_features_have_their_known_values():
     assert f[3]["pagerank"] > f[4]["pagerank"] > f[5]["pagerank"] > 0  # 3 is reached through both links
     profile = (v[1] + v[2]) / np.linalg.norm(v[1] + v[2])
     assert isclose(f[4]["link_profile"], float(profile @ v[4]))
-    assert isclose(f[4]["closest_link"], max(float(v[1] @ v[4]), float(v[2] @ v[4])))
 
 
 def test_context_features_folder_tags_phase():
@@ -72,6 +71,7 @@ def test_context_features_folder_tags_phase():
 
 def test_mentioned_needs_the_name_in_the_query_words():
     _, f = features_of_query("We built a DRYER BOX last week.")
+    assert f[3]["title_words"] == 0  # fully mentioned: counted once
     assert f[3]["mentioned"] == 1 and f[4]["mentioned"] == 0
     _, f = features_of_query("Nothing here.")
     assert f[3]["mentioned"] == 0
@@ -79,11 +79,22 @@ def test_mentioned_needs_the_name_in_the_query_words():
 
 def test_plain_text_drops_the_title_line_and_link_text():
     markdown = "---\ntags: [a]\n---\nSee [[Overview]] and [the dryer](Solar%20Dryer.md); humidity matters."
-    assert plain_text("P/Overview.md", markdown, 4000).split() == "See and ; humidity matters.".split()
-    kept = plain_text("P/Overview.md", markdown, 4000, shown=["Solar Dryer"])
+    assert plain_text("P/Overview.md", markdown).split() == "See and ; humidity matters.".split()
+    kept = plain_text("P/Overview.md", markdown, shown=["Solar Dryer"])
     assert kept.split() == "See and the dryer ; humidity matters.".split()
     matcher = MentionMatcher([["Overview"], ["Solar Dryer"]])
-    assert matcher.mentioned(kept, np.array([0, 1])).tolist() == [False, False]
+    assert not matcher.evidence(kept, np.array([0, 1]))[:, 0].any()
+
+
+def test_mention_evidence_plurals_title_words_and_initials():
+    matcher = MentionMatcher([["Gluons"], ["History of Ethereum"], ["Display Serial Interface"], ["Query", "gluon"],
+                              ["AI"]])
+    text = "A gluon binds quarks; Ethereum's DSI port and AI. Query words."
+    evidence = matcher.evidence(text, np.arange(5), query=3)
+    assert evidence[:, 0].tolist() == [0, 0, 0, 0, 0]  # "gluon" is a name of the query (3) itself: no mention
+    assert MentionMatcher([["Gluons"]]).evidence(text, np.array([0]))[0, 0] == 1  # plural folded
+    assert evidence[1, 1] == 0.5  # "ethereum" of "history", "ethereum"
+    assert evidence[:, 2].tolist() == [0, 0, 1, 0, 0]
 
 
 def test_ranks_and_quality_of_a_known_ranking():

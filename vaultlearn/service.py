@@ -26,6 +26,7 @@ from .config import Config
 from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, VaultlearnError
 from .eval.traces import remove_traces
 from .index.context import NoteInfo, RankContext
+from .index.features import FEATURES
 from .index.fit import COSINE, LinearRanker, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden
 from .index.mentions import plain_text
@@ -473,7 +474,9 @@ class VaultService:
     def ranker(self) -> LinearRanker:
         """The vault's fitted reranker (plain cosine before the first fit or when the fit did not beat it)."""
         stored = self.store.get_json("rank_model")
-        return LinearRanker.from_json(stored) if stored else COSINE
+        if not stored or not set(stored["features"]) <= set(FEATURES):  # not fitted, or by another version
+            return COSINE
+        return LinearRanker.from_json(stored)
 
     def rank_context(self) -> RankContext:
         """Embeddings, link graph, names, folders, tags and phases of the committed state (cached per generation)."""
@@ -494,7 +497,7 @@ class VaultService:
         markdown = raw.decode("utf-8", errors="replace")
         if hidden_names and not keep_words:
             markdown = remove_traces(markdown, hidden_names)
-        return plain_text(path, markdown, self.config.max_embed_chars, hidden_names if keep_words else ())
+        return plain_text(path, markdown, hidden_names if keep_words else ())
 
     def hidden_texts(self, ctx: RankContext, hidden, keep_words) -> list[str | None]:
         """The own words of each hidden link's source, the link's words kept or removed per ``keep_words``."""
@@ -528,13 +531,14 @@ class VaultService:
         return report
 
     def _links_changed_since_fit(self) -> bool:
-        """Whether the reranker was never fitted or the link count moved by more than REFIT_SHARE.
-
-        The stored count and the current one are the same quantity: ``Store.link_counts()[0]``.
+        """Whether the reranker was never fitted (by this version) or the link count moved by more than
+        REFIT_SHARE. The stored count and the current one are the same quantity: ``Store.link_counts()[0]``.
         """
-        fit = self.store.get_json("rank_fit")
+        fit, model = self.store.get_json("rank_fit"), self.store.get_json("rank_model")
+        if fit is None or model is None or not set(model["features"]) <= set(FEATURES):
+            return True
         links = self.store.link_counts()[0]
-        return fit is None or abs(links - fit.get("links", 0)) > REFIT_SHARE * max(1, fit.get("links", 0))
+        return abs(links - fit.get("links", 0)) > REFIT_SHARE * max(1, fit.get("links", 0))
 
     # ------------------------------------------------------------------------------------------------------
     # reporting

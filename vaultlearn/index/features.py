@@ -4,15 +4,15 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 - ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
 - ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;
-- ``link_profile``: cosine of the candidate with the mean embedding of the notes the query is linked with, and
-  ``closest_link``: its best cosine with one of them (the notes a note links to resemble each other);
+- ``link_profile``: cosine of the candidate with the mean embedding of the notes the query is linked with (the notes
+  a note links to resemble each other);
 - ``expected_target``: cosine of the candidate with the similarity-weighted mean of what the query's nearest
   notes link to (collaborative filtering in embedding space: it reaches targets no similar note links to);
 - ``collaborative``: Σ cosine of the query's ``NEIGHBOURS`` nearest notes that link to the candidate, and
   ``collaborative_count``: how many of them do (similar notes share targets);
 - ``adamic_adar``, ``resource_allocation``, ``common_neighbours``: shared link neighbours (log1p);
 - ``pagerank``: personalised PageRank from the query's links (log1p of n × probability);
-- ``mentioned``: the candidate's title or alias in the query's own words (see mentions.py);
+- ``mentioned``, ``title_words``, ``initials``: the candidate's name in the query's own words (mentions.py);
 - ``in_degree``: log1p of the links the candidate receives;
 - ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``.
 """
@@ -23,23 +23,24 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse as sp
 
 from vaultlearn.index.candidates import candidate_mask
 from vaultlearn.index.context import RankContext
 from vaultlearn.vault.graph import normalise
 
-FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "closest_link", "expected_target", "collaborative", "collaborative_count", "adamic_adar",
-            "resource_allocation", "common_neighbours", "pagerank", "mentioned", "in_degree", "same_folder",
+FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative", "collaborative_count", "adamic_adar",
+            "resource_allocation", "common_neighbours", "pagerank", "mentioned", "title_words", "initials", "in_degree", "same_folder",
             "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "propagated": ("propagated",),
-    "link profile": ("link_profile", "closest_link"),
+    "link profile": ("link_profile",),
     "expected target": ("expected_target",),
     "collaborative": ("collaborative", "collaborative_count"),
     "neighbours": ("adamic_adar", "resource_allocation", "common_neighbours"),
     "pagerank": ("pagerank",),
-    "mention": ("mentioned",),
+    "mention": ("mentioned", "title_words", "initials"),
     "popularity": ("in_degree",),
     "context": ("same_folder", "shared_tags", "same_phase"),
 }
@@ -81,40 +82,38 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     similar = np.where(excluded, -np.inf, cosine)
     similar[local, queries] = -np.inf
     nearest = np.argpartition(-similar, min(NEIGHBOURS, n) - 1, axis=1)[:, :NEIGHBOURS]
-    votes = np.zeros((len(queries), n))
-    np.put_along_axis(votes, nearest, np.maximum(np.take_along_axis(similar, nearest, axis=1), 0.0), axis=1)
+    weight = np.maximum(np.take_along_axis(similar, nearest, axis=1), 0.0).astype(np.float32)
+    votes = sp.csr_matrix((weight.ravel(), (np.repeat(local, nearest.shape[1]), nearest.ravel())),
+                          shape=(len(queries), n))
     collaborative = graph.linked_from(votes)
     collaborative_count = graph.linked_from(votes > 0)
     adamic_adar = graph.adamic_adar(queries)
     pagerank = graph.personalised_pagerank(graph.indicator(queries))
-    linked = graph.indicator(queries)
-    profile = normalise(linked @ ctx.vectors) @ ctx.vectors.T
-    expected = normalise(votes @ ctx.targets) @ ctx.vectors.T
-    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, np.where(linked.any(1, keepdims=True), profile, 0),
-                                   expected), excluded, pool)
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank), excluded, pool)
     rows, notes = np.nonzero(mask)
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]
     shared_tags = np.asarray(ctx.tags[query_of].multiply(ctx.tags[notes]).sum(axis=1)).ravel()
-    mentioned = np.zeros(len(rows), dtype=bool)
+    mentions = np.zeros((len(rows), 3))
     for r in np.unique(rows):
         if texts[r]:
             at = np.flatnonzero(rows == r)
-            mentioned[at] = ctx.mentions.mentioned(texts[r], notes[at])
+            mentions[at] = ctx.mentions.evidence(texts[r], notes[at], int(queries[r]))
     columns = {
         "cosine": cosine[rows, notes],
         "cosine_gap": cosine[rows, notes] - best[rows],
         "propagated": np.einsum("ij,ij->i", ctx.propagated[notes], vectors[rows]),
-        "link_profile": profile[rows, notes],
-        "closest_link": _closest_link(ctx, queries, rows, notes),
-        "expected_target": expected[rows, notes],
+        "link_profile": np.einsum("ij,ij->i", ctx.vectors[notes], normalise(np.asarray(graph.adj[queries] @ ctx.vectors))[rows]),
+        "expected_target": np.einsum("ij,ij->i", ctx.vectors[notes], normalise(np.asarray(votes @ ctx.targets))[rows]),
         "collaborative": collaborative[rows, notes],
         "collaborative_count": np.log1p(collaborative_count[rows, notes]),
         "adamic_adar": np.log1p(adamic_adar[rows, notes]),
         "resource_allocation": np.log1p(graph.resource_allocation(queries)[rows, notes]),
         "common_neighbours": np.log1p(graph.common_neighbours(queries)[rows, notes]),
         "pagerank": np.log1p(n * pagerank[rows, notes]),
-        "mentioned": mentioned,
+        "mentioned": mentions[:, 0],
+        "title_words": mentions[:, 1],
+        "initials": mentions[:, 2],
         "in_degree": np.log1p(graph.in_degree[notes]),
         "same_folder": ctx.folder[notes] == ctx.folder[query_of],
         "shared_tags": np.log1p(shared_tags),
@@ -123,14 +122,3 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     values = np.stack([np.asarray(columns[f], dtype=np.float64) for f in FEATURES], axis=1)
     return PairFeatures(rows + offset, notes, values)
 
-
-def _closest_link(ctx: RankContext, queries: np.ndarray, rows: np.ndarray, notes: np.ndarray) -> np.ndarray:
-    """Per pair, the best cosine of the candidate with one of the notes its query is linked with (0: none)."""
-    adj = ctx.graph.adj
-    best = np.zeros(len(rows))
-    for r in np.unique(rows):
-        linked = adj.indices[adj.indptr[queries[r]]:adj.indptr[queries[r] + 1]]
-        if len(linked):
-            at = np.flatnonzero(rows == r)
-            best[at] = (ctx.vectors[notes[at]] @ ctx.vectors[linked].T).max(axis=1)
-    return best

@@ -53,7 +53,7 @@ def suggest_for(ctx: RankContext, ranker: LinearRanker, query: int, vector: np.n
         shared = np.intersect1d(ctx.graph.neighbours(query), ctx.graph.neighbours(note))
         out.append(Suggestion(
             info.path, info.title, float(scores[i]),
-            reason(ctx, ranker, pairs, int(i), contributions[i], shared, np.intersect1d(nearest, _linkers(ctx, note))),
+            reason(ctx, ranker, pairs, int(i), contributions[i], shared, np.intersect1d(nearest, ctx.graph.incoming(note))),
             float(pairs.column("cosine")[i]), len(shared), bool(pairs.column("mentioned")[i]), info.phase))
     return out
 
@@ -63,12 +63,8 @@ def _nearest(ctx: RankContext, query: int, vector: np.ndarray) -> np.ndarray:
     cosine = ctx.vectors @ vector
     cosine[query] = -np.inf
     cosine[ctx.graph.outgoing(query)] = -np.inf
-    return np.argsort(-cosine)[:NEIGHBOURS]
-
-
-def _linkers(ctx: RankContext, note: int) -> np.ndarray:
-    column = ctx.graph.out[:, note]
-    return column.nonzero()[0]
+    count = min(NEIGHBOURS, len(cosine))
+    return np.argpartition(-cosine, count - 1)[:count] if count else np.zeros(0, dtype=np.int64)
 
 
 def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, contributions: np.ndarray,
@@ -86,6 +82,8 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
         "adamic_adar": lambda: f"{len(shared)} shared neighbour{'s' * (len(shared) != 1)} ({titles(shared)})",
         "pagerank": lambda: "close to your links in the link graph",
         "mentioned": lambda: "mentioned in the text, not linked",
+        "title_words": lambda: f"{value['title_words']:.0%} of its title's words are in the text",
+        "initials": lambda: "its initials are in the text",
         "in_degree": lambda: f"often linked ({ctx.graph.in_degree[pairs.notes[i]]:.0f} links to it)",
         "same_folder": lambda: "same folder",
         "shared_tags": lambda: "shared tags",

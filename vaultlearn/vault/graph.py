@@ -25,6 +25,7 @@ class VaultGraph:
         out.data[:] = 1.0  # duplicates were summed
         self.n = n
         self.out = out
+        self.into = out.tocsc()  # column access: who links to a note
         adj = (out + out.T).tocsr()
         adj.data[:] = 1.0
         self.adj = adj
@@ -64,6 +65,9 @@ class VaultGraph:
     def outgoing(self, node: int) -> np.ndarray:
         return self.out.indices[self.out.indptr[node]:self.out.indptr[node + 1]]
 
+    def incoming(self, node: int) -> np.ndarray:
+        return self.into.indices[self.into.indptr[node]:self.into.indptr[node + 1]]
+
     def indicator(self, queries: np.ndarray) -> np.ndarray:
         """Dense ``(len(queries), n)`` matrix: row q has 1 at the neighbours of ``queries[q]``."""
         return self.adj[np.asarray(queries)].toarray()
@@ -80,24 +84,26 @@ class VaultGraph:
         """Σ over common neighbours z of 1/deg z, for each query and every note."""
         return np.asarray((self.adj @ (self.indicator(queries) * self._ra_weight).T).T)
 
-    def linked_from(self, weights: np.ndarray) -> np.ndarray:
-        """Per row of ``weights`` ``(q, n)``: for every note, the summed weight of the notes that link to it."""
-        return np.asarray((self.out.T @ np.asarray(weights).T).T)
+    def linked_from(self, weights) -> np.ndarray:
+        """Per row of ``weights`` ``(q, n)``, dense or sparse: for every note, the summed weight of the notes
+        that link to it."""
+        product = weights @ self.out
+        return product.toarray() if sp.issparse(product) else np.asarray(product)
 
-    def personalised_pagerank(self, seeds: np.ndarray, alpha: float = 0.3, steps: int = 12) -> np.ndarray:
+    def personalised_pagerank(self, seeds: np.ndarray, alpha: float = 0.3, steps: int = 8) -> np.ndarray:
         """Personalised PageRank on the undirected graph, restarting at each row's ``seeds`` ``(q, n)``.
 
         ``alpha`` is the restart probability; a row without seeds stays zero. Power iteration, ``steps`` rounds.
         """
-        seeds = np.asarray(seeds, dtype=np.float64)
+        seeds = np.asarray(seeds, dtype=np.float32)
         total = seeds.sum(axis=1, keepdims=True)
         restart = np.divide(seeds, total, out=np.zeros_like(seeds), where=total > 0)
-        inv_degree = np.divide(1.0, self.degree, out=np.zeros(self.n), where=self.degree > 0)
-        walk = self.adj.T.tocsr()
-        rank = restart.copy()
+        inv_degree = np.divide(1.0, self.degree, out=np.zeros(self.n, dtype=np.float32), where=self.degree > 0)
+        rank = restart.T.copy()  # (n, q): the walk multiplies columns
+        restart = alpha * restart.T
         for _ in range(steps):
-            rank = alpha * restart + (1 - alpha) * np.asarray((walk @ (rank * inv_degree).T).T)
-        return rank
+            rank = restart + (1 - alpha) * (self.adj @ (rank * inv_degree[:, None]))
+        return rank.T
 
     def propagate(self, vectors: np.ndarray, outgoing: bool = False) -> np.ndarray:
         """Each note's vector replaced by the L2-normalised mean of its neighbours' (or of the notes it links
