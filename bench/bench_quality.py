@@ -14,10 +14,12 @@ Rankers, all fitted on other sources' links of the same vault with the evaluated
 the blend shipped before the reranker (cosine + g·Adamic–Adar/max + m·mention, grid-fitted); the reranker
 (vaultlearn.index.fit); and the reranker refitted without each feature group (ablation).
 
-    python bench/bench_quality.py VAULT [VAULT …] [--sample 100] [--seeds 1 2 3] [--workdir DIR] [--json F]
+    python bench/bench_quality.py [VAULT …] [--hub-notes N] [--sample 100] [--seeds 1 2 3] [--workdir DIR]
+                                  [--json F]
 
 A vault folder is copied into ``--workdir`` (or a temporary folder) and indexed there; a kept work folder
-is reused by the next run.
+is reused by the next run. ``--hub-notes N`` adds a synthetic hub-structured vault of N templated notes
+(bench/synth_vault.py ``write_hub_vault``, seed 0).
 """
 
 from __future__ import annotations
@@ -25,10 +27,14 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth_vault import write_hub_vault  # noqa: E402
 
 from vaultlearn.eval.traces import remove_traces
 from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
@@ -119,7 +125,8 @@ def summarise(runs: list[dict]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("vaults", type=Path, nargs="+")
+    parser.add_argument("vaults", type=Path, nargs="*")
+    parser.add_argument("--hub-notes", type=int, default=0, help="add a synthetic hub-structured vault of N notes")
     parser.add_argument("--sample", type=int, default=100)
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--workdir", type=Path, default=None,
@@ -128,7 +135,15 @@ def main() -> None:
     args = parser.parse_args()
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for vault in args.vaults:
+        vaults = list(args.vaults)
+        if args.hub_notes:
+            hub = (args.workdir or Path(tmp)) / f"hub-{args.hub_notes}" / "vault"  # indexed in place
+            if not hub.exists():
+                write_hub_vault(hub, args.hub_notes)
+            vaults.append(hub)
+        if not vaults:
+            parser.error("give a vault or --hub-notes")
+        for vault in vaults:
             label = vault.resolve().parent.name if vault.name == "vault" else vault.name
             workdir = (args.workdir or Path(tmp)) / label
             copy = workdir / "vault"

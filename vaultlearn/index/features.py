@@ -27,6 +27,7 @@ import scipy.sparse as sp
 
 from vaultlearn.index.candidates import candidate_mask
 from vaultlearn.index.context import RankContext
+from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
 
 FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative", "collaborative_count", "adamic_adar",
@@ -65,8 +66,9 @@ def pair_features(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, te
     """Candidates and their features for each query position (``vectors``: the queries' embeddings;
     ``texts``: their own words for the mention feature, None to skip it). A query's existing links in
     ``ctx.graph`` are excluded from its candidates."""
-    parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], texts[s:s + CHUNK], pool, s)
-             for s in range(0, len(queries), CHUNK)]
+    with one_blas_thread():
+        parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], texts[s:s + CHUNK], pool, s)
+                 for s in range(0, len(queries), CHUNK)]
     if not parts:
         return PairFeatures(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(FEATURES))))
     return PairFeatures(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "notes", "values")))
@@ -99,12 +101,14 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
         if texts[r]:
             at = np.flatnonzero(rows == r)
             mentions[at] = ctx.mentions.evidence(texts[r], notes[at], int(queries[r]))
+    similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, normalise(np.asarray(graph.adj[queries] @ ctx.vectors)),
+                                               normalise(np.asarray(votes @ ctx.targets)))
     columns = {
         "cosine": cosine[rows, notes],
         "cosine_gap": cosine[rows, notes] - best[rows],
-        "propagated": np.einsum("ij,ij->i", ctx.propagated[notes], vectors[rows]),
-        "link_profile": np.einsum("ij,ij->i", ctx.vectors[notes], normalise(np.asarray(graph.adj[queries] @ ctx.vectors))[rows]),
-        "expected_target": np.einsum("ij,ij->i", ctx.vectors[notes], normalise(np.asarray(votes @ ctx.targets))[rows]),
+        "propagated": similarities[:, 0],
+        "link_profile": similarities[:, 1],
+        "expected_target": similarities[:, 2],
         "collaborative": collaborative[rows, notes],
         "collaborative_count": np.log1p(collaborative_count[rows, notes]),
         "adamic_adar": np.log1p(adamic_adar[rows, notes]),
@@ -122,3 +126,16 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     values = np.stack([np.asarray(columns[f], dtype=np.float64) for f in FEATURES], axis=1)
     return PairFeatures(rows + offset, notes, values)
 
+
+
+def _neighbourhood_similarities(ctx: RankContext, rows: np.ndarray, notes: np.ndarray, vectors: np.ndarray,
+                                profiles: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per pair: cosine of the query with the candidate's neighbourhood, and of the candidate with the query's
+    link profile and expected target (one query at a time: ``rows`` come sorted from ``np.nonzero``)."""
+    out = np.zeros((len(rows), 3), dtype=np.float32)
+    bounds = np.searchsorted(rows, np.arange(len(vectors) + 1))
+    for r in range(len(vectors)):
+        at = slice(bounds[r], bounds[r + 1])
+        out[at, 0] = ctx.propagated[notes[at]] @ vectors[r]
+        out[at, 1:] = ctx.vectors[notes[at]] @ np.stack([profiles[r], expected[r]], axis=1)
+    return out

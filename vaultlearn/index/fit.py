@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vaultlearn.index.features import FEATURES, PairFeatures
+from vaultlearn.index.threads import one_blas_thread
 
 MIN_CASES = 40  # fewer hidden links than this: rank by cosine
 MIN_GAIN = 0.005  # MRR the model must add over cosine, on unseen and on all fit links
@@ -81,7 +82,8 @@ def fit_linear(pairs: PairFeatures, targets: np.ndarray, queries: np.ndarray,
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=300, tol=1e-3)
-    model.fit((x - mean) / scale, label[keep])
+    with one_blas_thread():
+        model.fit((x - mean) / scale, label[keep])
     return LinearRanker(tuple(features), tuple(mean.tolist()), tuple(scale.tolist()), tuple(model.coef_[0].tolist()))
 
 

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vaultlearn.index.context import RankContext
-from vaultlearn.index.features import NEIGHBOURS, PairFeatures, pair_features
+from vaultlearn.index.features import PairFeatures, pair_features
 from vaultlearn.index.fit import LinearRanker
 
 SHOWN_NAMES = 3  # titles listed in a reason before "…"
@@ -45,7 +45,7 @@ def suggest_for(ctx: RankContext, ranker: LinearRanker, query: int, vector: np.n
     contributions = ranker.contributions(pairs)
     scores = contributions.sum(axis=1)
     order = np.lexsort((ctx.ids[pairs.notes], -scores))[:k]
-    nearest = _nearest(ctx, query, vector)
+    excluded = set(ctx.graph.outgoing(query).tolist()) | {query}
     out = []
     for i in order:
         note = int(pairs.notes[i])
@@ -53,18 +53,19 @@ def suggest_for(ctx: RankContext, ranker: LinearRanker, query: int, vector: np.n
         shared = np.intersect1d(ctx.graph.neighbours(query), ctx.graph.neighbours(note))
         out.append(Suggestion(
             info.path, info.title, float(scores[i]),
-            reason(ctx, ranker, pairs, int(i), contributions[i], shared, np.intersect1d(nearest, ctx.graph.incoming(note))),
+            reason(ctx, ranker, pairs, int(i), contributions[i], shared, _voters(ctx, pairs, int(i), vector, excluded)),
             float(pairs.column("cosine")[i]), len(shared), bool(pairs.column("mentioned")[i]), info.phase))
     return out
 
 
-def _nearest(ctx: RankContext, query: int, vector: np.ndarray) -> np.ndarray:
-    """The query's NEIGHBOURS nearest notes, as the collaborative feature counts them."""
-    cosine = ctx.vectors @ vector
-    cosine[query] = -np.inf
-    cosine[ctx.graph.outgoing(query)] = -np.inf
-    count = min(NEIGHBOURS, len(cosine))
-    return np.argpartition(-cosine, count - 1)[:count] if count else np.zeros(0, dtype=np.int64)
+def _voters(ctx: RankContext, pairs: PairFeatures, i: int, vector: np.ndarray, excluded: set[int]) -> np.ndarray:
+    """The query's nearest notes that link to candidate ``i``: the most similar of the notes linking to it,
+    as many as the collaborative feature counted."""
+    count = int(round(np.expm1(pairs.column("collaborative_count")[i])))
+    linking = np.array([p for p in ctx.graph.incoming(int(pairs.notes[i])).tolist() if p not in excluded], dtype=np.int64)
+    if not count or not len(linking):
+        return np.zeros(0, dtype=np.int64)
+    return linking[np.argsort(-(ctx.vectors[linking] @ vector))[:count]]
 
 
 def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, contributions: np.ndarray,
