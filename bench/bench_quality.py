@@ -40,7 +40,7 @@ from vaultlearn.eval.traces import remove_traces
 from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
 from vaultlearn.index.fit import COSINE, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
-from vaultlearn.service import FIT_SAMPLE, VaultService
+from vaultlearn.service import FIT_SAMPLE, KEEP_WORDS_SHARE, VaultService
 from vaultlearn.vault.parse import parse_note
 from vaultlearn.vault.scan import read_note_bytes
 
@@ -92,7 +92,7 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path) 
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
     fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed + 1000, skip_sources=set(hidden[:, 0].tolist()))
-    keep = np.arange(len(fit_hidden)) % 2 == 0
+    keep = np.random.default_rng(seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
     fit_pairs, fit_targets = hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep), pool)
     ranker, report = fit_ranker(fit_pairs, fit_targets, seed=seed)
     ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in FEATURES if f not in names], seed)[0]

@@ -164,3 +164,15 @@ def test_suggest_for_explains_each_feature_that_lifts_a_note():
     assert out[0].reason.startswith("similar text (")
     assert "2 shared neighbours (One, Two)" in out[0].reason and "mentioned in the text, not linked" in out[0].reason
     assert out[0].mentioned and out[0].shared_neighbours == 2 and out[1].reason.count(";") == 0
+
+
+def test_a_note_named_in_the_text_is_a_candidate_however_far():
+    ids = np.arange(300)
+    vecs = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    notes = [NoteInfo(f"n/{i}.md", f"Note number {i}") for i in ids]
+    ctx = RankContext.build(ids, vecs, [], notes)
+    far = int(np.argmin(vecs @ vecs[0]))
+    pairs = pair_features(ctx, np.array([0]), vecs[[0]], [f"see note number {far} here"], pool=5)
+    assert far in pairs.notes and pairs.column("mentioned")[pairs.notes == far][0] == 1
+    assert MentionMatcher([["Solar Dryer", "dryer box"], ["Box"]]).named_in("a Dryer Box list").tolist() == [0, 1]

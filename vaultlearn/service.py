@@ -41,6 +41,7 @@ from .vault.resolve import LinkResolver
 from .vault.scan import ScannedFile, is_ignored, read_note_bytes, scan_vault
 
 FIT_SAMPLE = 800  # visible links hidden (one per source note, all at once) to fit the reranker
+KEEP_WORDS_SHARE = 0.75  # hidden links whose words stay in the source text while fitting (the rest lose every trace)
 REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
 
 
@@ -512,15 +513,16 @@ class VaultService:
     def fit_ranker(self, exclude_sources: Collection[int] = ()) -> dict:
         """Fit the reranker on the vault's own visible links (hide-and-rank) and store it.
 
-        Half of the hidden links keep their words in the source's text (a plain mention), half lose every
-        trace, so the model learns both the mention and what finds a link with no words. Sources in
-        ``exclude_sources`` (note ids) are not used.
+        Most hidden links keep their words in the source's text (a plain mention), the others lose every
+        trace (KEEP_WORDS_SHARE), so the model learns both the mention and what finds a link with no words
+        (measured on both dev vaults: a share of 0.75 kept the no-trace figures of 0.5 and lifted the
+        standard ones). Sources in ``exclude_sources`` (note ids) are not used.
         """
         started = time.perf_counter()
         ctx = self.rank_context()
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
         hidden = sample_hidden(ctx, FIT_SAMPLE, self.config.seed, skip)
-        keep_words = np.arange(len(hidden)) % 2 == 0
+        keep_words = np.random.default_rng(self.config.seed).random(len(hidden)) < KEEP_WORDS_SHARE
         pairs, targets = hidden_cases(ctx, hidden, self.hidden_texts(ctx, hidden, keep_words),
                                       self.config.candidate_pool)
         ranker, report = fit_ranker(pairs, targets, seed=self.config.seed)

@@ -2,8 +2,9 @@
 
 Per query row: the ``pool`` nearest notes by cosine, plus the ``GRAPH_POOL`` best by each graph score that is
 positive (notes two links away by Adamic–Adar, the notes its similar notes link to, personalised PageRank
-from its links: collaborative filtering and co-citation reach notes whose text is not similar). The query
-itself and the notes it already links to are never candidates.
+from its links: collaborative filtering and co-citation reach notes whose text is not similar), plus every
+note named in the query's own words (features.py adds those). The query itself and the notes it already
+links to are never candidates.
 """
 
 from __future__ import annotations

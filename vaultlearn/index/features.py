@@ -91,7 +91,11 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     collaborative_count = graph.linked_from(votes > 0)
     adamic_adar = graph.adamic_adar(queries)
     pagerank = graph.personalised_pagerank(graph.indicator(queries))
-    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank), excluded, pool)
+    named = np.zeros((len(queries), n), dtype=bool)
+    for r, text in enumerate(texts):
+        if text:
+            named[r, ctx.mentions.named_in(text)] = True
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank), excluded, pool) | (named & ~excluded)
     rows, notes = np.nonzero(mask)
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]

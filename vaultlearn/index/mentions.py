@@ -66,6 +66,18 @@ class MentionMatcher:
         self._words = [{w for w in fold(note_names[0]).split() if len(w) >= MIN_WORD} if note_names else set()
                        for note_names in names]
         self._initials = [_initials(note_names[0]) if note_names else "" for note_names in names]
+        self._by_phrase: dict[tuple[str, ...], list[int]] = {}
+        for position, phrases in enumerate(self._phrases):
+            for phrase in phrases:
+                self._by_phrase.setdefault(tuple(phrase.split()), []).append(position)
+        self._longest = max((len(words) for words in self._by_phrase), default=0)
+
+    def named_in(self, text: str) -> np.ndarray:
+        """Positions of every note whose title or alias occurs in ``text`` as a whole phrase."""
+        words = fold(text).split()
+        found = {p for start in range(len(words)) for size in range(1, min(self._longest, len(words) - start) + 1)
+                 for p in self._by_phrase.get(tuple(words[start:start + size]), ())}
+        return np.fromiter(sorted(found), dtype=np.int64, count=len(found))
 
     def evidence(self, text: str, positions: np.ndarray, query: int | None = None) -> np.ndarray:
         """``(len(positions), 3)``: mentioned, title_words, initials for each candidate position.
