@@ -484,9 +484,8 @@ class VaultService:
         generation = self.store.generation
         if self._rank_context is None or self._rank_context[0] != generation:
             ids, vectors = self.store.all_embeddings()
-            rows = self.store.notes_by_ids(ids.tolist())
-            notes = [NoteInfo(rows[i].path, rows[i].title, rows[i].aliases, rows[i].tags, rows[i].phase)
-                     for i in ids.tolist()]
+            rows = self.store.ranking_rows()
+            notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
             self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes))
         return self._rank_context[1]

@@ -61,10 +61,10 @@ class MentionMatcher:
     """The names of every note, by position, matched against a query note's own words."""
 
     def __init__(self, names: Sequence[Sequence[str]]):
-        self._phrases = [[p for p in (fold(n).strip() for n in note_names) if len(p) >= MIN_PHRASE]
-                         for note_names in names]
-        self._words = [{w for w in fold(note_names[0]).split() if len(w) >= MIN_WORD} if note_names else set()
-                       for note_names in names]
+        folded = [[fold(n).strip() for n in note_names] for note_names in names]
+        self._phrases = [[p for p in note_phrases if len(p) >= MIN_PHRASE] for note_phrases in folded]
+        self._words = [{w for w in note_phrases[0].split() if len(w) >= MIN_WORD} if note_phrases else set()
+                       for note_phrases in folded]
         self._initials = [_initials(note_names[0]) if note_names else "" for note_names in names]
         self._by_phrase: dict[tuple[str, ...], list[int]] = {}
         for position, phrases in enumerate(self._phrases):
