@@ -41,13 +41,15 @@ def write_vault(root: Path, notes: int, *, topics: int = 40, links_per_note: int
     return root
 
 
-def write_hub_vault(root: Path, notes: int, *, kinds: int = 8, hubs_per_kind: int = 12, seed: int = 0) -> Path:
+def write_hub_vault(root: Path, notes: int, *, kinds: int = 8, hubs_per_kind: int = 12, listed: float = 0.3,
+                    seed: int = 0) -> Path:
     """A hub-structured vault: templated notes of a few kinds that share their link targets.
 
     Each kind (a plugin list, a recipe box …) has a template, a vocabulary, a map of content (MOC) that links
-    to all its notes, and a few hub notes (support pages, shared references) linked by its notes with Zipf
-    popularity; people notes link to the notes they wrote and each note links back to its author. Hub and
-    people notes share no words with the notes that link to them, so only the links tell which ones fit.
+    to a share ``listed`` of its notes, and a few hub notes (support pages, shared references) linked by its
+    notes with Zipf popularity; each note links to its author, whose note lists a share ``listed`` of them.
+    Hub and people notes share no words with the notes that link to them, so only the links tell which ones
+    fit (and, for most links, no link back).
     """
     rng = random.Random(seed)
     vocab = _vocabulary(rng, 3000)
@@ -73,15 +75,17 @@ def write_hub_vault(root: Path, notes: int, *, kinds: int = 8, hubs_per_kind: in
             hubs.add(shared_hub)
         words = [rng.choice(kind_words[kind]) if rng.random() < 0.6 else rng.choice(vocab) for _ in range(60)]
         links = " ".join(f"[[{t}]]" for t in [f"Kind {kind} MOC", people[author], *sorted(hubs)])
-        _write(root / f"kind-{kind}" / f"{title}.md", f"# {title}\n\n{templates[kind]}\n\n{' '.join(words)}\n\n{links}\n")
+        body = f"# {title}\n\n{templates[kind]}\n\n{' '.join(words)}\n\n{links}\n"
+        _write(root / f"kind-{kind}" / f"{title}.md", body)
     for kind in range(kinds):
-        members = " ".join(f"[[{t}]]" for t, k in items if k == kind)
-        _write(root / "maps" / f"Kind {kind} MOC.md", f"# Kind {kind}\n\n{' '.join(rng.sample(vocab, 20))}\n\n{members}\n")
+        members = " ".join(f"[[{t}]]" for t, k in items if k == kind and rng.random() < listed)
+        body = f"# Kind {kind}\n\n{' '.join(rng.sample(vocab, 20))}\n\n{members}\n"
+        _write(root / "maps" / f"Kind {kind} MOC.md", body)
         for hub in hub_titles[kind]:
             _write(root / "hubs" / f"{hub}.md", f"# {hub}\n\n{' '.join(rng.sample(vocab, 40))}\n")
     _write(root / "hubs" / f"{shared_hub}.md", f"# {shared_hub}\n\n{' '.join(rng.sample(vocab, 40))}\n")
     for p, person in enumerate(people):
-        works = " ".join(f"[[{t}]]" for t in written.get(p, []))
+        works = " ".join(f"[[{t}]]" for t in written.get(p, []) if rng.random() < listed)
         _write(root / "people" / f"{person}.md", f"# {person}\n\n{' '.join(rng.sample(vocab, 30))}\n\n{works}\n")
     return root
 

@@ -29,7 +29,8 @@ def test_adjacency_degrees_and_neighbours():
 
 def test_common_neighbour_indices_match_their_definitions():
     g = graph()
-    aa, ra, cn = g.adamic_adar(np.array([0]))[0], g.resource_allocation(np.array([0]))[0], g.common_neighbours(np.array([0]))[0]
+    query = np.array([0])
+    aa, ra, cn = g.adamic_adar(query)[0], g.resource_allocation(query)[0], g.common_neighbours(query)[0]
     assert close(aa[3], 1 / math.log(2) + 1 / math.log(3))  # via 1 (degree 2) and 2 (degree 3)
     assert close(aa[4], 1 / math.log(3))
     assert close(ra[3], 1 / 2 + 1 / 3) and close(ra[4], 1 / 3)

@@ -4,8 +4,8 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 - ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
 - ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;
-- ``link_profile``: cosine of the candidate with the mean embedding of the notes the query is linked with (the notes
-  a note links to resemble each other);
+- ``link_profile``: cosine of the candidate with the mean embedding of the notes the query is linked with
+  (the notes a note links to resemble each other);
 - ``expected_target``: cosine of the candidate with the similarity-weighted mean of what the query's nearest
   notes link to (collaborative filtering in embedding space: it reaches targets no similar note links to);
 - ``collaborative``: Σ cosine of the query's ``NEIGHBOURS`` nearest notes that link to the candidate, and
@@ -30,9 +30,9 @@ from vaultlearn.index.context import RankContext
 from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
 
-FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative", "collaborative_count", "adamic_adar",
-            "resource_allocation", "common_neighbours", "pagerank", "mentioned", "title_words", "initials", "in_degree", "same_folder",
-            "shared_tags", "same_phase")
+FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative",
+            "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours", "pagerank", "mentioned",
+            "title_words", "initials", "in_degree", "same_folder", "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "propagated": ("propagated",),
@@ -105,8 +105,9 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
         if texts[r]:
             at = np.flatnonzero(rows == r)
             mentions[at] = ctx.mentions.evidence(texts[r], notes[at], int(queries[r]))
-    similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, normalise(np.asarray(graph.adj[queries] @ ctx.vectors)),
-                                               normalise(np.asarray(votes @ ctx.targets)))
+    profiles = normalise(np.asarray(graph.adj[queries] @ ctx.vectors))
+    expected = normalise(np.asarray(votes @ ctx.targets))
+    similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, profiles, expected)
     columns = {
         "cosine": cosine[rows, notes],
         "cosine_gap": cosine[rows, notes] - best[rows],

@@ -3,8 +3,9 @@
 Hide one visible link per sampled source note (all at once, the graph without them), build each source's
 candidates and features, and fit a logistic regression (scikit-learn) telling the hidden target from the
 other candidates. The model is kept only when it ranks the hidden targets better than cosine alone, both on
-links it was not fitted on (fitted on half the links, checked on the other half) and on all of them; otherwise ranking is plain cosine. The
-stored form is its standardisation and coefficients (JSON), applied with numpy at query time.
+links it was not fitted on (fitted on half the links, checked on the other half) and on all of them;
+otherwise ranking is plain cosine. The stored form is its standardisation and coefficients (JSON), applied
+with numpy at query time.
 """
 
 from __future__ import annotations

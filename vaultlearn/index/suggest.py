@@ -62,7 +62,8 @@ def _voters(ctx: RankContext, pairs: PairFeatures, i: int, vector: np.ndarray, e
     """The query's nearest notes that link to candidate ``i``: the most similar of the notes linking to it,
     as many as the collaborative feature counted."""
     count = int(round(np.expm1(pairs.column("collaborative_count")[i])))
-    linking = np.array([p for p in ctx.graph.incoming(int(pairs.notes[i])).tolist() if p not in excluded], dtype=np.int64)
+    linking = np.array([p for p in ctx.graph.incoming(int(pairs.notes[i])).tolist() if p not in excluded],
+                       dtype=np.int64)
     if not count or not len(linking):
         return np.zeros(0, dtype=np.int64)
     return linking[np.argsort(-(ctx.vectors[linking] @ vector))[:count]]
