@@ -33,8 +33,6 @@ class RankContext:
     ids: np.ndarray  # note id per position
     vectors: np.ndarray  # (n, d) L2-normalised embeddings
     graph: VaultGraph
-    propagated: np.ndarray  # (n, d) normalised mean of each note's neighbours' embeddings
-    targets: np.ndarray  # (n, d) normalised mean of the embeddings of the notes each note links to (0: none)
     folder: np.ndarray  # folder code per position
     phase: np.ndarray  # phase code per position, -1 without a phase
     tags: sp.csr_matrix  # (n, tags) binary, case-insensitive
@@ -59,8 +57,6 @@ class RankContext:
             ids=np.asarray(ids, dtype=np.int64),
             vectors=np.ascontiguousarray(vectors, dtype=np.float32),
             graph=graph,
-            propagated=graph.propagate(vectors),
-            targets=_link_targets(graph, vectors),
             folder=_codes(folders),
             phase=np.array([-1 if n.phase is None else c for n, c in zip(notes, _codes([n.phase for n in notes]))]),
             tags=tags,
@@ -74,15 +70,10 @@ class RankContext:
 
     def with_graph(self, graph: VaultGraph) -> "RankContext":
         """The same notes over another link graph (some links hidden)."""
-        return replace(self, graph=graph, propagated=graph.propagate(self.vectors),
-                       targets=_link_targets(graph, self.vectors))
+        return replace(self, graph=graph)
 
 
 def _codes(values: Sequence) -> np.ndarray:
     seen: dict = {}
     return np.array([seen.setdefault(v, len(seen)) for v in values], dtype=np.int64)
 
-
-def _link_targets(graph: VaultGraph, vectors: np.ndarray) -> np.ndarray:
-    links_out = np.diff(graph.out.indptr) > 0
-    return graph.propagate(vectors, outgoing=True) * links_out[:, None]

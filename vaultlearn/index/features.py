@@ -106,7 +106,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
             at = np.flatnonzero(rows == r)
             mentions[at] = ctx.mentions.evidence(texts[r], notes[at], int(queries[r]))
     profiles = normalise(np.asarray(graph.adj[queries] @ ctx.vectors))
-    expected = normalise(np.asarray(votes @ ctx.targets))
+    voters = np.unique(votes.indices)
+    expected = normalise(np.asarray(votes[:, voters] @ graph.propagate(ctx.vectors, voters, outgoing=True)))
     similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, profiles, expected)
     columns = {
         "cosine": cosine[rows, notes],
@@ -138,9 +139,11 @@ def _neighbourhood_similarities(ctx: RankContext, rows: np.ndarray, notes: np.nd
     """Per pair: cosine of the query with the candidate's neighbourhood, and of the candidate with the query's
     link profile and expected target (one query at a time: ``rows`` come sorted from ``np.nonzero``)."""
     out = np.zeros((len(rows), 3), dtype=np.float32)
+    unique, index = np.unique(notes, return_inverse=True)
+    neighbourhoods = ctx.graph.propagate(ctx.vectors, unique)
     bounds = np.searchsorted(rows, np.arange(len(vectors) + 1))
     for r in range(len(vectors)):
         at = slice(bounds[r], bounds[r + 1])
-        out[at, 0] = ctx.propagated[notes[at]] @ vectors[r]
+        out[at, 0] = neighbourhoods[index[at]] @ vectors[r]
         out[at, 1:] = ctx.vectors[notes[at]] @ np.stack([profiles[r], expected[r]], axis=1)
     return out

@@ -39,9 +39,12 @@ class VaultGraph:
     @classmethod
     def from_ids(cls, ids: np.ndarray, edges: Iterable[tuple[int, int]]) -> "VaultGraph":
         """The graph over notes ``ids`` (position = index in ``ids``); edges to unknown ids are dropped."""
-        position = {int(i): p for p, i in enumerate(ids)}
-        links = [(position[a], position[b]) for a, b in edges if a in position and b in position]
-        return cls(len(ids), np.array(links, dtype=np.int64).reshape(-1, 2))
+        ids = np.asarray(ids, dtype=np.int64)
+        pairs = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
+        order = np.argsort(ids)
+        found = np.searchsorted(ids[order], pairs).clip(0, max(0, len(ids) - 1))
+        known = (ids[order][found] == pairs).all(axis=1) if len(ids) else np.zeros(len(pairs), dtype=bool)
+        return cls(len(ids), order[found[known]])
 
     def links(self) -> np.ndarray:
         """Every directed link as ``(source, target)`` positions, sorted."""
@@ -105,14 +108,12 @@ class VaultGraph:
             rank = restart + (1 - alpha) * (self.adj @ (rank * inv_degree[:, None]))
         return rank.T
 
-    def propagate(self, vectors: np.ndarray, outgoing: bool = False) -> np.ndarray:
-        """Each note's vector replaced by the L2-normalised mean of its neighbours' (or of the notes it links
-        to, with ``outgoing``); a note without any keeps its own."""
-        vectors = np.asarray(vectors, dtype=np.float32)
-        matrix, degree = (self.out, np.diff(self.out.indptr)) if outgoing else (self.adj, self.degree)
-        summed = np.asarray(matrix @ vectors)
-        summed[degree == 0] = vectors[degree == 0]
-        return normalise(summed)
+    def propagate(self, vectors: np.ndarray, nodes: np.ndarray | None = None, outgoing: bool = False) -> np.ndarray:
+        """The L2-normalised mean of the neighbours' vectors of ``nodes`` (default: every note), or of the notes
+        they link to with ``outgoing``; a note without any gets zeros."""
+        matrix = self.out if outgoing else self.adj
+        rows = matrix if nodes is None else matrix[np.asarray(nodes, dtype=np.int64)]
+        return normalise(np.asarray(rows @ np.asarray(vectors, dtype=np.float32)))
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
