@@ -77,15 +77,24 @@ class VaultGraph:
 
     def common_neighbours(self, queries: np.ndarray) -> np.ndarray:
         """Common neighbours of each query with every note, ``(len(queries), n)``."""
-        return np.asarray((self.adj @ self.indicator(queries).T).T)
+        return self._two_hops(queries, None)
 
     def adamic_adar(self, queries: np.ndarray) -> np.ndarray:
         """Σ over common neighbours z of 1/log(deg z), for each query and every note."""
-        return np.asarray((self.adj @ (self.indicator(queries) * self._aa_weight).T).T)
+        return self._two_hops(queries, self._aa_weight)
 
     def resource_allocation(self, queries: np.ndarray) -> np.ndarray:
         """Σ over common neighbours z of 1/deg z, for each query and every note."""
-        return np.asarray((self.adj @ (self.indicator(queries) * self._ra_weight).T).T)
+        return self._two_hops(queries, self._ra_weight)
+
+    def _two_hops(self, queries: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+        """Σ over each query's neighbours z of weight(z) · (z's neighbours), as a dense ``(queries, n)``.
+
+        A sparse product: it touches only the queries' neighbours' links, not every note."""
+        first = self.adj[np.asarray(queries)]
+        if weight is not None:
+            first = first.multiply(weight.astype(np.float32)).tocsr()
+        return (first @ self.adj).toarray()
 
     def linked_from(self, weights) -> np.ndarray:
         """Per row of ``weights`` ``(q, n)``, dense or sparse: for every note, the summed weight of the notes
