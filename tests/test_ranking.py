@@ -164,6 +164,8 @@ def test_suggest_for_explains_each_feature_that_lifts_a_note():
     assert out[0].reason.startswith("similar text (")
     assert "2 shared neighbours (One, Two)" in out[0].reason and "mentioned in the text, not linked" in out[0].reason
     assert out[0].mentioned and out[0].shared_neighbours == 2 and out[1].reason.count(";") == 0
+    plain = suggest_for(ctx, COSINE, 0, ctx.vectors[0], "the solar dryer", k=3, pool=10)
+    assert {s.path: s.reason.endswith("mentioned in the text, not linked") for s in plain}["a/Solar Dryer.md"]
 
 
 def test_a_note_named_in_the_text_is_a_candidate_however_far():

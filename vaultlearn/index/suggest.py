@@ -103,4 +103,6 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
     for key, term in sorted(strength.items(), key=lambda kv: -kv[1]):
         if term > 0 and present.get(key, value.get(key, 1.0) > 0):
             parts.append(said[key]())
+    if pairs.column("mentioned")[i] and strength.get("mentioned", 0.0) <= 0:  # worth saying, even unweighted
+        parts.append(said["mentioned"]())
     return "; ".join(parts)
