@@ -1,69 +1,166 @@
-"""Suggestion quality on a real vault: Recall@10 of a hidden link, plain cosine vs vaultlearn's ranking.
+"""Suggestion quality on a vault: Recall@10 and MRR of hidden links, plain cosine vs vaultlearn's rankers.
 
-Protocol of ../shared/research/baselines.md: a seeded sample of 100 source notes with at least two resolved
-links; in each, one link is hidden (its words stay in the text); all notes are ranked for the source,
-excluding itself and the notes it still links to. Baseline in the same run: plain cosine of the same
-embeddings. vaultlearn's rank weights are fitted on other links of the vault, never the evaluated ones.
+Per seed: 100 (``--sample``) source notes with two or more links, one link hidden from each (all hidden from
+the graph at once); all notes are candidates for the source except itself and the notes it still links to.
+Two protocols:
 
-    python bench/bench_quality.py VAULT [--sample 100] [--seed 1]      (indexes a temporary copy of VAULT)
+- ``standard``: the hidden link's words stay in the source's text, as plain words (a writer mentions a note
+  without linking it), and the source keeps its stored embedding;
+- ``no-trace``: every trace of the link (the link, its alias text, the target's title and aliases as words)
+  is removed from the source (vaultlearn.eval.traces) and the source is re-embedded (needs the model; the
+  embeddings are cached in the work folder).
+
+Rankers, all fitted on other sources' links of the same vault with the evaluated links hidden: plain cosine;
+the blend shipped before the reranker (cosine + g·Adamic–Adar/max + m·mention, grid-fitted); the reranker
+(vaultlearn.index.fit); and the reranker refitted without each feature group (ablation).
+
+    python bench/bench_quality.py [VAULT …] [--hub-notes N] [--sample 100] [--seeds 1 2 3] [--workdir DIR]
+                                  [--json F]
+
+A vault folder is copied into ``--workdir`` (or a temporary folder) and indexed there; a kept work folder
+is reused by the next run. ``--hub-notes N`` adds a synthetic hub-structured vault of N templated notes
+(bench/synth_vault.py ``write_hub_vault``, seed 0).
 """
 
 from __future__ import annotations
 
 import argparse
-import random
+import json
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
-from vaultlearn.index.suggest import RankWeights, fit_weights, mean_reciprocal_rank, recall_at, sample_links
-from vaultlearn.service import VaultService
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from synth_vault import write_hub_vault  # noqa: E402
+
+from vaultlearn.eval.traces import remove_traces
+from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
+from vaultlearn.index.fit import COSINE, fit_ranker, quality, target_ranks
+from vaultlearn.index.holdout import hidden_cases, sample_hidden
+from vaultlearn.service import FIT_SAMPLE, KEEP_WORDS_SHARE, VaultService
+from vaultlearn.vault.parse import parse_note
+from vaultlearn.vault.scan import read_note_bytes
+
+BLEND_GRAPH = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
+BLEND_MENTION = (0.0, 0.05, 0.1, 0.2, 0.4)
 
 
-def pick_eval_links(service: VaultService, sample: int, seed: int) -> list[tuple[int, int]]:
-    """One hidden link for each of ``sample`` seeded source notes that have at least two links."""
-    outgoing: dict[int, list[int]] = {}
-    for a, b, _ in service.store.edges():
-        if b not in outgoing.setdefault(a, []):
-            outgoing[a].append(b)
-    rng = random.Random(seed)
-    sources = sorted(a for a, targets in outgoing.items() if len(targets) >= 2)
-    return [(a, rng.choice(sorted(outgoing[a]))) for a in rng.sample(sources, min(sample, len(sources)))]
+def blend_scores(pairs: PairFeatures, graph: float, mention: float) -> np.ndarray:
+    """cosine + graph·AA/max AA of the query's candidates + mention·mentioned (the pre-reranker blend)."""
+    aa = np.expm1(pairs.column("adamic_adar"))
+    top = np.zeros(pairs.rows.max() + 1 if len(pairs.rows) else 0)
+    np.maximum.at(top, pairs.rows, aa)
+    scaled = np.divide(aa, top[pairs.rows], out=np.zeros_like(aa), where=top[pairs.rows] > 0)
+    return pairs.column("cosine") + graph * scaled + mention * pairs.column("mentioned")
+
+
+def fit_blend(pairs: PairFeatures, targets: np.ndarray) -> tuple[float, float]:
+    """The grid weights with the best MRR on the fit links (plain cosine unless one beats it by 0.01)."""
+    best, best_mrr = (0.0, 0.0), quality(target_ranks(blend_scores(pairs, 0, 0), pairs, targets))["mrr"] + 0.01
+    for g in BLEND_GRAPH:
+        for m in BLEND_MENTION:
+            mrr = quality(target_ranks(blend_scores(pairs, g, m), pairs, targets))["mrr"]
+            if mrr > best_mrr + 1e-9:
+                best, best_mrr = (g, m), mrr
+    return best
+
+
+def no_trace_vectors(service: VaultService, ctx, hidden: np.ndarray, cache: Path) -> np.ndarray:
+    """Embeddings of each source re-embedded without the hidden link's traces (cached by note paths)."""
+    stored = dict(np.load(cache, allow_pickle=False)) if cache.exists() else {}
+    keys = [f"{ctx.notes[a].path}\t{ctx.notes[b].path}" for a, b in hidden]
+    todo = [(key, a, b) for key, (a, b) in zip(keys, hidden) if key not in stored]
+    if todo:
+        texts = []
+        for _, a, b in todo:
+            raw = read_note_bytes(service.vault, ctx.notes[a].path, service.config.max_note_bytes)
+            names = [ctx.notes[b].path, *ctx.notes[b].aliases]
+            markdown = remove_traces(raw.decode("utf-8", errors="replace"), names)
+            texts.append(parse_note(ctx.notes[a].path, markdown.encode(), service.config.max_embed_chars).text)
+        for (key, _, _), vector in zip(todo, service.encoder().encode(texts)):
+            stored[key] = np.asarray(vector, dtype=np.float32)
+        np.savez(cache, **stored)
+    return np.stack([stored[key] for key in keys])
+
+
+def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path) -> dict:
+    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols."""
+    pool = service.config.candidate_pool
+    hidden = sample_hidden(ctx, sample, seed)
+    fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
+    fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed + 1000, skip_sources=set(hidden[:, 0].tolist()))
+    keep = np.random.default_rng(seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
+    fit_pairs, fit_targets = hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep), pool)
+    ranker, report = fit_ranker(fit_pairs, fit_targets, seed=seed)
+    ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in FEATURES if f not in names], seed)[0]
+                 for group, names in GROUPS.items() if group != "text"}
+    g, m = fit_blend(fit_pairs, fit_targets)
+    out = {"fit": report, "blend": [g, m], "hidden": len(hidden)}
+    for protocol in ("standard", "no-trace"):
+        keep_words = np.full(len(hidden), protocol == "standard")
+        vectors = None if protocol == "standard" else no_trace_vectors(
+            service, ctx, hidden, workdir / f"notrace-vectors-{seed}-{sample}.npz")
+        pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors)
+        scores = {"plain cosine": COSINE.scores(pairs), "fitted blend (before)": blend_scores(pairs, g, m),
+                  "reranker": ranker.scores(pairs)}
+        scores.update({f"reranker without {group}": model.scores(pairs) for group, model in ablations.items()})
+        out[protocol] = {name: quality(target_ranks(s, pairs, targets)) for name, s in scores.items()}
+    return out
+
+
+def summarise(runs: list[dict]) -> list[str]:
+    lines = []
+    for protocol in ("standard", "no-trace"):
+        lines.append(f"  {protocol}: Recall@10 / MRR, mean ± sd over {len(runs)} seeds")
+        for name in runs[0][protocol]:
+            r = np.array([run[protocol][name]["recall@10"] for run in runs])
+            m = np.array([run[protocol][name]["mrr"] for run in runs])
+            lines.append(f"    {name:<34} {r.mean():.3f} ± {r.std(ddof=1) if len(r) > 1 else 0:.3f}"
+                         f"   {m.mean():.3f} ± {m.std(ddof=1) if len(m) > 1 else 0:.3f}")
+    return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("vault", type=Path)
+    parser.add_argument("vaults", type=Path, nargs="*")
+    parser.add_argument("--hub-notes", type=int, default=0, help="add a synthetic hub-structured vault of N notes")
     parser.add_argument("--sample", type=int, default=100)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--workdir", type=Path, default=None,
-                        help="keep the indexed copy here and reuse it on the next run (default: a temp folder)")
+                        help="keep the indexed copies here and reuse them on the next run (default: a temp folder)")
+    parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
+    results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        copy = (args.workdir or Path(tmp)) / "vault"
-        if not copy.exists():
-            shutil.copytree(args.vault, copy, ignore=shutil.ignore_patterns(".vaultlearn"))
-        service = VaultService(copy)
-        service.index(progress=True)
-        eval_links = pick_eval_links(service, args.sample, args.seed)
-        eval_sources = {a for a, _ in eval_links}
-        fit_links = [l for l in sample_links(sorted({(a, b) for a, b, _ in service.store.edges()}), 10**9, 0)
-                     if l[0] not in eval_sources][:600]
-        fit_cases = service.held_out_cases(fit_links)
-        fitted, _ = fit_weights(fit_cases)
-        graph_only, _ = fit_weights(fit_cases, mention_grid=(0.0,))
-        cases = service.held_out_cases(eval_links)
-        rows = [("plain cosine (baseline)", RankWeights()),
-                ("Adamic-Adar first, cosine breaks ties", RankWeights(graph=1000.0)),
-                (f"fitted similarity+graph (g={graph_only.graph})", graph_only),
-                (f"fitted similarity+graph+mention (g={fitted.graph}, m={fitted.mention})", fitted)]
-        print(f"{args.vault}: {len(cases)} held-out links from {len(eval_sources)} notes; "
-              f"weights fitted on {len(fit_cases)} other links")
-        base = recall_at(cases, RankWeights())
-        for name, weights in rows:
-            value = recall_at(cases, weights)
-            print(f"  {name:<62} Recall@10 {value:.3f}  ({value / base:4.2f}x baseline)"
-                  f"  MRR {mean_reciprocal_rank(cases, weights):.3f}")
+        vaults = list(args.vaults)
+        if args.hub_notes:
+            hub = (args.workdir or Path(tmp)) / f"hub-{args.hub_notes}" / "vault"  # indexed in place
+            if not hub.exists():
+                write_hub_vault(hub, args.hub_notes)
+            vaults.append(hub)
+        if not vaults:
+            parser.error("give a vault or --hub-notes")
+        for vault in vaults:
+            label = vault.resolve().parent.name if vault.name == "vault" else vault.name
+            workdir = (args.workdir or Path(tmp)) / label
+            copy = workdir / "vault"
+            if not copy.exists():
+                shutil.copytree(vault, copy, ignore=shutil.ignore_patterns(".vaultlearn"))
+            service = VaultService(copy)
+            service.index()
+            ctx = service.rank_context()
+            runs = [run_seed(service, ctx, seed, args.sample, workdir) for seed in args.seeds]
+            results[str(vault)] = runs
+            print(f"{vault}: {len(ctx.ids)} notes, {len(ctx.graph.links())} links; {runs[0]['hidden']} hidden "
+                  f"links per seed; reranker fitted on {runs[0]['fit']['cases']} other sources' links "
+                  f"(kept: {', '.join(run['fit']['model'] for run in runs)})")
+            print("\n".join(summarise(runs)), flush=True)
+            service.close()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1))
 
 
 if __name__ == "__main__":

@@ -39,3 +39,58 @@ def write_vault(root: Path, notes: int, *, topics: int = 40, links_per_note: int
         text = f"---\nphase_id: topic-{topic % 4}\n---\n# {title}\n\n{' '.join(words)}\n\nSee {links}\n"
         (folder / f"{title}.md").write_text(text, encoding="utf-8")
     return root
+
+
+def write_hub_vault(root: Path, notes: int, *, kinds: int = 8, hubs_per_kind: int = 12, listed: float = 0.3,
+                    seed: int = 0) -> Path:
+    """A hub-structured vault: templated notes of a few kinds that share their link targets.
+
+    Each kind (a plugin list, a recipe box …) has a template, a vocabulary, a map of content (MOC) that links
+    to a share ``listed`` of its notes, and a few hub notes (support pages, shared references) linked by its
+    notes with Zipf popularity; each note links to its author, whose note lists a share ``listed`` of them.
+    Hub and people notes share no words with the notes that link to them, so only the links tell which ones
+    fit (and, for most links, no link back).
+    """
+    rng = random.Random(seed)
+    vocab = _vocabulary(rng, 3000)
+    kind_words = [rng.sample(vocab, 50) for _ in range(kinds)]
+    templates = [" ".join(rng.sample(vocab, 25)) for _ in range(kinds)]
+    hub_titles = [[f"{' '.join(rng.sample(vocab, 2)).title()} Hub {k}-{h}" for h in range(hubs_per_kind)]
+                  for k in range(kinds)]
+    shared_hub = "Buy Me A Coffee"
+    people = [f"{' '.join(rng.sample(vocab, 2)).title()} (person {p})" for p in range(max(1, notes // 10))]
+    people_kind = [rng.randrange(kinds) for _ in people]
+    items = [(f"{' '.join(rng.sample(vocab, 2)).title()} {i}", rng.randrange(kinds)) for i in range(notes)]
+    by_kind: dict[int, list[int]] = {}
+    for p, k in enumerate(people_kind):
+        by_kind.setdefault(k, []).append(p)
+    zipf = [1.0 / (h + 1) for h in range(hubs_per_kind)]
+    written: dict[int, list[str]] = {}
+    (root / ".obsidian").mkdir(parents=True, exist_ok=True)
+    for i, (title, kind) in enumerate(items):
+        author = rng.choice(by_kind.get(kind) or range(len(people)))
+        written.setdefault(author, []).append(title)
+        hubs = {hub_titles[kind][h] for h in rng.choices(range(hubs_per_kind), weights=zipf, k=2)}
+        if kind < kinds // 2:
+            hubs.add(shared_hub)
+        words = [rng.choice(kind_words[kind]) if rng.random() < 0.6 else rng.choice(vocab) for _ in range(60)]
+        links = " ".join(f"[[{t}]]" for t in [f"Kind {kind} MOC", people[author], *sorted(hubs)])
+        body = f"# {title}\n\n{templates[kind]}\n\n{' '.join(words)}\n\n{links}\n"
+        _write(root / f"kind-{kind}" / f"{title}.md", body)
+    for kind in range(kinds):
+        members = " ".join(f"[[{t}]]" for t, k in items if k == kind and rng.random() < listed)
+        body = f"# Kind {kind}\n\n{' '.join(rng.sample(vocab, 20))}\n\n{members}\n"
+        _write(root / "maps" / f"Kind {kind} MOC.md", body)
+        for hub in hub_titles[kind]:
+            _write(root / "hubs" / f"{hub}.md", f"# {hub}\n\n{' '.join(rng.sample(vocab, 40))}\n")
+    _write(root / "hubs" / f"{shared_hub}.md", f"# {shared_hub}\n\n{' '.join(rng.sample(vocab, 40))}\n")
+    for p, person in enumerate(people):
+        works = " ".join(f"[[{t}]]" for t in written.get(p, []) if rng.random() < listed)
+        _write(root / "people" / f"{person}.md", f"# {person}\n\n{' '.join(rng.sample(vocab, 30))}\n\n{works}\n")
+    return root
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+

@@ -1,68 +1,180 @@
-"""Ranking: graph evidence, mentions, weight fitting."""
+"""Ranking: candidates and pair features on a hand-made vault, the reranker's fit, ranks and reasons."""
 
 import math
+from functools import partial
 
-from vaultlearn.index.suggest import (
-    Candidate, HeldOutLink, RankWeights, fit_weights, graph_evidence, mean_reciprocal_rank, mentioned_names, rank,
-    reason, recall_at, sample_links,
-)
+import numpy as np
+import pytest
 
+from vaultlearn.index.context import NoteInfo, RankContext
+from vaultlearn.index.features import FEATURES, NEIGHBOURS, PairFeatures, pair_features
+from vaultlearn.index.fit import COSINE, LinearRanker, fit_ranker, quality, target_ranks
+from vaultlearn.index.holdout import hidden_cases, sample_hidden
+from vaultlearn.index.mentions import MentionMatcher, plain_text
+from vaultlearn.index.suggest import suggest_for
 
-def test_adamic_adar_matches_definition():
-    # 1-2, 1-3, 2-4, 3-4, 3-5: notes 4 and 5 are two hops from 1
-    edges = [(1, 2), (1, 3), (2, 4), (3, 4), (3, 5)]
-    evidence = graph_evidence(edges, 1)
-    assert set(evidence) == {4, 5}
-    assert math.isclose(evidence[4][0], 1 / math.log(2) + 1 / math.log(3))
-    assert evidence[4][1] == (2, 3)
-    assert math.isclose(evidence[5][0], 1 / math.log(3))
+isclose = partial(math.isclose, rel_tol=1e-6)  # float32 products
 
-
-def test_mentions_are_whole_phrases_case_insensitive():
-    text = "We dried mango slices; the Solar Dryer worked. Groups are fun."
-    names = {1: ["Solar dryer"], 2: ["Group"], 3: ["mango", "Mangifera"], 4: ["er"]}
-    assert mentioned_names(text, names) == {1, 3}
-
-
-def test_rank_blends_and_breaks_ties_by_id():
-    cands = [Candidate(1, 0.50), Candidate(2, 0.45, adamic_adar=2.0, shared=(9,)), Candidate(3, 0.50)]
-    assert [c.note_id for c, _ in rank(cands, RankWeights(), 3)] == [1, 3, 2]
-    assert [c.note_id for c, _ in rank(cands, RankWeights(graph=0.1), 2)] == [2, 1]
+# note ids 10..15 at positions 0..5; 0 links to 1 and 2; 1→3, 2→3, 2→4, 5→4
+IDS = np.array([10, 11, 12, 13, 14, 15])
+EDGES = [(10, 11), (10, 12), (11, 13), (12, 13), (12, 14), (15, 14)]
+NOTES = [NoteInfo("a/Query.md", "Query", tags=["x"], phase="p1"), NoteInfo("a/One.md", "One"),
+         NoteInfo("b/Two.md", "Two"), NoteInfo("a/Solar Dryer.md", "Solar Dryer", aliases=["dryer box"], tags=["X"]),
+         NoteInfo("b/Four.md", "Four", phase="p1"), NoteInfo("b/Five.md", "Five", phase="p2")]
 
 
-def test_fit_picks_zero_weights_when_graph_does_not_help():
-    cases = [HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.8, adamic_adar=1.0, shared=(5,))), 1)] * 5
-    weights, report = fit_weights(cases)
-    assert weights == RankWeights() and report["recall@10_fitted"] == 1.0 and report["mrr_fitted"] == 1.0
+def vectors() -> np.ndarray:
+    raw = np.array([[1, 0, 0], [1, 1, 0], [1, 0, 1], [0, 1, 1], [0, 0, 1], [1, 0.2, 0]], dtype=np.float32)
+    return raw / np.linalg.norm(raw, axis=1, keepdims=True)
 
 
-def test_fit_learns_graph_weight_when_it_helps():
-    cases = [HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.85, adamic_adar=1.0, shared=(5,))), 2)] * 5
-    weights, report = fit_weights(cases)
-    assert weights.graph > 0 and report["mrr_similarity"] == 0.5 and report["mrr_fitted"] == 1.0
+def context() -> RankContext:
+    return RankContext.build(IDS, vectors(), EDGES, NOTES)
 
 
-def test_fit_needs_a_margin_over_plain_similarity():
-    # the graph lifts one case in fifty from rank 2 to 1 (MRR +0.01) and is neutral elsewhere
-    neutral = HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.85)), 1)
-    nudge = HeldOutLink((Candidate(1, 0.9), Candidate(2, 0.89, adamic_adar=1.0, shared=(5,))), 2)
-    assert fit_weights([neutral] * 49 + [nudge], min_gain=0.05)[0] == RankWeights()
-    assert fit_weights([neutral] * 49 + [nudge], min_gain=0.005)[0].graph > 0
+def features_of_query(text=None) -> tuple[PairFeatures, dict[int, dict[str, float]]]:
+    ctx = context()
+    pairs = pair_features(ctx, np.array([0]), ctx.vectors[[0]], [text], pool=10)
+    return pairs, {int(n): dict(zip(FEATURES, row)) for n, row in zip(pairs.notes, pairs.values)}
 
 
-def test_mrr_and_recall_of_a_known_ranking():
-    cases = [HeldOutLink(tuple(Candidate(i, 1.0 - i / 100) for i in range(20)), target) for target in (0, 4, 15)]
-    assert recall_at(cases, RankWeights(), k=10) == 2 / 3
-    assert math.isclose(mean_reciprocal_rank(cases, RankWeights()), (1 + 1 / 5 + 1 / 16) / 3)
+def test_candidates_are_every_note_but_the_query_and_its_links():
+    _, by_note = features_of_query()
+    assert set(by_note) == {3, 4, 5}
 
 
-def test_reason_names_the_evidence():
-    text = reason(Candidate(1, 0.71, 1.2, (4, 5), mentioned=True), ["Alpha", "Beta"])
-    assert text == "similar text (0.71); 2 shared neighbours (Alpha, Beta); mentioned in the text, not linked"
+def test_graph_features_have_their_known_values():
+    _, f = features_of_query()
+    v = vectors()
+    assert isclose(f[3]["common_neighbours"], math.log1p(2))
+    assert isclose(f[3]["adamic_adar"], math.log1p(1 / math.log(2) + 1 / math.log(3)))
+    assert isclose(f[4]["resource_allocation"], math.log1p(1 / 3))
+    assert f[5]["common_neighbours"] == 0 and f[5]["adamic_adar"] == 0
+    # the query's nearest notes (all of 3, 4, 5 here) vote for what they link to: 5 links to 4
+    assert NEIGHBOURS >= 3
+    assert isclose(f[4]["collaborative"], float(v[0] @ v[5]))
+    assert isclose(f[4]["collaborative_count"], math.log1p(1)) and f[3]["collaborative"] == 0
+    assert isclose(f[3]["cosine"], float(v[0] @ v[3]))
+    assert isclose(f[5]["cosine_gap"], 0.0)  # 5 is the most similar candidate
+    assert isclose(f[4]["in_degree"], math.log1p(2)) and isclose(f[3]["in_degree"], math.log1p(2))
+    assert f[3]["pagerank"] > f[4]["pagerank"] > f[5]["pagerank"] > 0  # 3 is reached through both links
+    profile = (v[1] + v[2]) / np.linalg.norm(v[1] + v[2])
+    assert isclose(f[4]["link_profile"], float(profile @ v[4]))
 
 
-def test_sample_links_is_seeded_and_keeps_a_link():
-    edges = [(1, 2), (1, 3), (2, 3), (4, 1), (4, 2), (4, 3)]
-    first = sample_links(edges, 10, seed=1)
-    assert first == sample_links(edges, 10, seed=1)
-    assert (2, 3) not in first and len(first) == 5
+def test_context_features_folder_tags_phase():
+    _, f = features_of_query()
+    assert f[3]["same_folder"] == 1 and f[4]["same_folder"] == 0
+    assert isclose(f[3]["shared_tags"], math.log1p(1)) and f[4]["shared_tags"] == 0  # tags ignore case
+    assert f[4]["same_phase"] == 1 and f[5]["same_phase"] == 0
+
+
+def test_mentioned_needs_the_name_in_the_query_words():
+    _, f = features_of_query("We built a DRYER BOX last week.")
+    assert f[3]["title_words"] == 0  # fully mentioned: counted once
+    assert f[3]["mentioned"] == 1 and f[4]["mentioned"] == 0
+    _, f = features_of_query("Nothing here.")
+    assert f[3]["mentioned"] == 0
+
+
+def test_plain_text_drops_the_title_line_and_link_text():
+    markdown = "---\ntags: [a]\n---\nSee [[Overview]] and [the dryer](Solar%20Dryer.md); humidity matters."
+    assert plain_text("P/Overview.md", markdown).split() == "See and ; humidity matters.".split()
+    kept = plain_text("P/Overview.md", markdown, shown=["Solar Dryer"])
+    assert kept.split() == "See and the dryer ; humidity matters.".split()
+    matcher = MentionMatcher([["Overview"], ["Solar Dryer"]])
+    assert not matcher.evidence(kept, np.array([0, 1]))[:, 0].any()
+
+
+def test_mention_evidence_plurals_title_words_and_initials():
+    matcher = MentionMatcher([["Gluons"], ["History of Ethereum"], ["Display Serial Interface"], ["Query", "gluon"],
+                              ["AI"]])
+    text = "A gluon binds quarks; Ethereum's DSI port and AI. Query words."
+    evidence = matcher.evidence(text, np.arange(5), query=3)
+    assert evidence[:, 0].tolist() == [0, 0, 0, 0, 0]  # "gluon" is a name of the query (3) itself: no mention
+    assert MentionMatcher([["Gluons"]]).evidence(text, np.array([0]))[0, 0] == 1  # plural folded
+    assert evidence[1, 1] == 0.5  # "ethereum" of "history", "ethereum"
+    assert evidence[:, 2].tolist() == [0, 0, 1, 0, 0]
+
+
+def test_ranks_and_quality_of_a_known_ranking():
+    pairs = PairFeatures(np.array([0, 0, 0, 1, 1]), np.array([3, 4, 5, 3, 4]), np.zeros((5, len(FEATURES))))
+    scores = np.array([0.9, 0.5, 0.7, 0.2, 0.1])
+    ranks = target_ranks(scores, pairs, np.array([4, 5]))  # query 1's target is not a candidate
+    assert ranks.tolist() == [3.0, math.inf]
+    assert quality(ranks) == {"recall@10": 0.5, "mrr": pytest.approx(1 / 6)}
+    assert target_ranks(np.array([0.5, 0.5, 0.1, 0, 0]), pairs, np.array([4, 3]))[0] == 2  # ties count against
+    with pytest.raises(ValueError):
+        quality(np.array([]))
+
+
+def synthetic_cases(helpful: bool, queries: int = 200, seed: int = 0) -> tuple[PairFeatures, np.ndarray]:
+    """30 candidates per query; the target's cosine is good but not best; a graph feature says which it is."""
+    rng = np.random.default_rng(seed)
+    rows = np.repeat(np.arange(queries), 30)
+    notes = np.tile(np.arange(30), queries)
+    values = rng.normal(size=(len(rows), len(FEATURES)))
+    targets = rng.integers(0, 30, size=queries)
+    is_target = notes == targets[rows]
+    values[:, FEATURES.index("cosine")] += 1.5 * is_target
+    if helpful:
+        values[:, FEATURES.index("collaborative")] += 3.0 * is_target
+    return PairFeatures(rows, notes, values), targets
+
+
+def test_fit_learns_a_feature_that_helps_and_beats_cosine():
+    pairs, targets = synthetic_cases(helpful=True)
+    ranker, report = fit_ranker(pairs, targets)
+    assert report["model"] == "linear" and report["mrr_fitted"] > report["mrr_cosine"] + 0.1
+    assert ranker.coef[ranker.features.index("collaborative")] > 0
+    assert LinearRanker.from_json(ranker.to_json()) == ranker
+
+
+def test_fit_falls_back_to_cosine_when_nothing_helps_or_links_are_few():
+    pairs, targets = synthetic_cases(helpful=False)
+    ranker, report = fit_ranker(pairs, targets)
+    assert ranker == COSINE and report["model"] == "cosine"
+    few, few_targets = synthetic_cases(helpful=True, queries=10)
+    assert fit_ranker(few, few_targets)[0] == COSINE
+
+
+def test_a_kept_ranker_is_never_below_cosine_on_its_fit_links():
+    for seed in range(3):
+        pairs, targets = synthetic_cases(helpful=seed != 1, seed=seed)
+        ranker, report = fit_ranker(pairs, targets, seed=seed)
+        fitted = quality(target_ranks(ranker.scores(pairs), pairs, targets))["mrr"]
+        assert fitted >= quality(target_ranks(pairs.column("cosine"), pairs, targets))["mrr"]
+
+
+def test_hidden_cases_hide_the_links_from_the_graph():
+    ctx = context()
+    hidden = sample_hidden(ctx, 10, seed=0)
+    assert hidden[:, 0].tolist() == [0, 2]  # the sources with two or more links, one link each
+    pairs, targets = hidden_cases(ctx, hidden, [None, None], pool=10)
+    for row, (source, target) in enumerate(hidden):
+        assert target in pairs.notes[pairs.rows == row]  # hidden, so a candidate again
+    assert sample_hidden(ctx, 10, seed=0, skip_sources={0})[:, 0].tolist() == [2]
+
+
+def test_suggest_for_explains_each_feature_that_lifts_a_note():
+    ctx = context()
+    ranker = LinearRanker(("cosine", "common_neighbours", "mentioned"), (0, 0, 0), (1, 1, 1), (1.0, 1.0, 1.0))
+    out = suggest_for(ctx, ranker, 0, ctx.vectors[0], "the solar dryer", k=2, pool=10)
+    assert [s.path for s in out] == ["a/Solar Dryer.md", "b/Five.md"]
+    assert out[0].reason.startswith("similar text (")
+    assert "2 shared neighbours (One, Two)" in out[0].reason and "mentioned in the text, not linked" in out[0].reason
+    assert out[0].mentioned and out[0].shared_neighbours == 2 and out[1].reason.count(";") == 0
+    plain = suggest_for(ctx, COSINE, 0, ctx.vectors[0], "the solar dryer", k=3, pool=10)
+    assert {s.path: s.reason.endswith("mentioned in the text, not linked") for s in plain}["a/Solar Dryer.md"]
+
+
+def test_a_note_named_in_the_text_is_a_candidate_however_far():
+    ids = np.arange(300)
+    vecs = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    notes = [NoteInfo(f"n/{i}.md", f"Note number {i}") for i in ids]
+    ctx = RankContext.build(ids, vecs, [], notes)
+    far = int(np.argmin(vecs @ vecs[0]))
+    pairs = pair_features(ctx, np.array([0]), vecs[[0]], [f"see note number {far} here"], pool=5)
+    assert far in pairs.notes and pairs.column("mentioned")[pairs.notes == far][0] == 1
+    assert MentionMatcher([["Solar Dryer", "dryer box"], ["Box"]]).named_in("a Dryer Box list").tolist() == [0, 1]

@@ -214,10 +214,12 @@ class Store:
         rows = self._query_in(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE id IN ({{marks}})", ids)
         return {note.id: note for note in map(self._note, rows)}
 
-    def names_by_ids(self, ids: Iterable[int]) -> dict[int, list[str]]:
-        """Title and aliases per note id (a light read for the ranking's mention feature)."""
-        rows = self._query_in("SELECT id, title, aliases FROM notes WHERE id IN ({marks})", ids)
-        return {row[0]: [row[1], *json.loads(row[2])] for row in rows}
+    def ranking_rows(self) -> dict[int, tuple[str, str, list[str], list[str], str | None]]:
+        """``id → (path, title, aliases, tags, phase)`` of every note: a light read for the ranking."""
+        rows = self._query("SELECT id, path, title, aliases, tags, phase FROM notes")
+        empty = "[]"
+        return {r[0]: (r[1], r[2], [] if r[3] == empty else json.loads(r[3]), [] if r[4] == empty else json.loads(r[4]),
+                       r[5]) for r in rows}
 
     def upsert_note(self, path: str, title: str, hash_: str, size: int, mtime: float, phase_fields: dict,
                     aliases: list[str], tags: list[str], warnings: list[str]) -> int:

@@ -1,0 +1,89 @@
+"""VaultGraph: each score against its definition on a small hand-made graph with known answers."""
+
+import math
+from functools import partial
+
+import networkx as nx
+import numpy as np
+
+from vaultlearn.vault.graph import VaultGraph
+
+close = partial(math.isclose, rel_tol=1e-6)  # float32 sparse products
+
+# 0→1, 0→2, 1→3, 2→3, 2→4 (undirected: 0-1, 0-2, 1-3, 2-3, 2-4); node 5 is isolated
+LINKS = np.array([(0, 1), (0, 2), (1, 3), (2, 3), (2, 4)])
+
+
+def graph() -> VaultGraph:
+    return VaultGraph(6, LINKS)
+
+
+def test_adjacency_degrees_and_neighbours():
+    g = graph()
+    assert g.degree.tolist() == [2, 2, 3, 2, 1, 0]
+    assert g.in_degree.tolist() == [0, 1, 1, 2, 1, 0]
+    assert sorted(g.neighbours(2).tolist()) == [0, 3, 4]
+    assert g.outgoing(0).tolist() == [1, 2]
+    assert g.links().tolist() == LINKS.tolist()
+
+
+def test_common_neighbour_indices_match_their_definitions():
+    g = graph()
+    query = np.array([0])
+    aa, ra, cn = g.adamic_adar(query)[0], g.resource_allocation(query)[0], g.common_neighbours(query)[0]
+    assert close(aa[3], 1 / math.log(2) + 1 / math.log(3))  # via 1 (degree 2) and 2 (degree 3)
+    assert close(aa[4], 1 / math.log(3))
+    assert close(ra[3], 1 / 2 + 1 / 3) and close(ra[4], 1 / 3)
+    assert cn[3] == 2 and cn[4] == 1 and cn[5] == 0
+    nx_graph = nx.Graph([tuple(e) for e in LINKS])
+    for _, c, value in nx.adamic_adar_index(nx_graph, [(0, 3), (0, 4), (1, 2)]):
+        assert close(g.adamic_adar(np.array([0, 1]))[0 if c != 2 else 1][c], value)
+
+
+def test_scores_for_many_queries_at_once_equal_one_at_a_time():
+    g = graph()
+    together = g.adamic_adar(np.array([0, 3, 4]))
+    for row, q in enumerate([0, 3, 4]):
+        assert np.allclose(together[row], g.adamic_adar(np.array([q]))[0])
+
+
+def test_personalised_pagerank_matches_networkx():
+    g = graph()
+    seeds = np.zeros((1, 6))
+    seeds[0, [1, 2]] = 1
+    ours = g.personalised_pagerank(seeds, alpha=0.3, steps=300)[0]
+    nx_graph = nx.Graph([tuple(e) for e in LINKS])
+    theirs = nx.pagerank(nx_graph, alpha=0.7, personalization={1: 1, 2: 1}, tol=1e-12, max_iter=1000)
+    assert np.allclose(ours[:5], [theirs[i] for i in range(5)], atol=1e-8)
+    assert ours[5] == 0 and close(ours.sum(), 1.0)
+    assert not g.personalised_pagerank(np.zeros((1, 6))).any()
+
+
+def test_linked_from_sums_the_weights_of_the_linking_notes():
+    votes = np.zeros((1, 6))
+    votes[0, [1, 2]] = [0.5, 0.25]
+    assert graph().linked_from(votes)[0].tolist() == [0, 0, 0, 0.75, 0.25, 0]
+
+
+def test_propagate_is_the_normalised_neighbour_mean():
+    vectors = np.eye(6, dtype=np.float32)
+    g = graph()
+    spread = g.propagate(vectors)
+    assert np.allclose(spread[0], np.array([0, 1, 1, 0, 0, 0]) / math.sqrt(2))
+    assert not spread[5].any()  # no neighbours: zeros
+    assert np.allclose(g.propagate(vectors, outgoing=True)[2], np.array([0, 0, 0, 1, 1, 0]) / math.sqrt(2))
+    assert not g.propagate(vectors, outgoing=True)[3].any()  # links to nothing
+    assert np.allclose(g.propagate(vectors, np.array([5, 0])), spread[[5, 0]])
+
+
+def test_without_hides_a_link_but_keeps_an_edge_linked_the_other_way():
+    g = VaultGraph(3, np.array([(0, 1), (1, 0), (1, 2)]))
+    hidden = g.without(np.array([(0, 1), (1, 2)]))
+    assert hidden.links().tolist() == [[1, 0]]
+    assert hidden.neighbours(0).tolist() == [1] and hidden.degree[2] == 0
+
+
+def test_from_ids_maps_note_ids_to_positions_and_drops_unknown_ones():
+    g = VaultGraph.from_ids(np.array([30, 10, 20]), [(10, 20), (20, 30), (30, 99), (5, 10)])
+    assert g.links().tolist() == [[1, 2], [2, 0]]
+    assert VaultGraph.from_ids(np.array([], dtype=np.int64), [(1, 2)]).n == 0

@@ -1,0 +1,43 @@
+"""suggest and the reranker's fit through VaultService on the sample vault."""
+
+from vaultlearn.service import VaultService
+from vaultlearn.store import Store
+
+
+def test_notes_sharing_a_title_are_not_mentioned(indexed_sample_vault):
+    service = VaultService(indexed_sample_vault)
+    try:
+        out = service.suggest("Projects/Solar Dryer/Overview", k=60)
+    finally:
+        service.close()
+    overviews = [s for s in out if s.title == "Overview"]
+    assert overviews and not any(s.mentioned for s in overviews)
+    assert not any("mentioned" in s.reason for s in overviews)
+
+
+def test_a_written_name_is_still_a_mention(indexed_sample_vault):
+    service = VaultService(indexed_sample_vault)
+    try:
+        out = {s.title: s for s in service.suggest("Projects/Solar Dryer/Test Results", k=60)}
+    finally:
+        service.close()
+    assert out["Dew Point"].mentioned  # "cooled below the dew point", not linked
+
+
+def test_refit_only_when_links_moved(sample_vault):
+    service = VaultService(sample_vault)
+    try:
+        first = service.index()
+        assert "rank_fit" in first
+        links = Store(sample_vault, create=False).link_counts()[0]
+        assert first["rank_fit"]["links"] == links
+        assert "rank_fit" not in service.index()  # nothing changed
+        note = sample_vault / "Inbox" / "Ideas.md"
+        added = int(0.03 * links) + 1
+        targets = ["Dew Point", "Shade Cloth", "Relative Humidity", "Greenhouse Ventilation", "Food Drying Safety"]
+        note.write_text(note.read_text(encoding="utf-8") + "\n" + " ".join(f"[[{t}]]" for t in targets[:added]) + "\n",
+                        encoding="utf-8")
+        moved = service.index()
+        assert "rank_fit" in moved and moved["rank_fit"]["links"] > links
+    finally:
+        service.close()

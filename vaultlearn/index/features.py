@@ -1,0 +1,149 @@
+"""Features of (query, candidate) pairs, computed for many queries at once.
+
+Each feature has a name the reranker's coefficients and the ``reason`` use:
+
+- ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
+- ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;
+- ``link_profile``: cosine of the candidate with the mean embedding of the notes the query is linked with
+  (the notes a note links to resemble each other);
+- ``expected_target``: cosine of the candidate with the similarity-weighted mean of what the query's nearest
+  notes link to (collaborative filtering in embedding space: it reaches targets no similar note links to);
+- ``collaborative``: Σ cosine of the query's ``NEIGHBOURS`` nearest notes that link to the candidate, and
+  ``collaborative_count``: how many of them do (similar notes share targets);
+- ``adamic_adar``, ``resource_allocation``, ``common_neighbours``: shared link neighbours (log1p);
+- ``pagerank``: personalised PageRank from the query's links (log1p of n × probability);
+- ``mentioned``, ``title_words``, ``initials``: the candidate's name in the query's own words (mentions.py);
+- ``in_degree``: log1p of the links the candidate receives;
+- ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from vaultlearn.index.candidates import candidate_mask
+from vaultlearn.index.context import RankContext
+from vaultlearn.index.threads import one_blas_thread
+from vaultlearn.vault.graph import normalise
+
+FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative",
+            "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours", "pagerank", "mentioned",
+            "title_words", "initials", "in_degree", "same_folder", "shared_tags", "same_phase")
+GROUPS = {  # feature groups, for ablations
+    "text": ("cosine", "cosine_gap"),
+    "propagated": ("propagated",),
+    "link profile": ("link_profile",),
+    "expected target": ("expected_target",),
+    "collaborative": ("collaborative", "collaborative_count"),
+    "neighbours": ("adamic_adar", "resource_allocation", "common_neighbours"),
+    "pagerank": ("pagerank",),
+    "mention": ("mentioned", "title_words", "initials"),
+    "popularity": ("in_degree",),
+    "context": ("same_folder", "shared_tags", "same_phase"),
+}
+NEIGHBOURS = 20  # nearest notes whose links vote for candidates
+CHUNK = 128  # queries scored together (bounds memory to a few (CHUNK, n) arrays)
+
+
+@dataclass(frozen=True)
+class PairFeatures:
+    """Candidate pairs of a batch of queries: ``rows[i]`` indexes the query, ``notes[i]`` the candidate."""
+
+    rows: np.ndarray
+    notes: np.ndarray
+    values: np.ndarray  # (pairs, len(FEATURES))
+
+    def column(self, name: str) -> np.ndarray:
+        return self.values[:, FEATURES.index(name)]
+
+
+def pair_features(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None],
+                  pool: int) -> PairFeatures:
+    """Candidates and their features for each query position (``vectors``: the queries' embeddings;
+    ``texts``: their own words for the mention feature, None to skip it). A query's existing links in
+    ``ctx.graph`` are excluded from its candidates."""
+    with one_blas_thread():
+        parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], texts[s:s + CHUNK], pool, s)
+                 for s in range(0, len(queries), CHUNK)]
+    if not parts:
+        return PairFeatures(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(FEATURES))))
+    return PairFeatures(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "notes", "values")))
+
+
+def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None], pool: int,
+           offset: int) -> PairFeatures:
+    graph, n = ctx.graph, len(ctx.ids)
+    local = np.arange(len(queries))
+    excluded = graph.out[queries].toarray() > 0
+    excluded[local, queries] = True
+    cosine = vectors @ ctx.vectors.T
+    similar = np.where(excluded, -np.inf, cosine)
+    similar[local, queries] = -np.inf
+    nearest = np.argpartition(-similar, min(NEIGHBOURS, n) - 1, axis=1)[:, :NEIGHBOURS]
+    weight = np.maximum(np.take_along_axis(similar, nearest, axis=1), 0.0).astype(np.float32)
+    votes = sp.csr_matrix((weight.ravel(), (np.repeat(local, nearest.shape[1]), nearest.ravel())),
+                          shape=(len(queries), n))
+    collaborative = graph.linked_from(votes)
+    collaborative_count = graph.linked_from(votes > 0)
+    adamic_adar = graph.adamic_adar(queries)
+    pagerank = graph.personalised_pagerank(graph.indicator(queries))
+    named = np.zeros((len(queries), n), dtype=bool)
+    for r, text in enumerate(texts):
+        if text:
+            named[r, ctx.mentions.named_in(text)] = True
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank), excluded, pool) | (named & ~excluded)
+    rows, notes = np.nonzero(mask)
+    best = np.max(np.where(mask, cosine, -np.inf), axis=1)
+    query_of = queries[rows]
+    shared_tags = np.asarray(ctx.tags[query_of].multiply(ctx.tags[notes]).sum(axis=1)).ravel()
+    mentions = np.zeros((len(rows), 3))
+    for r in np.unique(rows):
+        if texts[r]:
+            at = np.flatnonzero(rows == r)
+            mentions[at] = ctx.mentions.evidence(texts[r], notes[at], int(queries[r]))
+    profiles = normalise(np.asarray(graph.adj[queries] @ ctx.vectors))
+    voters = np.unique(votes.indices)
+    expected = normalise(np.asarray(votes[:, voters] @ graph.propagate(ctx.vectors, voters, outgoing=True)))
+    similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, profiles, expected)
+    columns = {
+        "cosine": cosine[rows, notes],
+        "cosine_gap": cosine[rows, notes] - best[rows],
+        "propagated": similarities[:, 0],
+        "link_profile": similarities[:, 1],
+        "expected_target": similarities[:, 2],
+        "collaborative": collaborative[rows, notes],
+        "collaborative_count": np.log1p(collaborative_count[rows, notes]),
+        "adamic_adar": np.log1p(adamic_adar[rows, notes]),
+        "resource_allocation": np.log1p(graph.resource_allocation(queries)[rows, notes]),
+        "common_neighbours": np.log1p(graph.common_neighbours(queries)[rows, notes]),
+        "pagerank": np.log1p(n * pagerank[rows, notes]),
+        "mentioned": mentions[:, 0],
+        "title_words": mentions[:, 1],
+        "initials": mentions[:, 2],
+        "in_degree": np.log1p(graph.in_degree[notes]),
+        "same_folder": ctx.folder[notes] == ctx.folder[query_of],
+        "shared_tags": np.log1p(shared_tags),
+        "same_phase": (ctx.phase[notes] == ctx.phase[query_of]) & (ctx.phase[notes] >= 0),
+    }
+    values = np.stack([np.asarray(columns[f], dtype=np.float64) for f in FEATURES], axis=1)
+    return PairFeatures(rows + offset, notes, values)
+
+
+
+def _neighbourhood_similarities(ctx: RankContext, rows: np.ndarray, notes: np.ndarray, vectors: np.ndarray,
+                                profiles: np.ndarray, expected: np.ndarray) -> np.ndarray:
+    """Per pair: cosine of the query with the candidate's neighbourhood, and of the candidate with the query's
+    link profile and expected target (one query at a time: ``rows`` come sorted from ``np.nonzero``)."""
+    out = np.zeros((len(rows), 3), dtype=np.float32)
+    unique, index = np.unique(notes, return_inverse=True)
+    neighbourhoods = ctx.graph.propagate(ctx.vectors, unique)
+    bounds = np.searchsorted(rows, np.arange(len(vectors) + 1))
+    for r in range(len(vectors)):
+        at = slice(bounds[r], bounds[r + 1])
+        out[at, 0] = neighbourhoods[index[at]] @ vectors[r]
+        out[at, 1:] = ctx.vectors[notes[at]] @ np.stack([profiles[r], expected[r]], axis=1)
+    return out

@@ -1,0 +1,39 @@
+"""Hide-and-rank cases: visible links hidden from the graph, their sources' candidates and features."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+
+import numpy as np
+
+from vaultlearn.index.context import RankContext
+from vaultlearn.index.features import PairFeatures, pair_features
+
+
+def sample_hidden(ctx: RankContext, limit: int, seed: int, skip_sources: Collection[int] = ()) -> np.ndarray:
+    """One seeded link per sampled source note with two or more links, ``(m, 2)`` positions.
+
+    The source keeps at least one link after hiding; ``skip_sources`` (positions) are never sampled.
+    """
+    links = ctx.graph.links()
+    rng = np.random.default_rng(seed)
+    sources = np.unique(links[:, 0])
+    counts = np.bincount(links[:, 0], minlength=ctx.graph.n)
+    sources = sources[(counts[sources] >= 2) & ~np.isin(sources, list(skip_sources))]
+    sources = rng.permutation(sources)[:limit]
+    starts = np.searchsorted(links[:, 0], sources)
+    picks = starts + (rng.random(len(sources)) * counts[sources]).astype(np.int64)
+    return links[np.sort(picks)]
+
+
+def hidden_cases(ctx: RankContext, hidden: np.ndarray, texts: Sequence[str | None], pool: int,
+                 vectors: np.ndarray | None = None) -> tuple[PairFeatures, np.ndarray]:
+    """Features of each hidden link's source with all ``hidden`` links removed, and the hidden targets.
+
+    ``vectors`` replaces the sources' stored embeddings (a source re-embedded without the link's traces).
+    """
+    hidden = np.asarray(hidden, dtype=np.int64).reshape(-1, 2)
+    seen = ctx.with_graph(ctx.graph.without(hidden))
+    queries = hidden[:, 0]
+    vectors = ctx.vectors[queries] if vectors is None else vectors
+    return pair_features(seen, queries, vectors, texts, pool), hidden[:, 1]

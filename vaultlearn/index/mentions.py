@@ -1,0 +1,102 @@
+"""Unlinked mentions: a candidate's name written in the query note's own words, not as a link.
+
+The words that count are the note's readable body without its title line (a note does not mention the notes
+that share its title) and without the text of its links (``[[Overview]]`` is a link, not a mention). Words are
+compared case-folded with a plural ``s`` dropped ("gluon" mentions "Gluons"). Three kinds of evidence:
+
+- ``mentioned``: the candidate's title or an alias as a whole phrase;
+- ``title_words``: the share of its title's words (four letters or more) that occur in the text;
+- ``initials``: the initials of its title (three words or more, "DSI" for Display Serial Interface) written as
+  an upper-case word.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+import numpy as np
+
+from vaultlearn.eval.traces import MARKDOWN_LINK_RE, WIKILINK_RE, links_to
+from vaultlearn.vault.names import lookup_key, strip_note_suffix
+from vaultlearn.vault.parse import parse_note
+
+_NON_WORD = re.compile(r"[\W_]+")
+_PLURAL = re.compile(r"(?<=\w\w\w)(?<!s)s\b")
+_UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
+_LINKS = re.compile(f"{WIKILINK_RE.pattern}|{MARKDOWN_LINK_RE.pattern}")
+MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
+MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
+
+
+def fold(text: str) -> str:
+    """Case-folded words without a plural ``s``, separated by single spaces, padded with a space each side."""
+    return " " + _PLURAL.sub("", _NON_WORD.sub(" ", text.casefold())).strip() + " "
+
+
+def plain_text(path: str, markdown: str, shown: Sequence[str] = ()) -> str:
+    """What the note says in its own words: readable body without the title line or link text.
+
+    Links to a note named in ``shown`` keep their words (a link read as if it were plain text).
+    """
+    keys = {lookup_key(strip_note_suffix(name)) for name in shown if name}
+
+    def replace(match: re.Match) -> str:
+        if match.group("inner") is not None:
+            ref, bar, display = match.group("inner").partition("|")
+            target = ref.rstrip("\\").partition("#")[0]
+            words = display if bar else strip_note_suffix(target.rsplit("/", 1)[-1])
+        else:
+            dest = match.group("dest")
+            target = unquote((dest[1:-1] if dest.startswith("<") else dest).partition("#")[0])
+            words = match.group("text")
+        return f" {words} " if keys and links_to(target, keys) else " "
+
+    unlinked = _LINKS.sub(replace, markdown)
+    return parse_note(path, unlinked.encode("utf-8"), len(unlinked) + len(path) + 1).text.partition("\n")[2]
+
+
+class MentionMatcher:
+    """The names of every note, by position, matched against a query note's own words."""
+
+    def __init__(self, names: Sequence[Sequence[str]]):
+        folded = [[fold(n).strip() for n in note_names] for note_names in names]
+        self._phrases = [[p for p in note_phrases if len(p) >= MIN_PHRASE] for note_phrases in folded]
+        self._words = [{w for w in note_phrases[0].split() if len(w) >= MIN_WORD} if note_phrases else set()
+                       for note_phrases in folded]
+        self._initials = [_initials(note_names[0]) if note_names else "" for note_names in names]
+        self._by_phrase: dict[tuple[str, ...], list[int]] = {}
+        for position, phrases in enumerate(self._phrases):
+            for phrase in phrases:
+                self._by_phrase.setdefault(tuple(phrase.split()), []).append(position)
+        self._longest = max((len(words) for words in self._by_phrase), default=0)
+
+    def named_in(self, text: str) -> np.ndarray:
+        """Positions of every note whose title or alias occurs in ``text`` as a whole phrase."""
+        words = fold(text).split()
+        found = {p for start in range(len(words)) for size in range(1, min(self._longest, len(words) - start) + 1)
+                 for p in self._by_phrase.get(tuple(words[start:start + size]), ())}
+        return np.fromiter(sorted(found), dtype=np.int64, count=len(found))
+
+    def evidence(self, text: str, positions: np.ndarray, query: int | None = None) -> np.ndarray:
+        """``(len(positions), 3)``: mentioned, title_words, initials for each candidate position.
+
+        A name the ``query`` note itself bears does not count (its words are its own title, not a mention).
+        """
+        folded = fold(text)
+        words = set(folded.split())
+        upper = set(_UPPER_WORD.findall(text))
+        own = set(self._phrases[query]) if query is not None else set()
+        out = np.zeros((len(positions), 3))
+        for row, i in enumerate(int(p) for p in positions):
+            out[row, 0] = any(f" {p} " in folded for p in self._phrases[i] if p not in own)
+            if self._words[i] and not out[row, 0]:
+                out[row, 1] = len(self._words[i] & words) / len(self._words[i])
+            out[row, 2] = bool(self._initials[i]) and self._initials[i] in upper
+        return out
+
+
+def _initials(title: str) -> str:
+    words = [w for w in _NON_WORD.split(title) if w]
+    return "".join(w[0] for w in words).upper() if len(words) >= 3 and all(w[0].isalpha() for w in words) else ""

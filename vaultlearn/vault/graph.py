@@ -1,0 +1,131 @@
+"""VaultGraph: the resolved link graph as sparse matrices, with the link-prediction scores the ranking uses.
+
+Notes are positions ``0..n-1`` (the caller keeps the mapping to note ids). ``out`` is the directed link
+matrix (A links to B), ``adj`` its undirected, unweighted version without self loops. Every score is
+computed for many queries at once: a query is a row of a dense ``(queries, n)`` matrix, and one sparse
+product scores every note.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class VaultGraph:
+    """Adjacency, neighbours, propagation, common-neighbour indices and personalised PageRank."""
+
+    def __init__(self, n: int, links: np.ndarray):
+        links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
+        links = links[links[:, 0] != links[:, 1]]
+        ones = np.ones(len(links), dtype=np.float32)
+        out = sp.csr_matrix((ones, (links[:, 0], links[:, 1])), shape=(n, n))
+        out.data[:] = 1.0  # duplicates were summed
+        self.n = n
+        self.out = out
+        self.into = out.tocsc()  # column access: who links to a note
+        adj = (out + out.T).tocsr()
+        adj.data[:] = 1.0
+        self.adj = adj
+        self.degree = np.asarray(adj.sum(axis=1)).ravel()
+        self.in_degree = np.asarray(out.sum(axis=0)).ravel()
+        with np.errstate(divide="ignore"):
+            # a common neighbour has degree >= 2, so log(degree) > 0 wherever it matters
+            self._aa_weight = np.where(self.degree > 1, 1.0 / np.log(np.maximum(self.degree, 2)), 0.0)
+            self._ra_weight = np.where(self.degree > 0, 1.0 / np.maximum(self.degree, 1), 0.0)
+
+    @classmethod
+    def from_ids(cls, ids: np.ndarray, edges: Iterable[tuple[int, int]]) -> "VaultGraph":
+        """The graph over notes ``ids`` (position = index in ``ids``); edges to unknown ids are dropped."""
+        ids = np.asarray(ids, dtype=np.int64)
+        pairs = np.array(list(edges), dtype=np.int64).reshape(-1, 2)
+        order = np.argsort(ids)
+        found = np.searchsorted(ids[order], pairs).clip(0, max(0, len(ids) - 1))
+        known = (ids[order][found] == pairs).all(axis=1) if len(ids) else np.zeros(len(pairs), dtype=bool)
+        return cls(len(ids), order[found[known]])
+
+    def links(self) -> np.ndarray:
+        """Every directed link as ``(source, target)`` positions, sorted."""
+        coo = self.out.tocoo()
+        order = np.lexsort((coo.col, coo.row))
+        return np.stack([coo.row[order], coo.col[order]], axis=1).astype(np.int64)
+
+    def without(self, links: np.ndarray) -> "VaultGraph":
+        """A copy without the directed ``links`` (an edge stays undirected-visible if its reverse exists)."""
+        hidden = np.asarray(links, dtype=np.int64).reshape(-1, 2)
+        mask = sp.csr_matrix((np.ones(len(hidden), dtype=np.float32), (hidden[:, 0], hidden[:, 1])),
+                             shape=(self.n, self.n))
+        kept = (self.out - self.out.multiply(mask > 0)).tocoo()
+        kept.eliminate_zeros()
+        return VaultGraph(self.n, np.stack([kept.row, kept.col], axis=1))
+
+    def neighbours(self, node: int) -> np.ndarray:
+        """Positions linked with ``node`` in either direction."""
+        return self.adj.indices[self.adj.indptr[node]:self.adj.indptr[node + 1]]
+
+    def outgoing(self, node: int) -> np.ndarray:
+        return self.out.indices[self.out.indptr[node]:self.out.indptr[node + 1]]
+
+    def incoming(self, node: int) -> np.ndarray:
+        return self.into.indices[self.into.indptr[node]:self.into.indptr[node + 1]]
+
+    def indicator(self, queries: np.ndarray) -> np.ndarray:
+        """Dense ``(len(queries), n)`` matrix: row q has 1 at the neighbours of ``queries[q]``."""
+        return self.adj[np.asarray(queries)].toarray()
+
+    def common_neighbours(self, queries: np.ndarray) -> np.ndarray:
+        """Common neighbours of each query with every note, ``(len(queries), n)``."""
+        return self._two_hops(queries, None)
+
+    def adamic_adar(self, queries: np.ndarray) -> np.ndarray:
+        """Σ over common neighbours z of 1/log(deg z), for each query and every note."""
+        return self._two_hops(queries, self._aa_weight)
+
+    def resource_allocation(self, queries: np.ndarray) -> np.ndarray:
+        """Σ over common neighbours z of 1/deg z, for each query and every note."""
+        return self._two_hops(queries, self._ra_weight)
+
+    def _two_hops(self, queries: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
+        """Σ over each query's neighbours z of weight(z) · (z's neighbours), as a dense ``(queries, n)``.
+
+        A sparse product: it touches only the queries' neighbours' links, not every note."""
+        first = self.adj[np.asarray(queries)]
+        if weight is not None:
+            first = first.multiply(weight.astype(np.float32)).tocsr()
+        return (first @ self.adj).toarray()
+
+    def linked_from(self, weights) -> np.ndarray:
+        """Per row of ``weights`` ``(q, n)``, dense or sparse: for every note, the summed weight of the notes
+        that link to it."""
+        product = weights @ self.out
+        return product.toarray() if sp.issparse(product) else np.asarray(product)
+
+    def personalised_pagerank(self, seeds: np.ndarray, alpha: float = 0.3, steps: int = 8) -> np.ndarray:
+        """Personalised PageRank on the undirected graph, restarting at each row's ``seeds`` ``(q, n)``.
+
+        ``alpha`` is the restart probability; a row without seeds stays zero. Power iteration, ``steps`` rounds.
+        """
+        seeds = np.asarray(seeds, dtype=np.float32)
+        total = seeds.sum(axis=1, keepdims=True)
+        restart = np.divide(seeds, total, out=np.zeros_like(seeds), where=total > 0)
+        inv_degree = np.divide(1.0, self.degree, out=np.zeros(self.n, dtype=np.float32), where=self.degree > 0)
+        rank = restart.T.copy()  # (n, q): the walk multiplies columns
+        restart = alpha * restart.T
+        for _ in range(steps):
+            rank = restart + (1 - alpha) * (self.adj @ (rank * inv_degree[:, None]))
+        return rank.T
+
+    def propagate(self, vectors: np.ndarray, nodes: np.ndarray | None = None, outgoing: bool = False) -> np.ndarray:
+        """The L2-normalised mean of the neighbours' vectors of ``nodes`` (default: every note), or of the notes
+        they link to with ``outgoing``; a note without any gets zeros."""
+        matrix = self.out if outgoing else self.adj
+        rows = matrix if nodes is None else matrix[np.asarray(nodes, dtype=np.int64)]
+        return normalise(np.asarray(rows @ np.asarray(vectors, dtype=np.float32)))
+
+
+def normalise(vectors: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return vectors / np.maximum(norms, 1e-12)
