@@ -10,7 +10,7 @@ from vaultlearn.index.context import NoteInfo, RankContext
 from vaultlearn.index.features import FEATURES, NEIGHBOURS, PairFeatures, pair_features
 from vaultlearn.index.fit import COSINE, LinearRanker, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
-from vaultlearn.index.mentions import MentionMatcher, plain_text
+from vaultlearn.index.mentions import MentionMatcher, learned_names, plain_text
 from vaultlearn.index.suggest import suggest_for
 
 isclose = partial(math.isclose, rel_tol=1e-6)  # float32 products
@@ -178,3 +178,29 @@ def test_a_note_named_in_the_text_is_a_candidate_however_far():
     pairs = pair_features(ctx, np.array([0]), vecs[[0]], [f"see note number {far} here"], pool=5)
     assert far in pairs.notes and pairs.column("mentioned")[pairs.notes == far][0] == 1
     assert MentionMatcher([["Solar Dryer", "dryer box"], ["Box"]]).named_in("a Dryer Box list").tolist() == [0, 1]
+
+
+def test_learned_names_keep_display_texts_that_name_one_note_only():
+    names = [["Life"], ["CERN Council"], ["Here"], ["Other"]]
+    links = np.array([[3, 0], [2, 0], [3, 1], [0, 1], [3, 1], [0, 2]])
+    texts = ["living", "Living things", "the Council", "here", "the council", "Life"]
+    learned = learned_names(names, links, texts)
+    # "here" and "Life" are notes' names, not learned; "the council" (twice, one note) is
+    assert learned == [["living", "living thing"], ["the council"], [], []]
+    ambiguous = learned_names(names, np.array([[3, 0], [3, 1]]), ["source", "source"])
+    assert ambiguous == [[], [], [], []]
+
+
+def test_learned_alias_feature_comes_from_visible_links_only():
+    # 5 → 4 is written [[Four|drying rack]]; 2 → 4 as [[Four|Two]] (a note's title, not learned)
+    link_texts = [(15, 14, "drying rack"), (12, 14, "Two")]
+    ctx = RankContext.build(IDS, vectors(), EDGES, NOTES, link_texts)
+    text = "Two drying racks stand here."
+
+    def learned(c):
+        pairs = pair_features(c, np.array([0]), c.vectors[[0]], [text], pool=10)
+        return {int(n): v for n, v in zip(pairs.notes, pairs.column("learned_alias"))}
+
+    assert learned(ctx) == {3: 0, 4: 1, 5: 0}
+    assert ctx.mentions.named_in(text).tolist() == [2, 4]  # "Two" by title, "drying racks" by the learned name
+    assert learned(ctx.with_graph(ctx.graph.without(np.array([[5, 4]])))) == {3: 0, 4: 0, 5: 0}

@@ -99,3 +99,19 @@ def test_missing_state_without_create(tmp_path):
     with pytest.raises(StateError, match="not been indexed"):
         Store(tmp_path, create=False)
     assert not (tmp_path / ".vaultlearn").exists()
+
+
+def test_links_keep_display_text_and_schema_1_state_is_migrated(tmp_path):
+    store = Store(tmp_path)
+    with store.transaction():
+        a, b = _note(store, "a.md"), _note(store, "b.md")
+        store.replace_links(a, [("b", "link", False, "bee"), ("b", "link", False)])
+        store.set_resolutions((rowid, b, False) for rowid, _ in store.links_from([a]))
+    assert store.link_texts() == [(a, b, "bee")]
+    with store.transaction():  # state as schema 1 wrote it: no display column
+        store._execute("ALTER TABLE links DROP COLUMN display")
+        store.set_meta("schema_version", "1")
+    store.close()
+    store = Store(tmp_path)
+    assert store.get_meta("schema_version") == "2" and store.get_meta("relink") == "1"
+    assert store.link_texts() == [] and len(store.edges()) == 2

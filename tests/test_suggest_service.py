@@ -41,3 +41,20 @@ def test_refit_only_when_links_moved(sample_vault):
         assert "rank_fit" in moved and moved["rank_fit"]["links"] > links
     finally:
         service.close()
+
+
+def test_state_without_link_texts_is_relinked_without_re_embedding(sample_vault):
+    service = VaultService(sample_vault)
+    try:
+        service.index()
+        texts = service.store.link_texts()
+        assert texts  # the sample vault writes [[Target|display]] links
+        with service.store.transaction():  # as schema 1 left it: no display texts, a relink pending
+            service.store._execute("UPDATE links SET display = NULL")
+            service.store.set_meta("relink", "1")
+        assert service.store.link_texts() == []
+        report = service.index()
+        assert report["embedded"] == 0 and not service.store.get_meta("relink")
+        assert sorted(service.store.link_texts()) == sorted(texts)
+    finally:
+        service.close()

@@ -158,6 +158,8 @@ class VaultService:
             else:
                 present, gone = self._stat_paths(paths)
                 gone &= set(stored)
+            if self.store.get_meta("relink"):
+                self._relink(stored)
             force = (self.store.get_meta("model_key") not in (None, self.model_key())
                      or self._memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
             changed, touched, vanished = self._read_changed(present, stored, force, progress, warnings)
@@ -169,6 +171,18 @@ class VaultService:
         report["warnings"] = warnings + [(note.path, w) for note, _, _ in changed for w in note.warnings]
         report["seconds"] = round(time.perf_counter() - started, 3)
         return report
+
+    def _relink(self, stored: dict[str, NoteRow]) -> None:
+        """Store every note's links again from its file, with their display texts (state written by a version
+        that did not keep them); embeddings are untouched. A note changed since is re-read by the index anyway."""
+        with self.store.transaction():
+            for row in stored.values():
+                raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
+                if raw is not None:
+                    self.store.replace_links(row.id, _link_rows(parse_note(row.path, raw, self.config.max_embed_chars)))
+            self._resolve_links([row.id for row in stored.values()], set())
+            self.store.set_meta("relink", "")
+            self.store.bump_generation()
 
     def _memory_generation_on_disk(self) -> int:
         manifest = read_manifest(self.model_dir)
@@ -243,7 +257,7 @@ class VaultService:
                 ids.append(self.store.upsert_note(
                     note.path, note.title, digest, scanned.size, scanned.mtime, _phase_fields(note),
                     note.aliases, note.tags, note.warnings))
-                self.store.replace_links(ids[-1], [(l.target, l.kind, l.markdown) for l in note.links])
+                self.store.replace_links(ids[-1], _link_rows(note))
             for note_id, scanned in touched:
                 self.store.touch_note(note_id, scanned.size, scanned.mtime)
             for path in gone:
@@ -507,7 +521,7 @@ class VaultService:
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
-            self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes))
+            self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes, self.store.link_texts()))
         return self._rank_context[1]
 
     def _plain_text(self, path: str, raw: bytes, hidden_names: list[str] | None = None,
@@ -629,6 +643,10 @@ class VaultService:
                 target = rows[link.dst].path
             graph.add_edge(source, target, kind=link.kind)
         return graph
+
+
+def _link_rows(note: Note) -> list[tuple[str, str, bool, str | None]]:
+    return [(link.target, link.kind, link.markdown, link.display) for link in note.links]
 
 
 def _phase_fields(note: Note) -> dict:

@@ -20,7 +20,7 @@ import numpy as np
 from .config import STATE_DIR
 from .errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: links keep their display text
 DB_FILE = "state.sqlite"
 
 _SCHEMA = """
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS links (
     kind TEXT NOT NULL,
     markdown INTEGER NOT NULL,
     dst INTEGER REFERENCES notes(id) ON DELETE SET NULL,
-    attachment INTEGER NOT NULL DEFAULT 0
+    attachment INTEGER NOT NULL DEFAULT 0,
+    display TEXT
 );
 CREATE INDEX IF NOT EXISTS links_src ON links(src);
 CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
@@ -124,10 +125,20 @@ class Store:
             raise StateError(f"{db} is unreadable ({exc}); remove {self.dir} and index again") from exc
         self._lock = threading.RLock()
         version = self.get_meta("schema_version")
-        if version is None:
+        if version == "1":
+            self._migrate_from_1()
+        elif version is None:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise StateError(f"{db} has schema {version}, this vaultlearn needs {SCHEMA_VERSION}: index again")
+
+    def _migrate_from_1(self) -> None:
+        """Schema 1 → 2: links gain a display text column, filled by the next index (``relink`` is set)."""
+        with self.transaction():
+            if "display" not in {row[1] for row in self._query("PRAGMA table_info(links)")}:
+                self._execute("ALTER TABLE links ADD COLUMN display TEXT")
+            self.set_meta("relink", "1")
+            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         """Close the connection."""
@@ -257,12 +268,13 @@ class Store:
             self._db.executemany(sql, rows)
 
     # links ------------------------------------------------------------------------------------------------
-    def replace_links(self, src: int, links: Iterable[tuple[str, str, bool]]) -> None:
-        """Replace a note's outgoing links with ``(target, kind, markdown)`` triples (resolved later)."""
+    def replace_links(self, src: int, links: Iterable[tuple]) -> None:
+        """Replace a note's outgoing links with ``(target, kind, markdown[, display])`` tuples (resolved later)."""
         self._execute("DELETE FROM links WHERE src = ?", (src,))
         self._db_many(
-            "INSERT INTO links(src, target, target_key, kind, markdown) VALUES (?, ?, ?, ?, ?)",
-            [(src, target, target_key(target), kind, int(markdown)) for target, kind, markdown in links],
+            "INSERT INTO links(src, target, target_key, kind, markdown, display) VALUES (?, ?, ?, ?, ?, ?)",
+            [(src, link[0], target_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
+             for link in links],
         )
 
     def links(self, where: str = "", params: Sequence = ()) -> list[LinkRow]:
@@ -291,6 +303,11 @@ class Store:
     def edges(self) -> list[tuple[int, int, str]]:
         """Resolved note→note links ``(src, dst, kind)``, self links excluded."""
         return self._query("SELECT src, dst, kind FROM links WHERE dst IS NOT NULL AND dst != src")
+
+    def link_texts(self) -> list[tuple[int, int, str]]:
+        """``(src, dst, display text)`` of every resolved note→note link written with a display text."""
+        return self._query("SELECT src, dst, display FROM links"
+                           " WHERE dst IS NOT NULL AND dst != src AND display IS NOT NULL")
 
     def neighbours(self, note_ids: Iterable[int]) -> list[tuple[int, int]]:
         """Undirected resolved edges touching any of ``note_ids``."""

@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
-from vaultlearn.index.mentions import MentionMatcher
+from vaultlearn.index.mentions import MentionMatcher, learned_names
 from vaultlearn.vault.graph import VaultGraph
 
 
@@ -38,12 +38,19 @@ class RankContext:
     tags: sp.csr_matrix  # (n, tags) binary, case-insensitive
     notes: Sequence[NoteInfo]
     mentions: MentionMatcher
+    shown_links: np.ndarray  # (m, 2) positions of the links written with a display text
+    shown_texts: Sequence[str]  # their display texts
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, edges: Iterable[tuple[int, int]],
-              notes: Sequence[NoteInfo]) -> "RankContext":
-        """The context over ``ids`` (with ``vectors`` and ``notes`` in the same order) and resolved ``edges``."""
+              notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = ()) -> "RankContext":
+        """The context over ``ids`` (with ``vectors`` and ``notes`` in the same order), resolved ``edges`` and
+        ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their targets."""
         graph = VaultGraph.from_ids(ids, edges)
+        position = {int(i): p for p, i in enumerate(np.asarray(ids).tolist())}
+        shown = [(position[a], position[b], text) for a, b, text in link_texts if a in position and b in position]
+        shown_links = np.array([(a, b) for a, b, _ in shown], dtype=np.int64).reshape(-1, 2)
+        shown_texts = tuple(text for _, _, text in shown)
         folders = [n.path.rpartition("/")[0] for n in notes]
         tag_codes: dict[str, int] = {}
         rows, cols = [], []
@@ -61,7 +68,9 @@ class RankContext:
             phase=np.array([-1 if n.phase is None else c for n, c in zip(notes, _codes([n.phase for n in notes]))]),
             tags=tags,
             notes=notes,
-            mentions=MentionMatcher([[n.title, *n.aliases] for n in notes]),
+            mentions=_matcher(notes, graph, shown_links, shown_texts),
+            shown_links=shown_links,
+            shown_texts=shown_texts,
         )
 
     @cached_property
@@ -69,8 +78,15 @@ class RankContext:
         return {int(i): p for p, i in enumerate(self.ids)}
 
     def with_graph(self, graph: VaultGraph) -> "RankContext":
-        """The same notes over another link graph (some links hidden)."""
-        return replace(self, graph=graph)
+        """The same notes over another link graph (some links hidden: their display texts are not learned)."""
+        return replace(self, graph=graph, mentions=_matcher(self.notes, graph, self.shown_links, self.shown_texts))
+
+
+def _matcher(notes: Sequence[NoteInfo], graph: VaultGraph, links: np.ndarray, texts: Sequence[str]) -> MentionMatcher:
+    """Names of every note, with the display texts of the links ``graph`` still has as learned names."""
+    names = [[n.title, *n.aliases] for n in notes]
+    visible = np.asarray(graph.out[links[:, 0], links[:, 1]]).ravel() > 0 if len(links) else np.zeros(0, bool)
+    return MentionMatcher(names, learned_names(names, links[visible], [t for t, v in zip(texts, visible) if v]))
 
 
 def _codes(values: Sequence) -> np.ndarray:

@@ -12,7 +12,8 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
   ``collaborative_count``: how many of them do (similar notes share targets);
 - ``adamic_adar``, ``resource_allocation``, ``common_neighbours``: shared link neighbours (log1p);
 - ``pagerank``: personalised PageRank from the query's links (log1p of n × probability);
-- ``mentioned``, ``title_words``, ``initials``: the candidate's name in the query's own words (mentions.py);
+- ``mentioned``, ``title_words``, ``initials``: the candidate's name in the query's own words, and
+  ``learned_alias``: a display text other notes' links give it (mentions.py);
 - ``in_degree``: log1p of the links the candidate receives;
 - ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``.
 """
@@ -32,7 +33,7 @@ from vaultlearn.vault.graph import normalise
 
 FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative",
             "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours", "pagerank", "mentioned",
-            "title_words", "initials", "in_degree", "same_folder", "shared_tags", "same_phase")
+            "title_words", "initials", "learned_alias", "in_degree", "same_folder", "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "propagated": ("propagated",),
@@ -42,6 +43,7 @@ GROUPS = {  # feature groups, for ablations
     "neighbours": ("adamic_adar", "resource_allocation", "common_neighbours"),
     "pagerank": ("pagerank",),
     "mention": ("mentioned", "title_words", "initials"),
+    "learned alias": ("learned_alias",),
     "popularity": ("in_degree",),
     "context": ("same_folder", "shared_tags", "same_phase"),
 }
@@ -100,7 +102,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]
     shared_tags = np.asarray(ctx.tags[query_of].multiply(ctx.tags[notes]).sum(axis=1)).ravel()
-    mentions = np.zeros((len(rows), 3))
+    mentions = np.zeros((len(rows), 4))
     for r in np.unique(rows):
         if texts[r]:
             at = np.flatnonzero(rows == r)
@@ -124,6 +126,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
         "mentioned": mentions[:, 0],
         "title_words": mentions[:, 1],
         "initials": mentions[:, 2],
+        "learned_alias": mentions[:, 3],
         "in_degree": np.log1p(graph.in_degree[notes]),
         "same_folder": ctx.folder[notes] == ctx.folder[query_of],
         "shared_tags": np.log1p(shared_tags),

@@ -7,7 +7,10 @@ compared case-folded with a plural ``s`` dropped ("gluon" mentions "Gluons"). Th
 - ``mentioned``: the candidate's title or an alias as a whole phrase;
 - ``title_words``: the share of its title's words (four letters or more) that occur in the text;
 - ``initials``: the initials of its title (three words or more, "DSI" for Display Serial Interface) written as
-  an upper-case word.
+  an upper-case word;
+- ``learned_alias``: a display text that links to the candidate use (``[[Life|living]]``), learned from the
+  vault's visible links, as a whole phrase; a text that links use for several notes, or that is a note's
+  name, is not learned.
 """
 
 from __future__ import annotations
@@ -57,30 +60,48 @@ def plain_text(path: str, markdown: str, shown: Sequence[str] = ()) -> str:
     return parse_note(path, unlinked.encode("utf-8"), len(unlinked) + len(path) + 1).text.partition("\n")[2]
 
 
-class MentionMatcher:
-    """The names of every note, by position, matched against a query note's own words."""
+def learned_names(names: Sequence[Sequence[str]], links: np.ndarray, texts: Sequence[str]) -> list[list[str]]:
+    """Per note position, the folded display texts of the ``links`` ``(m, 2)`` to it (``texts`` in the same
+    order) that name it alone: used for no other note and not a note's title or alias."""
+    taken = {fold(n).strip() for note_names in names for n in note_names}
+    targets: dict[str, set[int]] = {}
+    for (_, target), text in zip(np.asarray(links).reshape(-1, 2).tolist(), texts):
+        phrase = fold(text).strip()
+        if len(phrase) >= MIN_PHRASE and phrase not in taken:
+            targets.setdefault(phrase, set()).add(target)
+    out: list[list[str]] = [[] for _ in names]
+    for phrase, notes in sorted(targets.items()):
+        if len(notes) == 1:
+            out[notes.pop()].append(phrase)
+    return out
 
-    def __init__(self, names: Sequence[Sequence[str]]):
+
+class MentionMatcher:
+    """The names of every note, by position, matched against a query note's own words; ``learned``: extra
+    folded phrases per position (``learned_names``), reported apart."""
+
+    def __init__(self, names: Sequence[Sequence[str]], learned: Sequence[Sequence[str]] | None = None):
         folded = [[fold(n).strip() for n in note_names] for note_names in names]
         self._phrases = [[p for p in note_phrases if len(p) >= MIN_PHRASE] for note_phrases in folded]
+        self._learned = [list(p) for p in learned] if learned is not None else [[] for _ in names]
         self._words = [{w for w in note_phrases[0].split() if len(w) >= MIN_WORD} if note_phrases else set()
                        for note_phrases in folded]
         self._initials = [_initials(note_names[0]) if note_names else "" for note_names in names]
         self._by_phrase: dict[tuple[str, ...], list[int]] = {}
         for position, phrases in enumerate(self._phrases):
-            for phrase in phrases:
+            for phrase in [*phrases, *self._learned[position]]:
                 self._by_phrase.setdefault(tuple(phrase.split()), []).append(position)
         self._longest = max((len(words) for words in self._by_phrase), default=0)
 
     def named_in(self, text: str) -> np.ndarray:
-        """Positions of every note whose title or alias occurs in ``text`` as a whole phrase."""
+        """Positions of every note whose title, alias or learned name occurs in ``text`` as a whole phrase."""
         words = fold(text).split()
         found = {p for start in range(len(words)) for size in range(1, min(self._longest, len(words) - start) + 1)
                  for p in self._by_phrase.get(tuple(words[start:start + size]), ())}
         return np.fromiter(sorted(found), dtype=np.int64, count=len(found))
 
     def evidence(self, text: str, positions: np.ndarray, query: int | None = None) -> np.ndarray:
-        """``(len(positions), 3)``: mentioned, title_words, initials for each candidate position.
+        """``(len(positions), 4)``: mentioned, title_words, initials, learned_alias for each candidate position.
 
         A name the ``query`` note itself bears does not count (its words are its own title, not a mention).
         """
@@ -88,12 +109,13 @@ class MentionMatcher:
         words = set(folded.split())
         upper = set(_UPPER_WORD.findall(text))
         own = set(self._phrases[query]) if query is not None else set()
-        out = np.zeros((len(positions), 3))
+        out = np.zeros((len(positions), 4))
         for row, i in enumerate(int(p) for p in positions):
             out[row, 0] = any(f" {p} " in folded for p in self._phrases[i] if p not in own)
             if self._words[i] and not out[row, 0]:
                 out[row, 1] = len(self._words[i] & words) / len(self._words[i])
             out[row, 2] = bool(self._initials[i]) and self._initials[i] in upper
+            out[row, 3] = any(f" {p} " in folded for p in self._learned[i] if p not in own)
         return out
 
 
