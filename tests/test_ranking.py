@@ -204,3 +204,13 @@ def test_learned_alias_feature_comes_from_visible_links_only():
     assert learned(ctx) == {3: 0, 4: 1, 5: 0}
     assert ctx.mentions.named_in(text).tolist() == [2, 4]  # "Two" by title, "drying racks" by the learned name
     assert learned(ctx.with_graph(ctx.graph.without(np.array([[5, 4]])))) == {3: 0, 4: 0, 5: 0}
+
+
+def test_adapted_feature_is_cosine_with_the_mapped_query():
+    ctx = context()
+    _, f = features_of_query()
+    mapped = ctx.vectors[0] @ ctx.adapter
+    mapped /= np.linalg.norm(mapped)
+    for note in (3, 4, 5):
+        assert isclose(f[note]["adapted"], float(mapped @ ctx.vectors[note]))
+    assert not np.allclose(ctx.adapter, np.eye(3))  # fitted on the hand-made links

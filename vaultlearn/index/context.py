@@ -13,6 +13,7 @@ from functools import cached_property
 import numpy as np
 import scipy.sparse as sp
 
+from vaultlearn.index.adapter import fit_adapter
 from vaultlearn.index.mentions import MentionMatcher, learned_names
 from vaultlearn.vault.graph import VaultGraph
 
@@ -72,6 +73,11 @@ class RankContext:
             shown_links=shown_links,
             shown_texts=shown_texts,
         )
+
+    @cached_property
+    def adapter(self) -> np.ndarray:
+        """The linear map of embeddings towards linked notes, fitted on this graph's links (adapter.py)."""
+        return fit_adapter(self.vectors, self.graph)
 
     @cached_property
     def position(self) -> dict[int, int]:

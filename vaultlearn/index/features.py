@@ -3,6 +3,8 @@
 Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 - ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
+- ``adapted``: cosine of the candidate with the query's embedding mapped by the vault's link adapter (adapter.py:
+  a linear map from a note's embedding towards the notes it links to, fitted on the visible links);
 - ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;
 - ``link_profile``: cosine of the candidate with the mean embedding of the notes the query is linked with
   (the notes a note links to resemble each other);
@@ -31,11 +33,12 @@ from vaultlearn.index.context import RankContext
 from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
 
-FEATURES = ("cosine", "cosine_gap", "propagated", "link_profile", "expected_target", "collaborative",
+FEATURES = ("cosine", "cosine_gap", "adapted", "propagated", "link_profile", "expected_target", "collaborative",
             "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours", "pagerank", "mentioned",
             "title_words", "initials", "learned_alias", "in_degree", "same_folder", "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
+    "adapted": ("adapted",),
     "propagated": ("propagated",),
     "link profile": ("link_profile",),
     "expected target": ("expected_target",),
@@ -83,6 +86,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     excluded = graph.out[queries].toarray() > 0
     excluded[local, queries] = True
     cosine = vectors @ ctx.vectors.T
+    adapted = normalise(vectors @ ctx.adapter) @ ctx.vectors.T
     similar = np.where(excluded, -np.inf, cosine)
     similar[local, queries] = -np.inf
     nearest = np.argpartition(-similar, min(NEIGHBOURS, n) - 1, axis=1)[:, :NEIGHBOURS]
@@ -97,7 +101,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     for r, text in enumerate(texts):
         if text:
             named[r, ctx.mentions.named_in(text)] = True
-    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank), excluded, pool) | (named & ~excluded)
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted), excluded, pool) | (named & ~excluded)
     rows, notes = np.nonzero(mask)
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]
@@ -114,6 +118,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     columns = {
         "cosine": cosine[rows, notes],
         "cosine_gap": cosine[rows, notes] - best[rows],
+        "adapted": adapted[rows, notes],
         "propagated": similarities[:, 0],
         "link_profile": similarities[:, 1],
         "expected_target": similarities[:, 2],

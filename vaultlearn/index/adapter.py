@@ -1,0 +1,25 @@
+"""A linear map of the frozen embeddings towards what notes link to, fitted on the visible links in closed form.
+
+W = argmin ||X W − Y||² + λ·||W − I||², with X the embedding of each note that links to others and Y the
+normalised mean embedding of the notes it links to; λ = ``RIDGE`` × (linking notes) / dimensions, so W stays
+the identity without links and moves towards the vault's "this kind of note links to that kind" as links
+accumulate. One (d, d) solve: milliseconds at 10k notes, numpy only.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from vaultlearn.vault.graph import VaultGraph, normalise
+
+RIDGE = 1.0  # pull towards the identity, relative to the mean eigenvalue of XᵀX
+
+
+def fit_adapter(vectors: np.ndarray, graph: VaultGraph, ridge: float = RIDGE) -> np.ndarray:
+    """The (d, d) map W; ``vectors`` are the notes' L2-normalised embeddings by position."""
+    d = vectors.shape[1]
+    sources = np.flatnonzero(np.diff(graph.out.indptr) > 0)
+    x = vectors[sources].astype(np.float64)
+    y = graph.propagate(vectors, sources, outgoing=True).astype(np.float64)
+    penalty = ridge * max(len(sources), 1) / d * np.eye(d)
+    return np.linalg.solve(x.T @ x + penalty, x.T @ y + penalty).astype(np.float32)
