@@ -19,7 +19,8 @@ def fit_adapter(vectors: np.ndarray, graph: VaultGraph, ridge: float = RIDGE) ->
     """The (d, d) map W; ``vectors`` are the notes' L2-normalised embeddings by position."""
     d = vectors.shape[1]
     sources = np.flatnonzero(np.diff(graph.out.indptr) > 0)
-    x = vectors[sources].astype(np.float64)
-    y = graph.propagate(vectors, sources, outgoing=True).astype(np.float64)
+    x = np.asarray(vectors[sources], dtype=np.float32)
+    y = graph.propagate(vectors, sources, outgoing=True)
     penalty = ridge * max(len(sources), 1) / d * np.eye(d)
-    return np.linalg.solve(x.T @ x + penalty, x.T @ y + penalty).astype(np.float32)
+    # float32 products (the cost, n·d²), a float64 solve
+    return np.linalg.solve((x.T @ x) + penalty, (x.T @ y) + penalty).astype(np.float32)
