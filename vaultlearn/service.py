@@ -28,7 +28,7 @@ from .index.suggest import (
     Candidate, HeldOutLink, RankWeights, Suggestion, build_candidates, fit_weights, rank, reason, sample_links,
 )
 from .index.vectors import VectorIndex
-from .store import NoteRow, Store, state_dir, target_key
+from .store import NoteRow, NoteStat, Store, state_dir, target_key
 from .model.manifest import read_manifest
 from .vault.note import Link, Note
 from .vault.parse import parse_note
@@ -130,7 +130,7 @@ class VaultService:
         """
         started = time.perf_counter()
         with self._write_lock:
-            stored = {row.path: row for row in self.store.notes()}
+            stored = {row.path: row for row in self.store.note_stats()}
             warnings: list[str] = []
             if paths is None:
                 scan = scan_vault(self.vault, self.config.ignore)
@@ -175,7 +175,7 @@ class VaultService:
                 gone.add(rel)
         return present, gone
 
-    def _read_changed(self, present: dict[str, ScannedFile], stored: dict[str, NoteRow], force: bool,
+    def _read_changed(self, present: dict[str, ScannedFile], stored: dict[str, NoteStat], force: bool,
                       progress: bool) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
                                                set[str]]:
         """Parse the notes whose content differs from the stored state."""
@@ -208,7 +208,7 @@ class VaultService:
             return encoder.encode(texts, show_progress=progress), None
         return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteRow], changed, touched, gone: set[str], embedded,
+    def _commit(self, stored: dict[str, NoteStat], changed, touched, gone: set[str], embedded,
                 force: bool) -> dict:
         """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
         vectors, slots = embedded if embedded is not None else (None, None)
@@ -536,34 +536,30 @@ class VaultService:
     def status(self) -> dict:
         """Counts of what is indexed, the phases, and what is learned and pending."""
         links, unresolved = self.store.link_counts()
-        rows = self.store.notes()
+        by_phase = self.store.phase_counts()
+        notes = sum(by_phase.values())
         order = self.store.get_json("phase_order", [])
         learned = self.store.get_json("learned_phases", [])
         return {
             "vault": str(self.vault),
-            "notes": len(rows),
+            "notes": notes,
             "links": links,
             "unresolved_links": unresolved,
             "phases": order,
             "phase_source": self.store.get_meta("phase_source"),
-            "notes_by_phase": {p: sum(r.phase == p for r in rows) for p in order},
+            "notes_by_phase": {p: by_phase.get(p, 0) for p in order},
             "embedded": self.store.embedded_count(),
-            "index_size": len(self.vectors()) if rows else 0,
+            "index_size": len(self.vectors()) if notes else 0,
             "learned_phases": learned,
             "pending_phases": [p for p in order if p not in learned],
             "new_links_by_phase": self.new_links_by_phase(),
             "rank_weights": self.store.get_json("rank_weights"),
-            "notes_with_warnings": sum(bool(r.warnings) for r in rows),
+            "notes_with_warnings": self.store.warned_count(),
         }
 
     def new_links_by_phase(self) -> dict[str, int]:
         """Per phase, the resolved links from its notes not yet seen by learning."""
-        phase_of = {row.id: row.phase for row in self.store.notes()}
-        counts: dict[str, int] = {}
-        for src, dst, _ in self.store.edges():
-            phase = phase_of.get(src)
-            if phase is not None:
-                counts[phase] = counts.get(phase, 0) + 1
+        counts = self.store.edge_counts_by_phase()
         seen = self.store.get_json("learned_link_counts", {})
         return {p: n - seen.get(p, 0) for p, n in counts.items() if n - seen.get(p, 0) > 0}
 

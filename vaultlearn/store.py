@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -80,6 +81,16 @@ class NoteRow:
     tags: list[str]
     warnings: list[str]
     embedded_hash: str | None
+
+
+class NoteStat(NamedTuple):
+    """What deciding whether a note changed needs: no JSON columns to decode (a re-index reads every note)."""
+
+    id: int
+    path: str
+    hash: str
+    size: int
+    mtime: float
 
 
 @dataclass(frozen=True)
@@ -202,6 +213,18 @@ class Store:
     def notes(self) -> list[NoteRow]:
         return [self._note(r) for r in self._query(f"SELECT {self._NOTE_COLUMNS} FROM notes ORDER BY path")]
 
+    def note_stats(self) -> list[NoteStat]:
+        """Id, path, content hash, size and mtime of every note."""
+        return [NoteStat(*r) for r in self._query("SELECT id, path, hash, size, mtime FROM notes ORDER BY id")]
+
+    def phase_counts(self) -> dict[str | None, int]:
+        """Notes per phase (None: notes without one)."""
+        return dict(self._query("SELECT phase, COUNT(*) FROM notes GROUP BY phase"))
+
+    def warned_count(self) -> int:
+        """Notes that were indexed with a warning."""
+        return int(self._query("SELECT COUNT(*) FROM notes WHERE warnings != '[]'")[0][0])
+
     def paths(self) -> list[str]:
         """Every stored note's vault-relative path."""
         return [row[0] for row in self._query("SELECT path FROM notes")]
@@ -295,6 +318,12 @@ class Store:
         return self._query_in(
             "SELECT src, dst FROM links WHERE dst IS NOT NULL AND src != dst"
             " AND (src IN ({marks}) OR dst IN ({marks}))", note_ids, repeat=2)
+
+    def edge_counts_by_phase(self) -> dict[str, int]:
+        """Resolved note→note links (self links excluded) per phase of their source note."""
+        return dict(self._query(
+            "SELECT n.phase, COUNT(*) FROM links l JOIN notes n ON n.id = l.src"
+            " WHERE l.dst IS NOT NULL AND l.dst != l.src AND n.phase IS NOT NULL GROUP BY n.phase"))
 
     def outgoing(self, note_id: int) -> set[int]:
         """Notes that ``note_id`` already links to (any kind)."""
