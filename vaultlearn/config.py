@@ -57,6 +57,8 @@ class Config:
     # suggestions
     suggest_k: int = 10
     candidate_pool: int = 200
+    approximate_index_above: int = 50_000  # notes; above this the vector index is IVF (Recall@10 >= 0.99 measured)
+    approximate_probe_share: float = 0.125  # share of the IVF lists one search reads
     # daemon
     host: str = "127.0.0.1"
     port: int = 8765

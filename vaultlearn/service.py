@@ -106,10 +106,11 @@ class VaultService:
         with self._index_lock:
             generation = self.store.generation
             if self._vectors is None:
-                self._vectors = VectorIndex.load(self.state_dir, generation)
+                shape = (self.config.approximate_index_above, self.config.approximate_probe_share)
+                self._vectors = VectorIndex.load(self.state_dir, generation, *shape)
                 if self._vectors is None:
                     ids, vecs = self.store.all_embeddings()
-                    self._vectors = VectorIndex.build(ids, vecs)
+                    self._vectors = VectorIndex.build(ids, vecs, *shape)
                     if len(ids):
                         self._vectors.save(self.state_dir, generation)
                 self._vectors_generation = generation
