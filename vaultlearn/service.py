@@ -57,6 +57,7 @@ class VaultService:
         self.store = Store(self.vault, create=create)
         self._write_lock = threading.RLock()
         self._index_lock = threading.RLock()
+        self._model_lock = threading.Lock()  # one load, however many threads ask at once (the daemon preloads)
         self._vectors: VectorIndex | None = None
         self._vectors_generation: int | None = None
         self._encoder = None
@@ -86,12 +87,15 @@ class VaultService:
         return self._learner
 
     def _load_model(self) -> None:
-        from .model.continual import ContinualLearner
-        from .model.encoder import NoteEncoder
+        with self._model_lock:
+            if self._encoder is not None and self._learner is not None:
+                return  # another thread loaded it while this one waited
+            from .model.continual import ContinualLearner
+            from .model.encoder import NoteEncoder
 
-        encoder = NoteEncoder(self.config)
-        self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
-        self._encoder = encoder
+            encoder = NoteEncoder(self.config)
+            self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
+            self._encoder = encoder
 
     @property
     def model_dir(self) -> Path:

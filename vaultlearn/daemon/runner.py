@@ -92,11 +92,24 @@ class Writer:
         self._policy_checked: int | None = None  # the batch count at the last policy check
         self._last_change: dict | None = None
         self._last_error: str | None = None
+        self._model = "loading"
         self._thread = threading.Thread(target=self._run, name="vaultlearn-writer", daemon=True)
 
     # --- control (any thread) --------------------------------------------------------------------------
     def start(self) -> None:
+        """Start the writer and, beside it, load the model, so the first saved note does not wait for it."""
+        threading.Thread(target=self._preload_model, name="vaultlearn-model", daemon=True).start()
         self._thread.start()
+
+    def _preload_model(self) -> None:
+        try:
+            self.service.encoder()
+            state = "loaded"
+        except Exception as exc:  # the first note to embed loads it again and reports the error
+            log.warning("loading the model failed: %s", exc)
+            state = f"failed: {type(exc).__name__}: {exc}"
+        with self._lock:
+            self._model = state
 
     def stop(self, timeout: float = SHUTDOWN_WAIT_SECONDS) -> bool:
         """Stop after the current job (learning is abandoned at its next progress step); True when stopped."""
@@ -116,6 +129,7 @@ class Writer:
             learning = {k: self._learning[k] for k in ("phase", "progress")} if self._learning["running"] else None
             return {
                 "state": self._state,
+                "model": self._model,
                 "learning": learning,
                 "pending_changes": self.watcher.pending,
                 "queued_jobs": [kind for kind, _ in self._jobs],
@@ -190,8 +204,6 @@ class Writer:
     def _reconcile(self) -> None:
         with self._busy("indexing"):
             report = self.service.index()
-            if not self._stop.is_set():
-                self.service.encoder()  # loaded now, so the first saved note is not slowed by it
         self._record(report, Batch(rescan=True))
         log.info("reconciled the vault: %s", _summary(report))
 
