@@ -43,9 +43,12 @@ class WordEncoder:
         self._table = np.zeros((0, self.dim), dtype=np.float32)
 
     def encode(self, texts, show_progress=False):
+        return np.vstack([self._encode(texts[s : s + 256]) for s in range(0, len(texts), 256)])
+
+    def _encode(self, texts) -> np.ndarray:
         rows = [[self._vocab.setdefault(w, len(self._vocab)) for w in t.lower().split()] or [0] for t in texts]
         if len(self._vocab) > len(self._table):
-            new = [w for w, i in sorted(self._vocab.items(), key=lambda kv: kv[1])[len(self._table):]]
+            new = sorted(self._vocab, key=self._vocab.get)[len(self._table):]
             self._table = np.vstack([self._table] + [_word_vector(w, self.dim) for w in new])
         flat = np.concatenate([np.asarray(r, dtype=np.int64) for r in rows])
         starts = np.cumsum([0] + [len(r) for r in rows[:-1]])

@@ -114,6 +114,8 @@ def test_light_reads_agree_with_full_rows(tmp_path):
                                for rowid, link in store.links_from([a, c])])
     rows = store.notes()
     assert store.note_stats() == [(r.id, r.path, r.hash, r.size, r.mtime) for r in sorted(rows, key=lambda r: r.id)]
+    assert store.paths_by_ids([a, c, 999]) == {a: "a.md", c: "c.md"}
+    assert store.ids_by_paths(["b.md", "nowhere.md"]) == {"b.md": b}
     assert store.phase_counts() == {"p1": 2, "p2": 1}
     assert store.warned_count() == sum(bool(r.warnings) for r in rows) == 1
     phase_of = {r.id: r.phase for r in rows}

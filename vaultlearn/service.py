@@ -27,6 +27,7 @@ from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, Vaultlea
 from .index.suggest import (
     Candidate, HeldOutLink, RankWeights, Suggestion, build_candidates, fit_weights, rank, reason, sample_links,
 )
+from .index.knn import nearest
 from .index.vectors import VectorIndex
 from .store import NoteRow, NoteStat, Store, state_dir, target_key
 from .model.manifest import read_manifest
@@ -222,14 +223,12 @@ class VaultService:
         with self.store.transaction():
             gone_ids = [stored[p].id for p in gone]
             self.store.delete_notes(gone_ids)
-            ids = []
-            for note, scanned, digest in changed:
-                ids.append(self.store.upsert_note(
-                    note.path, note.title, digest, scanned.size, scanned.mtime, _phase_fields(note),
-                    note.aliases, note.tags, note.warnings))
-                self.store.replace_links(ids[-1], [(l.target, l.kind, l.markdown) for l in note.links])
-            for note_id, scanned in touched:
-                self.store.touch_note(note_id, scanned.size, scanned.mtime)
+            ids = self.store.upsert_notes([
+                (note.path, note.title, digest, scanned.size, scanned.mtime, _phase_fields(note), note.aliases,
+                 note.tags, note.warnings) for note, scanned, digest in changed])
+            self.store.replace_links_of({i: [(l.target, l.kind, l.markdown) for l in note.links]
+                                         for i, (note, _, _) in zip(ids, changed)})
+            self.store.touch_notes((note_id, scanned.size, scanned.mtime) for note_id, scanned in touched)
             for path in gone:
                 resolver.remove(path)
             for path in added:
@@ -270,17 +269,14 @@ class VaultService:
         rows.update(self.store.links_with_keys(keys))
         if not rows:
             return
-        sources = self.store.notes_by_ids({link.src for link in rows.values()})
+        sources = self.store.paths_by_ids({link.src for link in rows.values()})
         resolved = {
-            rowid: resolver.resolve(Link(link.target, link.kind, markdown=link.markdown), sources[link.src].path)
+            rowid: resolver.resolve(Link(link.target, link.kind, markdown=link.markdown), sources[link.src])
             for rowid, link in rows.items()
         }
-        id_of = self._ids_of_paths({res.path for res in resolved.values() if res.path})
+        id_of = self.store.ids_by_paths({res.path for res in resolved.values() if res.path})
         self.store.set_resolutions(
             (rowid, id_of.get(res.path) if res.path else None, res.attachment) for rowid, res in resolved.items())
-
-    def _ids_of_paths(self, paths: Iterable[str]) -> dict[str, int]:
-        return {row.path: row.id for row in (self.store.note_by_path(p) for p in paths) if row is not None}
 
     def _assign_phases(self) -> None:
         rows = self.store.notes()
@@ -398,16 +394,16 @@ class VaultService:
         }
 
     def _top10(self, ids: np.ndarray) -> dict[int, tuple[int, ...]]:
-        """The ten nearest notes of each of ``ids`` in the current index (itself excluded)."""
-        vectors = self.vectors()
-        out = {}
-        with self._index_lock:
-            for i in ids:
-                query = self.store.embedding(int(i))
-                if query is not None:
-                    _, hits = vectors.search(query, 11)
-                    out[int(i)] = tuple(int(h) for h in hits[0] if h >= 0 and h != i)[:10]
-        return out
+        """The ten nearest notes of each of ``ids`` by the stored embeddings (itself excluded), in one exact
+        batched search (on a GPU when FAISS has one)."""
+        all_ids, all_vectors = self.store.all_embeddings()
+        row_of = {int(i): n for n, i in enumerate(all_ids)}
+        probe = [int(i) for i in ids if int(i) in row_of]
+        if not probe:
+            return {}
+        _, hits = nearest(all_vectors, 11, all_vectors[[row_of[i] for i in probe]])
+        return {i: tuple(int(all_ids[h]) for h in row if h >= 0 and all_ids[h] != i)[:10]
+                for i, row in zip(probe, hits)}
 
     # ------------------------------------------------------------------------------------------------------
     # suggestions
