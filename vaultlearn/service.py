@@ -11,8 +11,9 @@ Nothing here imports torch until a note has to be embedded or a phase learned.
 
 from __future__ import annotations
 
-import hashlib
 import os
+import resource
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -34,16 +35,13 @@ from .model.manifest import read_manifest
 from .vault.note import Link, Note
 from .vault.parse import parse_note
 from .vault.phases import assign_phases
+from .vault.read import read_notes
 from .vault.resolve import LinkResolver
 from .vault.scan import ScannedFile, is_ignored, read_note_bytes, scan_vault
 
 FIT_SAMPLE = 600  # visible links hidden, one at a time, to fit the rank weights
+EMBED_CHUNK = 1024  # notes embedded at a time while worker processes parse the next ones
 REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
-
-
-def content_hash(raw: bytes) -> str:
-    """The identity of a note's content."""
-    return hashlib.sha256(raw).hexdigest()
 
 
 class VaultService:
@@ -148,14 +146,14 @@ class VaultService:
                 gone &= set(stored)
             force = (self.store.get_meta("model_key") not in (None, self.model_key())
                      or self._memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
-            changed, touched, vanished = self._read_changed(present, stored, force, progress)
+            changed, touched, vanished, embedded = self._read_and_embed(present, stored, force, progress)
             gone |= vanished & set(stored)
-            embedded = self._embed([note for note, _, _ in changed], progress)
             report = self._commit(stored, changed, touched, gone, embedded, force)
             if paths is None and self._links_changed_since_fit():
                 report["rank_fit"] = self.fit_rank_weights()
         report["warnings"] = warnings + [w for note, _, _ in changed for w in note.warnings]
         report["seconds"] = round(time.perf_counter() - started, 3)
+        report["peak_memory_mb"] = _peak_memory_mb()
         return report
 
     def _memory_generation_on_disk(self) -> int:
@@ -181,37 +179,47 @@ class VaultService:
                 gone.add(rel)
         return present, gone
 
-    def _read_changed(self, present: dict[str, ScannedFile], stored: dict[str, NoteStat], force: bool,
-                      progress: bool) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
-                                               set[str]]:
-        """Parse the notes whose content differs from the stored state."""
+    def _read_and_embed(self, present: dict[str, ScannedFile], stored: dict[str, NoteStat], force: bool,
+                        progress: bool) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
+                                                 set[str], tuple[np.ndarray, list[np.ndarray] | None] | None]:
+        """Parse the notes whose content differs from the stored state and embed them, a chunk at a time: in a
+        large vault worker processes parse the next chunks while this one is embedded."""
         changed, touched, vanished = [], [], set()
-        todo = [f for f in present.values()
-                if force or f.path not in stored or (stored[f.path].size, stored[f.path].mtime) != (f.size, f.mtime)]
-        for scanned in tqdm(todo, desc="reading", unit="note", disable=not progress or not todo):
-            raw = read_note_bytes(self.vault, scanned.path, self.config.max_note_bytes)
-            if raw is None:
-                vanished.add(scanned.path)
-                continue
-            digest = content_hash(raw)
-            row = stored.get(scanned.path)
-            if row is not None and row.hash == digest and not force:
-                touched.append((row.id, scanned))
-                continue
-            note = parse_note(scanned.path, raw, self.config.max_embed_chars)
-            if scanned.size > self.config.max_note_bytes:
-                note.warnings.append(f"{scanned.path}: only the first {self.config.max_note_bytes} bytes were read")
-            changed.append((note, scanned, digest))
-        return changed, touched, vanished
+        todo = {f.path: f for f in present.values()
+                if force or f.path not in stored or (stored[f.path].size, stored[f.path].mtime) != (f.size, f.mtime)}
+        known = [(path, None if force or path not in stored else stored[path].hash) for path in todo]
+        parts, waiting = [], []
+        limit = self.config.max_note_bytes
+        with tqdm(total=len(todo), desc="indexing", unit="note", disable=not progress or not todo) as bar:
+            for chunk in read_notes(self.vault, known, limit, self.config.max_embed_chars):
+                fresh = len(waiting)
+                for read in chunk:
+                    scanned = todo[read.path]
+                    if read.digest is None:
+                        vanished.add(read.path)
+                    elif read.note is None:
+                        touched.append((stored[read.path].id, scanned))
+                    else:
+                        if scanned.size > limit:
+                            read.note.warnings.append(f"{read.path}: only the first {limit} bytes were read")
+                        changed.append((read.note, scanned, read.digest))
+                        waiting.append(read.note)
+                bar.update(len(chunk) - (len(waiting) - fresh))  # unchanged and vanished notes are done
+                if len(waiting) >= EMBED_CHUNK:
+                    parts.append(self._embed(waiting))
+                    bar.update(len(waiting))
+                    waiting = []
+            if waiting:
+                parts.append(self._embed(waiting))
+                bar.update(len(waiting))
+        return changed, touched, vanished, _concatenate(parts)
 
-    def _embed(self, notes: list[Note], progress: bool) -> tuple[np.ndarray, list[np.ndarray] | None] | None:
+    def _embed(self, notes: list[Note]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """Embeddings of ``notes`` and, once a memory exists, the memory slots each note reads."""
-        if not notes:
-            return None
         encoder = self.encoder()
         texts = [n.text for n in notes]
         if encoder.memory is None:
-            return encoder.encode(texts, show_progress=progress), None
+            return encoder.encode(texts), None
         return encoder.encode_with_slots(texts)
 
     def _commit(self, stored: dict[str, NoteStat], changed, touched, gone: set[str], embedded,
@@ -585,6 +593,20 @@ class VaultService:
                 target = rows[link.dst].path
             graph.add_edge(source, target, kind=link.kind)
         return graph
+
+
+def _peak_memory_mb() -> int:
+    """This process's peak resident memory so far, in MiB."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10))  # bytes on macOS, KiB on Linux
+
+
+def _concatenate(parts: list[tuple[np.ndarray, list[np.ndarray] | None]]):
+    """One (vectors, slots) pair from the chunks' pairs; None when nothing was embedded."""
+    if not parts:
+        return None
+    vectors = np.vstack([v for v, _ in parts])
+    return vectors, None if parts[0][1] is None else [s for _, slots in parts for s in slots]
 
 
 def _phase_fields(note: Note) -> dict:
