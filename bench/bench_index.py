@@ -8,12 +8,13 @@ the forward pass, per note, which bounds what a faster (GPU) forward pass can gi
 changed, in-process (the service's ``seconds``) and as a CLI process. Ratios are against (1). Uses CUDA when
 present. ``--no-model`` runs only (4) and (5), for sizes the CPU cannot embed in a session (100k notes).
 
-    python bench/bench_index.py [--vault PATH] [--repeat N] [--synthetic N] [--no-model]
+    python bench/bench_index.py [--vault PATH] [--repeat N] [--synthetic N] [--no-model] [--cpu-precision P]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -78,8 +79,10 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="copies of the vault (default: up to ~2k notes)")
     parser.add_argument("--synthetic", type=int, default=None, help="a synthetic vault of N notes instead")
     parser.add_argument("--no-model", action="store_true", help="only the stand-in encoder and re-index figures")
+    parser.add_argument("--cpu-precision", choices=["float32", "bfloat16"], default="float32",
+                        help="vaultlearn's CPU forward pass (the baseline is always float32 encode())")
     args = parser.parse_args()
-    config = Config()
+    config = dataclasses.replace(Config(), cpu_precision=args.cpu_precision)
     with tempfile.TemporaryDirectory() as tmp:
         vault = Path(tmp) / "vault"
         if args.synthetic:
@@ -111,8 +114,15 @@ def main() -> None:
             plain.encode(texts, batch_size=config.batch_size, normalize_embeddings=True)
             plain_rate = _rate(n, time.perf_counter() - t)
             t = time.perf_counter()
-            encoder.encode(texts)
+            ours = encoder.encode(texts)
             ours_rate = _rate(n, time.perf_counter() - t)
+            if encoder.bf16:
+                encoder.bf16 = False
+                t = time.perf_counter()
+                exact = encoder.encode(texts)
+                exact_rate = _rate(n, time.perf_counter() - t)
+                encoder.bf16 = True
+                cosine = np.sum(ours * exact, axis=1)
             service, _, seconds = _index_without_fit(vault, config, encoder)
             e2e_rate = _rate(n, seconds)
             t = time.perf_counter()
@@ -120,7 +130,11 @@ def main() -> None:
             fit_seconds = time.perf_counter() - t
             print(f"torch {torch.__version__}, device {encoder.device}")
             print(f"plain SentenceTransformer.encode : {plain_rate:8.1f} notes/s  (baseline)")
-            print(f"NoteEncoder.encode               : {ours_rate:8.1f} notes/s  ratio {ours_rate / plain_rate:5.2f}x")
+            if encoder.bf16:
+                print(f"NoteEncoder.encode, float32      : {exact_rate:8.1f} notes/s  ratio {exact_rate / plain_rate:5.2f}x")
+            print(f"NoteEncoder.encode, {args.cpu_precision:<13}: {ours_rate:8.1f} notes/s  ratio "
+                  f"{ours_rate / plain_rate:5.2f}x" + (f"  cosine to float32 min {cosine.min():.5f} mean "
+                                                       f"{cosine.mean():.5f}" if encoder.bf16 else ""))
             print(f"vaultlearn index end to end      : {e2e_rate:8.1f} notes/s  ratio {e2e_rate / plain_rate:5.2f}x"
                   f"  (rank-weight fit, not included: {fit_seconds:.1f} s)")
             service.close()

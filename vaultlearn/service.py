@@ -102,7 +102,8 @@ class VaultService:
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
-        return f"{os.environ.get('VAULTLEARN_MODEL') or self.config.model}|{self.config.max_seq_length}"
+        key = f"{os.environ.get('VAULTLEARN_MODEL') or self.config.model}|{self.config.max_seq_length}"
+        return key + ("|cpu-bfloat16" if self.config.cpu_precision == "bfloat16" else "")
 
     def vectors(self) -> VectorIndex:
         """The vector index of the last committed generation (loaded from its file, rebuilt when stale)."""
