@@ -62,6 +62,8 @@ def _rate(count: int, seconds: float) -> float:
 def _index_without_fit(vault: Path, config: Config, encoder) -> tuple[VaultService, dict, float]:
     """A fresh state indexed end to end, the rank-weight fit left out (timed separately by the caller)."""
     shutil.rmtree(vault / STATE_DIR, ignore_errors=True)
+    (vault / STATE_DIR).mkdir()
+    (vault / STATE_DIR / "config.toml").write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
     service = VaultService(vault, config)
     service._encoder = encoder
     fit = service._links_changed_since_fit

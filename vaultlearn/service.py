@@ -12,7 +12,6 @@ Nothing here imports torch until a note has to be embedded or a phase learned.
 from __future__ import annotations
 
 import os
-import resource
 import sys
 import threading
 import time
@@ -262,7 +261,8 @@ class VaultService:
                         generation: int) -> None:
         with self._index_lock:
             if self._vectors is None:
-                self.vectors()
+                if len(ids) or len(removed):  # else nothing to update: the next vectors() loads the file
+                    self.vectors()  # loads the file of this generation, or builds and saves it from the store
                 return
             self._vectors.remove(removed)
             if vectors is not None and len(ids):
@@ -596,8 +596,12 @@ class VaultService:
         return graph
 
 
-def _peak_memory_mb() -> int:
-    """This process's peak resident memory so far, in MiB."""
+def _peak_memory_mb() -> int | None:
+    """This process's peak resident memory so far, in MiB (None where the OS does not say: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(peak / (2**20 if sys.platform == "darwin" else 2**10))  # bytes on macOS, KiB on Linux
 
