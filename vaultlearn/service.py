@@ -93,6 +93,7 @@ class VaultService:
 
             encoder = NoteEncoder(self.config)
             self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
+            encoder.encode(["warm-up"])  # the first forward pass sets up the kernels: not on a user's note
             self._encoder = encoder
 
     @property

@@ -97,9 +97,12 @@ class Writer:
 
     # --- control (any thread) --------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the writer and, beside it, load the model, so the first saved note does not wait for it."""
-        threading.Thread(target=self._preload_model, name="vaultlearn-model", daemon=True).start()
         self._thread.start()
+
+    def preload_model(self) -> None:
+        """Load the model in a background thread, so the first saved note does not wait for it. Started once
+        the API serves: until then the import would slow the first suggestions."""
+        threading.Thread(target=self._preload_model, name="vaultlearn-model", daemon=True).start()
 
     def _preload_model(self) -> None:
         try:
@@ -441,6 +444,7 @@ def _serve(vault: Path, config: Config, sock: socket.socket, discovery: Discover
     host, port = sock.getsockname()[:2]
     code = 0
     if server.started:
+        writer.preload_model()
         discovery.write(host, port, token)
         log.info("serving %s on http://%s:%d (pid %d)", service.vault, host, port, os.getpid())
         while not stop.wait(0.5):
