@@ -40,3 +40,26 @@ def test_restart_serves_at_once_and_first_change_does_not_wait_for_the_model(tmp
         assert latency < FIRST_CHANGE_BOUND, f"first change served after {latency:.2f} s"
     finally:
         daemon.kill()
+
+
+def test_after_first_response_calls_back_once_when_the_body_is_sent():
+    import asyncio
+
+    from vaultlearn.daemon.runner import AfterFirstResponse
+
+    calls, sent = [], []
+
+    async def app(scope, receive, send):
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"a", "more_body": True})
+        calls_before_end = len(calls)
+        await send({"type": "http.response.body", "body": b"b"})
+        sent.append(calls_before_end)
+
+    async def send(message):
+        pass
+
+    wrapped = AfterFirstResponse(app, lambda: calls.append(1))
+    for _ in range(2):
+        asyncio.run(wrapped({"type": "http"}, None, send))
+    assert calls == [1] and sent == [0, 1]  # not before the last body part; once in all

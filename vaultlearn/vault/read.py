@@ -75,8 +75,11 @@ def read_notes(vault: Path, paths: Sequence[tuple[str, str | None]], max_note_by
         yield from map(read_chunk, jobs)
         return
     method = "fork" if sys.platform == "linux" and not _other_threads() else "spawn"
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method)) as pool:
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
+    try:
         yield from pool.map(read_chunk, jobs)
+    finally:  # a caller that stops early (an embedding error) does not wait for the rest to be parsed
+        pool.shutdown(cancel_futures=True)
 
 
 def _other_threads() -> list[threading.Thread]:
