@@ -115,3 +115,27 @@ def test_links_keep_display_text_and_schema_1_state_is_migrated(tmp_path):
     store = Store(tmp_path)
     assert store.get_meta("schema_version") == "2" and store.get_meta("relink") == "1"
     assert store.link_texts() == [] and len(store.edges()) == 2
+
+
+def test_light_reads_agree_with_full_rows(tmp_path):
+    """The aggregate reads a re-index and ``status`` use equal what the full note rows say."""
+    store = Store(tmp_path)
+    with store.transaction():
+        a, b, c = _note(store, "a.md"), _note(store, "b.md"), _note(store, "c.md")
+        store.upsert_note("c.md", "c", "h-c", 5, 3.0, {}, [], [], ["c.md: too big"])
+        store.set_phases({a: "p1", b: "p1", c: "p2"})
+        store.replace_links(a, [("b", "link", False), ("c", "link", False), ("a", "link", False)])
+        store.replace_links(c, [("a", "link", False), ("nowhere", "link", False)])
+        store.set_resolutions([(rowid, {"b": b, "c": c, "a": a}.get(link.target), False)
+                               for rowid, link in store.links_from([a, c])])
+    rows = store.notes()
+    assert store.note_stats() == [(r.id, r.path, r.hash, r.size, r.mtime) for r in sorted(rows, key=lambda r: r.id)]
+    assert store.paths_by_ids([a, c, 999]) == {a: "a.md", c: "c.md"}
+    assert store.ids_by_paths(["b.md", "nowhere.md"]) == {"b.md": b}
+    assert store.phase_counts() == {"p1": 2, "p2": 1}
+    assert store.warned_count() == sum(bool(r.warnings) for r in rows) == 1
+    phase_of = {r.id: r.phase for r in rows}
+    expected: dict[str, int] = {}
+    for src, _, _ in store.edges():
+        expected[phase_of[src]] = expected.get(phase_of[src], 0) + 1
+    assert store.edge_counts_by_phase() == expected == {"p1": 2, "p2": 1}

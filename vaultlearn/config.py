@@ -34,6 +34,8 @@ class Config:
     model: str = DEFAULT_MODEL  # sentence-transformers name or path; DEFAULT_MODEL = bundled package
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     batch_size: int = 64
+    cpu_precision: str = "float32"  # "float32" | "bfloat16": CPU forward passes under bf16 autocast, ~1.5x faster
+    # on CPUs with native bf16 (cosine to float32 >= 0.9999, bench/RESULTS.md); changing it re-embeds every note
     max_seq_length: int = 256
     # sparse memory layer
     memory_layer: int = 4  # blocks below the memory (4 learns; 6 trains ~4x faster but did not learn: docs/RESULTS.md)
@@ -57,6 +59,8 @@ class Config:
     # suggestions
     suggest_k: int = 10
     candidate_pool: int = 200
+    approximate_index_above: int = 50_000  # notes; above this the vector index is IVF (Recall@10 >= 0.99 measured)
+    approximate_probe_share: float = 0.125  # share of the IVF lists one search reads
     # daemon
     host: str = "127.0.0.1"
     port: int = 8765

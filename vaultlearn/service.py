@@ -12,9 +12,9 @@ Nothing here imports torch until a note has to be embedded or a phase learned.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
@@ -31,15 +31,17 @@ from .index.context import NoteInfo, RankContext
 from .index.features import FEATURES
 from .index.fit import COSINE, LinearRanker, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden
+from .index.knn import nearest
 from .index.mentions import plain_text
 from .index.suggest import Suggestion, suggest_for
 from .index.vectors import VectorIndex
 from .lock import WriterLock
-from .store import NoteRow, Store, state_dir, target_key
+from .store import NoteRow, NoteStat, Store, state_dir, target_key
 from .model.manifest import read_manifest
 from .vault.note import Link, Note
 from .vault.parse import parse_note
 from .vault.phases import assign_phases
+from .vault.read import read_notes
 from .vault.resolve import LinkResolver
 from .vault.scan import ScannedFile, is_ignored, read_note_bytes, scan_vault
 
@@ -48,12 +50,8 @@ log = logging.getLogger(__name__)
 WRITER_LOCK = "writer.lock"  # one process writes the state at a time (vaultlearn.lock)
 FIT_SAMPLE = 800  # visible links hidden (one per source note, all at once) to fit the reranker
 KEEP_WORDS_SHARE = 0.75  # hidden links whose words stay in the source text while fitting (the rest lose every trace)
+EMBED_CHUNK = 1024  # notes embedded at a time while worker processes parse the next ones
 REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
-
-
-def content_hash(raw: bytes) -> str:
-    """The identity of a note's content."""
-    return hashlib.sha256(raw).hexdigest()
 
 
 class VaultService:
@@ -74,6 +72,7 @@ class VaultService:
             self.state_dir / WRITER_LOCK,
             lambda holder: say(f"waiting for {holder}, which is writing to {self.state_dir}"))
         self._index_lock = threading.RLock()
+        self._model_lock = threading.Lock()  # one load, however many threads ask at once (the daemon preloads)
         self._vectors: VectorIndex | None = None
         self._vectors_generation: int | None = None
         self._encoder = None
@@ -104,12 +103,16 @@ class VaultService:
         return self._learner
 
     def _load_model(self) -> None:
-        from .model.continual import ContinualLearner
-        from .model.encoder import NoteEncoder
+        with self._model_lock:
+            if self._encoder is not None and self._learner is not None:
+                return  # another thread loaded it while this one waited
+            from .model.continual import ContinualLearner
+            from .model.encoder import NoteEncoder
 
-        encoder = NoteEncoder(self.config)
-        self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
-        self._encoder = encoder
+            encoder = NoteEncoder(self.config)
+            self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
+            encoder.encode(["warm-up"])  # the first forward pass sets up the kernels: not on a user's note
+            self._encoder = encoder
 
     @property
     def model_dir(self) -> Path:
@@ -117,17 +120,19 @@ class VaultService:
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
-        return f"{os.environ.get('VAULTLEARN_MODEL') or self.config.model}|{self.config.max_seq_length}"
+        key = f"{os.environ.get('VAULTLEARN_MODEL') or self.config.model}|{self.config.max_seq_length}"
+        return key + ("|cpu-bfloat16" if self.config.cpu_precision == "bfloat16" else "")
 
     def vectors(self) -> VectorIndex:
         """The vector index of the last committed generation (loaded from its file, rebuilt when stale)."""
         with self._index_lock:
             generation = self.store.generation
             if self._vectors is None:
-                self._vectors = VectorIndex.load(self.state_dir, generation)
+                shape = (self.config.approximate_index_above, self.config.approximate_probe_share)
+                self._vectors = VectorIndex.load(self.state_dir, generation, *shape)
                 if self._vectors is None:
                     ids, vecs = self.store.all_embeddings()
-                    self._vectors = VectorIndex.build(ids, vecs)
+                    self._vectors = VectorIndex.build(ids, vecs, *shape)
                     if len(ids):
                         self._vectors.save(self.state_dir, generation)
                 self._vectors_generation = generation
@@ -148,7 +153,7 @@ class VaultService:
         """
         started = time.perf_counter()
         with self._write_lock:
-            stored = {row.path: row for row in self.store.notes()}
+            stored = {row.path: row for row in self.store.note_stats()}
             warnings: list[tuple[str, str]] = []  # (path, message)
             if paths is None:
                 scan = scan_vault(self.vault, self.config.ignore)
@@ -162,25 +167,27 @@ class VaultService:
                 self._relink(stored)
             force = (self.store.get_meta("model_key") not in (None, self.model_key())
                      or self._memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
-            changed, touched, vanished = self._read_changed(present, stored, force, progress, warnings)
+            changed, touched, vanished, embedded = self._read_and_embed(present, stored, force, progress, warnings)
             gone |= vanished & set(stored)
-            embedded = self._embed([note for note, _, _ in changed], progress)
             report = self._commit(stored, changed, touched, gone, embedded, force)
             if paths is None and self._links_changed_since_fit():
                 report["rank_fit"] = self.fit_ranker()
         report["warnings"] = warnings + [(note.path, w) for note, _, _ in changed for w in note.warnings]
         report["seconds"] = round(time.perf_counter() - started, 3)
+        report["peak_memory_mb"] = _peak_memory_mb()
         return report
 
-    def _relink(self, stored: dict[str, NoteRow]) -> None:
+    def _relink(self, stored: dict[str, NoteStat]) -> None:
         """Store every note's links again from its file, with their display texts (state written by a version
         that did not keep them); embeddings are untouched. A note changed since is re-read by the index anyway."""
+        links = {}
+        for row in stored.values():
+            raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
+            if raw is not None:
+                links[row.id] = _link_rows(parse_note(row.path, raw, self.config.max_embed_chars))
         with self.store.transaction():
-            for row in stored.values():
-                raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
-                if raw is not None:
-                    self.store.replace_links(row.id, _link_rows(parse_note(row.path, raw, self.config.max_embed_chars)))
-            self._resolve_links([row.id for row in stored.values()], set())
+            self.store.replace_links_of(links)
+            self._resolve_links(list(links), set())
             self.store.set_meta("relink", "")
             self.store.bump_generation()
 
@@ -207,43 +214,53 @@ class VaultService:
                 gone.add(rel)
         return present, gone
 
-    def _read_changed(self, present: dict[str, ScannedFile], stored: dict[str, NoteRow], force: bool,
-                      progress: bool, warnings: list[tuple[str, str]],
-                      ) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]], set[str]]:
-        """Parse the notes whose content differs from the stored state; a note that cannot be read is dropped
-        as if it vanished, with a warning in ``warnings`` saying why."""
+    def _read_and_embed(self, present: dict[str, ScannedFile], stored: dict[str, NoteStat], force: bool,
+                        progress: bool, warnings: list[tuple[str, str]],
+                        ) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
+                                   set[str], tuple[np.ndarray, list[np.ndarray] | None] | None]:
+        """Parse the notes whose content differs from the stored state and embed them, a chunk at a time: in a
+        large vault worker processes parse the next chunks while this one is embedded. A note that cannot be
+        read is dropped as if it vanished, with a warning in ``warnings`` saying why."""
         changed, touched, vanished = [], [], set()
-        todo = [f for f in present.values()
-                if force or f.path not in stored or (stored[f.path].size, stored[f.path].mtime) != (f.size, f.mtime)]
-        for scanned in tqdm(todo, desc="reading", unit="note", disable=not progress or not todo):
-            problems: list[str] = []
-            raw = read_note_bytes(self.vault, scanned.path, self.config.max_note_bytes, problems)
-            if raw is None:
-                vanished.add(scanned.path)
-                warnings += [(scanned.path, problem) for problem in problems]
-                continue
-            digest = content_hash(raw)
-            row = stored.get(scanned.path)
-            if row is not None and row.hash == digest and not force:
-                touched.append((row.id, scanned))
-                continue
-            note = parse_note(scanned.path, raw, self.config.max_embed_chars)
-            if scanned.size > self.config.max_note_bytes:
-                note.warnings.append(f"only the first {self.config.max_note_bytes} bytes were read")
-            changed.append((note, scanned, digest))
-        return changed, touched, vanished
+        todo = {f.path: f for f in present.values()
+                if force or f.path not in stored or (stored[f.path].size, stored[f.path].mtime) != (f.size, f.mtime)}
+        known = [(path, None if force or path not in stored else stored[path].hash) for path in todo]
+        parts, waiting = [], []
+        limit = self.config.max_note_bytes
+        with tqdm(total=len(todo), desc="indexing", unit="note", disable=not progress or not todo) as bar:
+            for chunk in read_notes(self.vault, known, limit, self.config.max_embed_chars):
+                fresh = len(waiting)
+                for read in chunk:
+                    scanned = todo[read.path]
+                    if read.digest is None:
+                        vanished.add(read.path)
+                        warnings += [(read.path, problem) for problem in read.problems]
+                    elif read.note is None:
+                        touched.append((stored[read.path].id, scanned))
+                    else:
+                        if scanned.size > limit:
+                            read.note.warnings.append(f"only the first {limit} bytes were read")
+                        changed.append((read.note, scanned, read.digest))
+                        waiting.append(read.note)
+                bar.update(len(chunk) - (len(waiting) - fresh))  # unchanged and vanished notes are done
+                if len(waiting) >= EMBED_CHUNK:
+                    parts.append(self._embed(waiting))
+                    bar.update(len(waiting))
+                    waiting = []
+            if waiting:
+                parts.append(self._embed(waiting))
+                bar.update(len(waiting))
+        return changed, touched, vanished, _concatenate(parts)
 
-    def _embed(self, notes: list[Note], progress: bool) -> tuple[np.ndarray, list[np.ndarray] | None] | None:
+    def _embed(self, notes: list[Note]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """Embeddings of ``notes`` and, once a memory exists, the memory slots each note reads."""
-        if not notes:
-            return None
         encoder = self.encoder()
         texts = [n.text for n in notes]
         if encoder.memory is None:
-            return encoder.encode(texts, show_progress=progress), None
+            return encoder.encode(texts), None
         return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteRow], changed, touched, gone: set[str], embedded,
+    def _commit(self, stored: dict[str, NoteStat], changed, touched, gone: set[str], embedded,
                 force: bool) -> dict:
         """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
         vectors, slots = embedded if embedded is not None else (None, None)
@@ -252,14 +269,12 @@ class VaultService:
         with self.store.transaction():
             gone_ids = [stored[p].id for p in gone]
             self.store.delete_notes(gone_ids)
-            ids = []
-            for note, scanned, digest in changed:
-                ids.append(self.store.upsert_note(
-                    note.path, note.title, digest, scanned.size, scanned.mtime, _phase_fields(note),
-                    note.aliases, note.tags, note.warnings))
-                self.store.replace_links(ids[-1], _link_rows(note))
-            for note_id, scanned in touched:
-                self.store.touch_note(note_id, scanned.size, scanned.mtime)
+            ids = self.store.upsert_notes([
+                (note.path, note.title, digest, scanned.size, scanned.mtime, _phase_fields(note), note.aliases,
+                 note.tags, note.warnings) for note, scanned, digest in changed])
+            self.store.replace_links_of({i: _link_rows(note)
+                                         for i, (note, _, _) in zip(ids, changed)})
+            self.store.touch_notes((note_id, scanned.size, scanned.mtime) for note_id, scanned in touched)
             for path in gone:
                 resolver.remove(path)
             for path in added:
@@ -284,7 +299,8 @@ class VaultService:
                         generation: int) -> None:
         with self._index_lock:
             if self._vectors is None:
-                self.vectors()
+                if len(ids) or len(removed):  # else nothing to update: the next vectors() loads the file
+                    self.vectors()  # loads the file of this generation, or builds and saves it from the store
                 return
             self._vectors.remove(removed)
             if vectors is not None and len(ids):
@@ -300,17 +316,14 @@ class VaultService:
         rows.update(self.store.links_with_keys(keys))
         if not rows:
             return
-        sources = self.store.notes_by_ids({link.src for link in rows.values()})
+        sources = self.store.paths_by_ids({link.src for link in rows.values()})
         resolved = {
-            rowid: resolver.resolve(Link(link.target, link.kind, markdown=link.markdown), sources[link.src].path)
+            rowid: resolver.resolve(Link(link.target, link.kind, markdown=link.markdown), sources[link.src])
             for rowid, link in rows.items()
         }
-        id_of = self._ids_of_paths({res.path for res in resolved.values() if res.path})
+        id_of = self.store.ids_by_paths({res.path for res in resolved.values() if res.path})
         self.store.set_resolutions(
             (rowid, id_of.get(res.path) if res.path else None, res.attachment) for rowid, res in resolved.items())
-
-    def _ids_of_paths(self, paths: Iterable[str]) -> dict[str, int]:
-        return {row.path: row.id for row in (self.store.note_by_path(p) for p in paths) if row is not None}
 
     def _assign_phases(self) -> None:
         rows = self.store.notes()
@@ -428,16 +441,16 @@ class VaultService:
         }
 
     def _top10(self, ids: np.ndarray) -> dict[int, tuple[int, ...]]:
-        """The ten nearest notes of each of ``ids`` in the current index (itself excluded)."""
-        vectors = self.vectors()
-        out = {}
-        with self._index_lock:
-            for i in ids:
-                query = self.store.embedding(int(i))
-                if query is not None:
-                    _, hits = vectors.search(query, 11)
-                    out[int(i)] = tuple(int(h) for h in hits[0] if h >= 0 and h != i)[:10]
-        return out
+        """The ten nearest notes of each of ``ids`` by the stored embeddings (itself excluded), in one exact
+        batched search (on a GPU when FAISS has one)."""
+        all_ids, all_vectors = self.store.all_embeddings()
+        row_of = {int(i): n for n, i in enumerate(all_ids)}
+        probe = [int(i) for i in ids if int(i) in row_of]
+        if not probe:
+            return {}
+        _, hits = nearest(all_vectors, 11, all_vectors[[row_of[i] for i in probe]])
+        return {i: tuple(int(all_ids[h]) for h in row if h >= 0 and all_ids[h] != i)[:10]
+                for i, row in zip(probe, hits)}
 
     # ------------------------------------------------------------------------------------------------------
     # suggestions
@@ -589,36 +602,32 @@ class VaultService:
         process was killed between learning's two commits); the next ``index`` or ``learn`` re-embeds every note.
         """
         links, unresolved = self.store.link_counts()
-        rows = self.store.notes()
+        by_phase = self.store.phase_counts()
+        notes = sum(by_phase.values())
         order = self.store.get_json("phase_order", [])
         learned = self.store.get_json("learned_phases", [])
         return {
             "vault": str(self.vault),
-            "notes": len(rows),
+            "notes": notes,
             "links": links,
             "unresolved_links": unresolved,
             "phases": order,
             "phase_source": self.store.get_meta("phase_source"),
-            "notes_by_phase": {p: sum(r.phase == p for r in rows) for p in order},
+            "notes_by_phase": {p: by_phase.get(p, 0) for p in order},
             "embedded": self.store.embedded_count(),
-            "index_size": len(self.vectors()) if rows else 0,
+            "index_size": len(self.vectors()) if notes else 0,
             "learned_phases": learned,
             "pending_phases": [p for p in order if p not in learned],
             "new_links_by_phase": self.new_links_by_phase(),
             "rank_weights": dict(zip(self.ranker().features, self.ranker().coef)),
-            "notes_with_warnings": sum(bool(r.warnings) for r in rows),
-            "repair_due": bool(rows) and (self._memory_generation_on_disk()
-                                          != int(self.store.get_meta("memory_generation", "0"))),
+            "notes_with_warnings": self.store.warned_count(),
+            "repair_due": notes > 0 and (self._memory_generation_on_disk()
+                                         != int(self.store.get_meta("memory_generation", "0"))),
         }
 
     def new_links_by_phase(self) -> dict[str, int]:
         """Per phase, the resolved links from its notes not yet seen by learning."""
-        phase_of = {row.id: row.phase for row in self.store.notes()}
-        counts: dict[str, int] = {}
-        for src, dst, _ in self.store.edges():
-            phase = phase_of.get(src)
-            if phase is not None:
-                counts[phase] = counts.get(phase, 0) + 1
+        counts = self.store.edge_counts_by_phase()
         seen = self.store.get_json("learned_link_counts", {})
         return {p: n - seen.get(p, 0) for p, n in counts.items() if n - seen.get(p, 0) > 0}
 
@@ -647,6 +656,24 @@ class VaultService:
 
 def _link_rows(note: Note) -> list[tuple[str, str, bool, str | None]]:
     return [(link.target, link.kind, link.markdown, link.display) for link in note.links]
+
+
+def _peak_memory_mb() -> int | None:
+    """This process's peak resident memory so far, in MiB (None where the OS does not say: Windows)."""
+    try:
+        import resource
+    except ImportError:
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return round(peak / (2**20 if sys.platform == "darwin" else 2**10))  # bytes on macOS, KiB on Linux
+
+
+def _concatenate(parts: list[tuple[np.ndarray, list[np.ndarray] | None]]):
+    """One (vectors, slots) pair from the chunks' pairs; None when nothing was embedded."""
+    if not parts:
+        return None
+    vectors = np.vstack([v for v, _ in parts])
+    return vectors, None if parts[0][1] is None else [s for _, slots in parts for s in slots]
 
 
 def _phase_fields(note: Note) -> dict:

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -81,6 +82,16 @@ class NoteRow:
     tags: list[str]
     warnings: list[str]
     embedded_hash: str | None
+
+
+class NoteStat(NamedTuple):
+    """What deciding whether a note changed needs: no JSON columns to decode (a re-index reads every note)."""
+
+    id: int
+    path: str
+    hash: str
+    size: int
+    mtime: float
 
 
 @dataclass(frozen=True)
@@ -213,6 +224,18 @@ class Store:
     def notes(self) -> list[NoteRow]:
         return [self._note(r) for r in self._query(f"SELECT {self._NOTE_COLUMNS} FROM notes ORDER BY path")]
 
+    def note_stats(self) -> list[NoteStat]:
+        """Id, path, content hash, size and mtime of every note."""
+        return [NoteStat(*r) for r in self._query("SELECT id, path, hash, size, mtime FROM notes ORDER BY id")]
+
+    def phase_counts(self) -> dict[str | None, int]:
+        """Notes per phase (None: notes without one)."""
+        return dict(self._query("SELECT phase, COUNT(*) FROM notes GROUP BY phase"))
+
+    def warned_count(self) -> int:
+        """Notes that were indexed with a warning."""
+        return int(self._query("SELECT COUNT(*) FROM notes WHERE warnings != '[]'")[0][0])
+
     def paths(self) -> list[str]:
         """Every stored note's vault-relative path."""
         return [row[0] for row in self._query("SELECT path FROM notes")]
@@ -232,26 +255,36 @@ class Store:
         return {r[0]: (r[1], r[2], [] if r[3] == empty else json.loads(r[3]), [] if r[4] == empty else json.loads(r[4]),
                        r[5]) for r in rows}
 
+    def paths_by_ids(self, ids: Iterable[int]) -> dict[int, str]:
+        """Vault path per note id (no JSON columns read)."""
+        return dict(self._query_in("SELECT id, path FROM notes WHERE id IN ({marks})", ids))
+
+    def ids_by_paths(self, paths: Iterable[str]) -> dict[str, int]:
+        """Note id per stored vault path (paths not stored are left out)."""
+        return dict(self._query_in("SELECT path, id FROM notes WHERE path IN ({marks})", paths))
+
     def upsert_note(self, path: str, title: str, hash_: str, size: int, mtime: float, phase_fields: dict,
                     aliases: list[str], tags: list[str], warnings: list[str]) -> int:
         """Insert or update a note's metadata; returns its id (stable across content changes)."""
-        existing = self._query("SELECT id FROM notes WHERE path = ?", (path,))
-        values = (title, hash_, size, mtime, json.dumps(phase_fields, default=str), json.dumps(aliases),
-                  json.dumps(tags), json.dumps(warnings))
-        if existing:
-            note_id = existing[0][0]
-            self._execute(
-                "UPDATE notes SET title=?, hash=?, size=?, mtime=?, phase_fields=?, aliases=?, tags=?, warnings=?"
-                " WHERE id=?", (*values, note_id))
-            return note_id
-        cursor = self._execute(
-            "INSERT INTO notes(path, title, hash, size, mtime, phase_fields, aliases, tags, warnings)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", (path, *values))
-        return int(cursor.lastrowid)
+        return self.upsert_notes([(path, title, hash_, size, mtime, phase_fields, aliases, tags, warnings)])[0]
 
-    def touch_note(self, note_id: int, size: int, mtime: float) -> None:
-        """Record a new stat for a note whose content did not change."""
-        self._execute("UPDATE notes SET size=?, mtime=? WHERE id=?", (size, mtime, note_id))
+    def upsert_notes(self, notes: Sequence[tuple]) -> list[int]:
+        """:meth:`upsert_note` for many ``(path, title, hash, size, mtime, phase_fields, aliases, tags,
+        warnings)`` tuples in one statement; returns their ids in order."""
+        rows = [(path, title, hash_, size, mtime, json.dumps(phase_fields, default=str), json.dumps(aliases),
+                 json.dumps(tags), json.dumps(warnings))
+                for path, title, hash_, size, mtime, phase_fields, aliases, tags, warnings in notes]
+        self._db_many(
+            "INSERT INTO notes(path, title, hash, size, mtime, phase_fields, aliases, tags, warnings)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(path) DO UPDATE SET title=excluded.title,"
+            " hash=excluded.hash, size=excluded.size, mtime=excluded.mtime, phase_fields=excluded.phase_fields,"
+            " aliases=excluded.aliases, tags=excluded.tags, warnings=excluded.warnings", rows)
+        id_of = self.ids_by_paths(row[0] for row in rows)
+        return [id_of[row[0]] for row in rows]
+
+    def touch_notes(self, stats: Iterable[tuple[int, int, float]]) -> None:
+        """Record new ``(id, size, mtime)`` stats of notes whose content did not change."""
+        self._db_many("UPDATE notes SET size=?, mtime=? WHERE id=?", [(size, mtime, i) for i, size, mtime in stats])
 
     def rename_note(self, note_id: int, path: str, title: str) -> None:
         """Move a note to a new path, keeping its id (and so its embedding and postings)."""
@@ -270,11 +303,15 @@ class Store:
     # links ------------------------------------------------------------------------------------------------
     def replace_links(self, src: int, links: Iterable[tuple]) -> None:
         """Replace a note's outgoing links with ``(target, kind, markdown[, display])`` tuples (resolved later)."""
-        self._execute("DELETE FROM links WHERE src = ?", (src,))
+        self.replace_links_of({src: links})
+
+    def replace_links_of(self, links_by_src: Mapping[int, Iterable[tuple]]) -> None:
+        """:meth:`replace_links` for many notes in two statements."""
+        self._db_many("DELETE FROM links WHERE src = ?", [(src,) for src in links_by_src])
         self._db_many(
             "INSERT INTO links(src, target, target_key, kind, markdown, display) VALUES (?, ?, ?, ?, ?, ?)",
             [(src, link[0], target_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
-             for link in links],
+             for src, links in links_by_src.items() for link in links],
         )
 
     def links(self, where: str = "", params: Sequence = ()) -> list[LinkRow]:
@@ -314,6 +351,12 @@ class Store:
         return self._query_in(
             "SELECT src, dst FROM links WHERE dst IS NOT NULL AND src != dst"
             " AND (src IN ({marks}) OR dst IN ({marks}))", note_ids, repeat=2)
+
+    def edge_counts_by_phase(self) -> dict[str, int]:
+        """Resolved note→note links (self links excluded) per phase of their source note."""
+        return dict(self._query(
+            "SELECT n.phase, COUNT(*) FROM links l JOIN notes n ON n.id = l.src"
+            " WHERE l.dst IS NOT NULL AND l.dst != l.src AND n.phase IS NOT NULL GROUP BY n.phase"))
 
     def outgoing(self, note_id: int) -> set[int]:
         """Notes that ``note_id`` already links to (any kind)."""

@@ -31,7 +31,7 @@ class DaemonControl(Protocol):
     """What the API needs from the running daemon besides the service."""
 
     def snapshot(self) -> dict:
-        """``{"state": "idle"|"indexing"|"learning", "learning": {...}, ...}``."""
+        """``{"state": "idle"|"indexing"|"learning", "model": "loading"|"loaded"|"failed: …", "learning": {...}, ...}``."""
 
     def learning(self) -> dict:
         """Progress of the current (or last) learning job."""

@@ -36,6 +36,7 @@ log = logging.getLogger("vaultlearn.daemon")
 DAEMON_FILE = "daemon.json"
 TOKEN_FILE = "token"
 LOCK_FILE = "daemon.lock"
+PRELOAD_GRACE_SECONDS = 2.0  # the model starts loading this long after the API serves, if no request came
 SHUTDOWN_WAIT_SECONDS = 10.0  # then the job is abandoned: every state change is crash-safe
 
 
@@ -93,11 +94,31 @@ class Writer:
         self._policy_checked: int | None = None  # the batch count at the last policy check
         self._last_change: dict | None = None
         self._last_error: str | None = None
+        self._model = "loading"
+        self._preload_started = False
         self._thread = threading.Thread(target=self._run, name="vaultlearn-writer", daemon=True)
 
     # --- control (any thread) --------------------------------------------------------------------------
     def start(self) -> None:
         self._thread.start()
+
+    def preload_model(self) -> None:
+        """Load the model in a background thread (once), so the first saved note does not wait for it."""
+        with self._lock:
+            if self._preload_started:
+                return
+            self._preload_started = True
+        threading.Thread(target=self._preload_model, name="vaultlearn-model", daemon=True).start()
+
+    def _preload_model(self) -> None:
+        try:
+            self.service.encoder()
+            state = "loaded"
+        except Exception as exc:  # the first note to embed loads it again and reports the error
+            log.warning("loading the model failed: %s", exc)
+            state = f"failed: {type(exc).__name__}: {exc}"
+        with self._lock:
+            self._model = state
 
     def stop(self, timeout: float = SHUTDOWN_WAIT_SECONDS) -> bool:
         """Stop after the current job (learning is abandoned at its next progress step); True when stopped."""
@@ -117,6 +138,7 @@ class Writer:
             learning = {k: self._learning[k] for k in ("phase", "progress")} if self._learning["running"] else None
             return {
                 "state": self._state,
+                "model": self._model,
                 "learning": learning,
                 "pending_changes": self.watcher.pending,
                 "queued_jobs": [kind for kind, _ in self._jobs],
@@ -191,8 +213,6 @@ class Writer:
     def _reconcile(self) -> None:
         with self._busy("indexing"):
             report = self.service.index()
-            if not self._stop.is_set():
-                self.service.encoder()  # loaded now, so the first saved note is not slowed by it
         self._record(report, Batch(rescan=True))
         log.info("reconciled the vault: %s", _summary(report))
 
@@ -301,6 +321,28 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+class AfterFirstResponse:
+    """ASGI wrapper: calls ``callback`` once, when the first HTTP response has been sent."""
+
+    def __init__(self, app, callback):
+        self.app = app
+        self._callback = callback
+        self._done = False
+
+    async def __call__(self, scope, receive, send) -> None:
+        if self._done or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def sending(message) -> None:
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body") and not self._done:
+                self._done = True
+                self._callback()
+
+        await self.app(scope, receive, sending)
+
+
 def start_http(app, sock: socket.socket):
     """Serve ``app`` on ``sock`` from a thread (signals stay with the main thread); returns once listening.
 
@@ -403,10 +445,15 @@ def _serve(vault: Path, config: Config, sock: socket.socket, discovery: Discover
     token = secrets.token_urlsafe(32)
     watcher.start()  # before the startup reconcile, so nothing that changes during it is missed
     writer.start()
-    server, http = start_http(create_app(service, writer, token), sock)
+    # The model's import would slow the first suggestions on a small machine: it starts loading once the API
+    # has answered its first request, or PRELOAD_GRACE_SECONDS after it serves.
+    server, http = start_http(AfterFirstResponse(create_app(service, writer, token), writer.preload_model), sock)
     host, port = sock.getsockname()[:2]
     code = 0
     if server.started:
+        grace = threading.Timer(PRELOAD_GRACE_SECONDS, writer.preload_model)
+        grace.daemon = True
+        grace.start()
         discovery.write(host, port, token)
         log.info("serving %s on http://%s:%d (pid %d)", service.vault, host, port, os.getpid())
         while not stop.wait(0.5):

@@ -4,7 +4,9 @@
 block L and adds its readout to it. Before anything is learned the memory holds only zeros and is skipped, so
 ``encode`` equals ``SentenceTransformer.encode(..., normalize_embeddings=True)`` bit for bit (same batches, same
 modules). Training code splits the model at the memory: ``hidden_states`` runs blocks 1…L once per note and
-``embed_hidden`` runs memory + blocks L+1… + pooling on those cached states.
+``embed_hidden`` runs memory + blocks L+1… + pooling on those cached states. ``cpu_precision = "bfloat16"``
+(opt-in) runs ``encode`` under CPU bf16 autocast: not bit for bit any more, cosine ≥ 0.9999 to float32; the
+training path stays float32.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from vaultlearn.model.memory import SparseMemory
 
 MODEL_ENV = "VAULTLEARN_MODEL"
 MEMORY_FILE = "memory.safetensors"
+CPU_PRECISIONS = ("float32", "bfloat16")
 CUDA_TOKENS_PER_BATCH = 65536  # length-bucketed GPU batches: about this many (estimated) tokens each
 
 
@@ -71,6 +74,8 @@ class NoteEncoder:
     def __init__(self, config: Config, device: str | None = None):
         from sentence_transformers import SentenceTransformer
 
+        if config.cpu_precision not in CPU_PRECISIONS:
+            raise ValueError(f"cpu_precision must be one of {', '.join(CPU_PRECISIONS)}, got {config.cpu_precision!r}")
         self.config = config
         self.model_path = resolve_model(config.model)
         self.device = resolve_device(device or config.device)
@@ -80,6 +85,7 @@ class NoteEncoder:
             self.st.half()
         self.st.eval()
         self.st.requires_grad_(False)
+        self.bf16 = self.device.type == "cpu" and config.cpu_precision == "bfloat16"
         self.auto_model = self.st[0].auto_model
         self.blocks = _transformer_blocks(self.auto_model)
         if not 1 <= config.memory_layer <= len(self.blocks):
@@ -128,6 +134,7 @@ class NoteEncoder:
     def model_id(self) -> str:
         """Identifies the base model, the memory position and the memory's exact state (changes when values do)."""
         base = f"{self.model_path}|{self.config.max_seq_length}|{next(self.st.parameters()).dtype}"
+        base += "|bf16-autocast" if self.bf16 else ""
         m = self.memory
         if m is None or not m.active:
             return base
@@ -170,7 +177,8 @@ class NoteEncoder:
         for idx, features in self._batches(texts, show_progress):
             self._record = [] if record and self.memory is not None else None
             try:
-                emb = self.st(features)["sentence_embedding"]
+                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                    emb = self.st(features)["sentence_embedding"]
             finally:
                 recorded, self._record = self._record, None
             out[idx] = F.normalize(emb, p=2, dim=1).float().cpu().numpy()
