@@ -1,0 +1,62 @@
+"""remove_traces: a hidden link leaves no link, alias or title words in the source note."""
+
+import pytest
+
+from vaultlearn.eval.traces import remove_traces
+from vaultlearn.vault.parse import parse_note
+
+NAMES = ["Physics/Dew Point.md", "Dew Point", "condensation temperature"]
+
+
+def readable(markdown: str) -> str:
+    return parse_note("Source.md", markdown.encode()).text
+
+
+def test_wikilink_forms_are_removed():
+    text = "A [[Dew Point]], [[dew point|the DP]], [[Dew Point#Formula]], ![[Dew Point]], [[Physics/Dew Point]]."
+    out = remove_traces(text, NAMES)
+    assert "[[" not in out and "DP" not in out and "Formula" not in out
+
+
+def test_markdown_links_are_removed_with_their_text():
+    out = remove_traces("See [the point](Dew%20Point.md) and [x](<Physics/Dew Point.md#H>) here.", NAMES)
+    assert out == "See and here."
+
+
+def test_title_alias_and_display_text_as_plain_words_are_removed():
+    out = remove_traces("dew point and Condensation Temperature; the DP matters. [[Dew Point|the DP]]", NAMES)
+    assert "dew" not in out.lower() and "condensation" not in out.lower() and "DP" not in out
+
+
+def test_words_are_bounded():
+    assert remove_traces("Dew Pointer and undew point", ["Dew Point"]) == "Dew Pointer and undew point"
+
+
+def test_other_links_are_kept():
+    text = "[[Humidity]] and [[Dew Point]] and [h](Humidity.md) and [[Other/Dew Point Chart]]"
+    out = remove_traces(text, NAMES)
+    assert parse_note("S.md", out.encode()).links == parse_note("S.md", "[[Humidity]] [h](Humidity.md) [[Other/Dew Point Chart]]".encode()).links
+
+
+def test_a_different_folder_with_the_same_title_is_not_the_target():
+    assert remove_traces("[[Garden/Overview]] [[Overview]]", ["Projects/Overview.md", "Overview"]).strip() == "[[Garden/Overview]]"
+
+
+def test_frontmatter_links_are_removed():
+    text = "---\nrelated: \"[[Dew Point]]\"\n---\nbody"
+    assert "Dew" not in remove_traces(text, NAMES)
+
+
+def test_readable_text_keeps_the_rest():
+    text = "# Weather\nRelative humidity rises until the [[Dew Point]] is reached."
+    assert readable(remove_traces(text, NAMES)) == "Source\n# Weather\nRelative humidity rises until the is reached."
+
+
+def test_names_are_required():
+    with pytest.raises(ValueError):
+        remove_traces("text", ["", " "])
+
+
+def test_other_links_shown_text_loses_the_words_but_keeps_its_target():
+    out = remove_traces("[[Dew Point Chart|dew point chart]] and [dew point table](Table.md)", NAMES)
+    assert out == "[[Dew Point Chart| chart]] and [ table](Table.md)"

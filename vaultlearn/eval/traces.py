@@ -1,0 +1,92 @@
+"""Remove every trace of a link A→B from A's markdown, so that hiding the link hides its words too.
+
+A trace is: a ``[[B]]`` / ``[[B|alias]]`` / ``[[B#Heading]]`` / ``![[B]]`` link, a markdown link
+``[text](B.md)``, the display text of such a link wherever it stands, and B's names (title, aliases) as
+plain words (case-insensitive, word-bounded). Links to other notes are kept as written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from urllib.parse import unquote
+
+from vaultlearn.vault.names import lookup_key, strip_note_suffix
+
+# [[inner]] with an optional leading "!" (same inner rule as the body parser: no "[[" or "]]" inside)
+_WIKILINK = re.compile(r"!?\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]")
+# [text](dest) with an optional leading "!" and an optional title
+_MD_LINK = re.compile(
+    r"!?\[(?P<text>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
+    r"\(\s*(?P<dest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)"
+)
+_SPACE_RUNS = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
+
+
+def remove_traces(markdown: str, target_names: Sequence[str]) -> str:
+    """``markdown`` without any link to, or mention of, the note named by ``target_names``.
+
+    ``target_names`` are the target's names: its vault path and/or title (with or without ``.md``) and its
+    aliases. The result is markdown again (other links intact), ready for ``parse_note`` to embed.
+    """
+    names = [strip_note_suffix(name.strip()) for name in target_names if name and name.strip()]
+    if not names:
+        raise ValueError("remove_traces needs at least one non-empty target name")
+    keys = {lookup_key(name) for name in names}
+    shown: list[str] = []
+
+    def drop_wikilink(match: re.Match) -> str:
+        ref, bar, display = match.group("inner").partition("|")
+        if not _names_target(ref.rstrip("\\").partition("#")[0], keys):
+            return match.group(0)
+        if bar and display.strip():
+            shown.append(display.strip())
+        return ""
+
+    def drop_markdown_link(match: re.Match) -> str:
+        dest = match.group("dest")
+        dest = dest[1:-1] if dest.startswith("<") else dest
+        if not _names_target(unquote(dest.partition("#")[0]), keys):
+            return match.group(0)
+        if match.group("text").strip():
+            shown.append(match.group("text").strip())
+        return ""
+
+    text = _WIKILINK.sub(drop_wikilink, markdown)
+    text = _MD_LINK.sub(drop_markdown_link, text)
+    mentions = mention_pattern([n.rsplit("/", 1)[-1] for n in names] + shown)
+
+    def drop_words(match: re.Match) -> str:
+        """Other links keep their targets; only their shown text loses the words."""
+        if match.group("inner") is not None:
+            ref, bar, display = match.group("inner").partition("|")
+            bang = "!" if match.group(0).startswith("!") else ""
+            return f"{bang}[[{ref}{bar}{mentions.sub('', display)}]]"
+        if match.group("dest") is not None:
+            head = match.group(0)[: match.group(0).index("](")]
+            return mentions.sub("", head) + match.group(0)[len(head) :]
+        return ""
+
+    links_or_words = re.compile(f"{_WIKILINK.pattern}|{_MD_LINK.pattern}|{mentions.pattern}", re.IGNORECASE)
+    return _SPACE_RUNS.sub(" ", links_or_words.sub(drop_words, text))
+
+
+def mention_pattern(words: Sequence[str]) -> re.Pattern:
+    """One case-insensitive, word-bounded pattern matching any of ``words`` (longest first)."""
+    ordered = sorted({w.strip() for w in words if w.strip()}, key=len, reverse=True)
+    alternatives = "|".join(re.escape(word) for word in ordered)
+    return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+
+
+def _names_target(target: str, keys: set[str]) -> bool:
+    """True when a link target as typed (``B``, ``B.md``, ``folder/B``) names one of ``keys``.
+
+    A bare name matches a name's last component; a path matches a name that ends with it (Obsidian
+    resolves partial paths).
+    """
+    key = lookup_key(strip_note_suffix(target.strip()))
+    if not key:
+        return False
+    if "/" not in key:
+        return any(k.rsplit("/", 1)[-1] == key for k in keys)
+    return any(k == key or k.endswith("/" + key) for k in keys)
