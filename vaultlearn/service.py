@@ -23,7 +23,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import Config
-from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, VaultlearnError
+from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, VaultlearnError, require_finite
 from .index.suggest import (
     Candidate, HeldOutLink, RankWeights, Suggestion, build_candidates, fit_weights, rank, reason, sample_links,
 )
@@ -366,6 +366,7 @@ class VaultService:
         affected = self.store.notes_touching(result["updated_slots"]) | self.store.notes_without_postings()
         ids = np.array(sorted(i for i in affected if i in position), dtype=np.int64)
         vectors, slots = encoder.encode_with_slots([texts[position[i]] for i in ids])
+        require_finite(vectors, f"embeddings after learning phase {phase!r}")
         old_ids = np.array([row.id for i, row in enumerate(rows) if i not in in_phase], dtype=np.int64)
         before = {int(i): self.store.embedding(int(i)) for i in ids}
         cosine_change = sum(1.0 - float(before[int(i)] @ v) for i, v in zip(ids, vectors)

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from vaultlearn.config import Config
+from vaultlearn.errors import require_finite
 from vaultlearn.eval.protocol import EvalCorpus, Split, drift, score_phases, split_links, summarize
 from vaultlearn.model.continual import ContinualLearner, HiddenCache, PhaseData, info_nce, plan_phase
 from vaultlearn.model.encoder import NoteEncoder
@@ -120,7 +121,9 @@ class _Dense(_Frozen):
         features = st.preprocess(list(texts))
         cut = self.config.learn_max_tokens
         features = {k: v[:, :cut].to(self.encoder.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-        return torch.nn.functional.normalize(st(features)["sentence_embedding"], p=2, dim=1)
+        with self.encoder.precision(training=True):
+            emb = st(features)["sentence_embedding"]
+        return torch.nn.functional.normalize(emb.float(), p=2, dim=1)
 
     def _loss(self, data: PhaseData, pairs: np.ndarray, batch: np.ndarray, negatives: np.ndarray) -> torch.Tensor:
         negs = negatives[negatives >= 0]
@@ -135,8 +138,9 @@ class _Dense(_Frozen):
             return 0
         pairs = np.asarray(data.pairs, dtype=np.int64)
         batches, negatives = plan_phase(data, emb[known], self.config, k)
-        for batch, neg in zip(batches, negatives):
+        for step, (batch, neg) in enumerate(zip(batches, negatives)):
             loss = self._loss(data, pairs, batch, neg)
+            require_finite(loss, f"{self.kind} training loss of phase {phase!r} at step {step + 1}")
             if self.ewc is not None:
                 loss = loss + self.ewc.penalty(self.params, 1.0)
             self.optimizer.zero_grad(set_to_none=True)
