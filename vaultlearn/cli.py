@@ -201,24 +201,32 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: 
 @cli.command("eval")
 @click.argument("vault", required=False, type=click.Path(file_okay=False))
 @vault_option
-@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn", show_default=True,
-              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, and ablations).")
+@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,propagate,adapter,joint",
+              show_default=True,
+              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn and its ablations) and "
+                   "references (propagate, adapter, joint).")
 @click.option("--phase-by", type=click.Choice(["frontmatter", "tag", "folder", "date"]), default=None,
               help="Where phases come from (default: the configured order, first that fits).")
 @click.option("--max-phases", type=click.IntRange(1), default=None, help="Only the first N phases.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps per phase (default: config).")
-@click.option("--seed", type=int, default=None, help="Seed of the held-out split and training (default: config).")
+@click.option("--seed", type=int, default=None, help="First seed of the held-out split and training (default: config).")
+@click.option("--seeds", "n_seeds", type=click.IntRange(1), default=1, show_default=True,
+              help="Run N seeds (seed, seed+1, …) and report mean ± sd of every figure.")
+@click.option("--no-trace", is_flag=True,
+              help="Also remove from each source note every trace of its held-out links (the link, its shown text, "
+                   "the target's title and aliases as words).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of R[k][j] per strategy.")
-def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, device, as_json, out, plot) -> None:
-    """The continual link-prediction benchmark: strategies × phases, gain, forgetting, drift. Writes nothing
-    into the vault."""
+def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, n_seeds, no_trace, device, as_json,
+             out, plot) -> None:
+    """The continual link-prediction benchmark: strategies × phases, gain, forgetting, drift, beside the
+    references. Writes nothing into the vault."""
     from dataclasses import replace
 
     from .eval.corpus import load_corpus
-    from .eval.strategies import format_table, plot_results, run_eval
+    from .eval.strategies import format_table, plot_results, run_seeds
 
     root = _vault(vault_opt, vault)
     config = Config.load(root)
@@ -229,9 +237,12 @@ def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, de
         raise VaultlearnError(f"{root} has no phases with links to evaluate (phases: {corpus.phases or 'none'})")
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     say = None if as_json else (lambda message: click.echo(message, err=True))
-    result = run_eval(corpus, names, config, steps=steps or config.learn_steps,
-                      seed=config.seed if seed is None else seed, device=device, max_phases=max_phases,
-                      progress=say)
+    first = config.seed if seed is None else seed
+    try:
+        result = run_seeds(corpus, names, config, seeds=range(first, first + n_seeds), no_trace=no_trace,
+                           steps=steps or config.learn_steps, device=device, max_phases=max_phases, progress=say)
+    except ValueError as exc:
+        raise VaultlearnError(str(exc)) from exc
     if out:
         from .atomic import atomic_write_text
 

@@ -28,13 +28,17 @@ TOP_K = 10
 
 @dataclass
 class EvalCorpus:
-    """Notes (paths, texts, phase or None), phases in learning order, resolved note→note links (indices)."""
+    """Notes (paths, texts, phase or None), phases in learning order, resolved note→note links (indices);
+    for the no-trace protocol also each note's markdown and names (path, aliases)."""
 
     paths: list[str]
     texts: list[str]
     phase_of: list[str | None]
     phases: list[str]
     edges: list[tuple[int, int]]
+    markdown: list[str] | None = None
+    names: list[list[str]] | None = None
+    max_embed_chars: int = 4000
 
     def __post_init__(self) -> None:
         if not len(self.paths) == len(self.texts) == len(self.phase_of):
