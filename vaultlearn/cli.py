@@ -137,6 +137,8 @@ def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
                + ", ".join(f"{p} ({info['notes_by_phase'][p]})" for p in info["phases"]))
     click.echo(f"learned          {', '.join(info['learned_phases']) or '-'}")
     click.echo(f"pending          {', '.join(info['pending_phases']) or '-'}")
+    for phase, why in info["declined_phases"].items():
+        click.echo(f"declined         {phase}: {why}")
     if info["notes_with_warnings"]:
         click.echo(f"notes w/warnings {info['notes_with_warnings']}")
 
@@ -167,9 +169,12 @@ def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None
 @click.argument("vault", required=False, type=click.Path(file_okay=False))
 @vault_option
 @click.option("--phase", default=None, help="Learn only this phase (default: every pending phase, in order).")
+@click.option("--force", is_flag=True,
+              help="Commit what is learned even when validation finds no gain or an earlier phase dropping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: bool) -> None:
-    """Learn the vault's pending phases from its links, then re-embed only the notes that changed."""
+def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bool, as_json: bool) -> None:
+    """Learn the vault's pending phases from its links; keep each only if it gains on held-out links and no
+    earlier phase drops; then re-embed only the notes that changed."""
     from tqdm import tqdm
 
     service = _service(_vault(vault_opt, vault), create=False)
@@ -182,17 +187,27 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: 
                                               disable=as_json or not sys.stderr.isatty())
         bar.update(round(event["progress"] * 100) - bar.n)
 
-    report = service.learn(phase, progress=progress)
+    report = service.learn(phase, force=force, progress=progress)
     for bar in bars.values():
         bar.close()
     if as_json:
         _echo_json(report)
         return
     if not report["phases"]:
-        click.echo("nothing to learn: every phase is learned" if service.status()["phases"]
-                   else "nothing to learn: the vault has no phases")
+        status = service.status()
+        if status["declined_phases"]:
+            click.echo("nothing new to learn; declined earlier (use --force to commit anyway): " + "; ".join(
+                f"{p}: {why}" for p, why in status["declined_phases"].items()))
+        else:
+            click.echo("nothing to learn: every phase is learned" if status["phases"]
+                       else "nothing to learn: the vault has no phases")
     for p in report["phases"]:
+        if not p["committed"]:
+            click.echo(f"{p['phase']}: kept the current model ({p['links']} links, {p['steps']} steps in "
+                       f"{p['seconds']:.1f}s): {p['reason']}")
+            continue
         click.echo(f"{p['phase']}: {p['links']} links, {p['steps']} steps in {p['seconds']:.1f}s; "
+                   f"{'committed without passing validation' if p['forced'] else 'validated'}: {p['reason']}; "
                    f"re-embedded {p['reembedded']} notes ({p['reembedded_share']:.1%}); "
                    f"drift {p['drift_cosine']:.4f} mean cosine, top-10 changed for {p['top10_changed']:.1%} "
                    f"of old notes")
