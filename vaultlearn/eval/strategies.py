@@ -24,6 +24,7 @@ from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
 from vaultlearn.eval.corpus import without_traces
 from vaultlearn.eval.protocol import EvalCorpus, Split, drift, score_phases, split_links, summarize
+from vaultlearn.eval.notememory import NoteMemory
 from vaultlearn.eval.references import Adapter, Propagate
 from vaultlearn.model.continual import ContinualLearner, HiddenCache, PhaseData, info_nce, plan_phase
 from vaultlearn.model.encoder import NoteEncoder
@@ -40,7 +41,12 @@ SPARSE_OPTIONS = {
 DENSE_LR = {"full": 2e-5, "ewc": 2e-5, "lora": 2e-4}
 LORA_RANK = 16
 REFERENCES = ("propagate", "adapter", "joint")
-STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *REFERENCES)
+NOTE_MEMORY_OPTIONS = {  # experimental design (notememory.py): train the phase's values, replay earlier links
+    "notemem-init": {"train": False, "replay": False},
+    "notemem": {"train": True, "replay": False},
+    "notemem-replay": {"train": True, "replay": True},
+}
+STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
 
 def phase_data(corpus: EvalCorpus, split: Split, k: int, *, twp: bool, config: Config) -> tuple[PhaseData, np.ndarray]:
@@ -356,6 +362,8 @@ def _make(name, encoder, config, cache, universe, corpus, device, frozen, split,
         return Propagate(frozen)
     if name == "adapter":
         return Adapter(frozen, config)
+    if name in NOTE_MEMORY_OPTIONS:
+        return NoteMemory(frozen, config, **NOTE_MEMORY_OPTIONS[name])
     if name == "joint":
         return _Joint(config, device, corpus, split, n_phases, universe)
     return _Dense(name, config, device, corpus.texts, universe)
@@ -379,7 +387,7 @@ def format_table(result: dict) -> str:
     ]
     for name, s in result["summary"].items():
         cells = " ".join(_ms(s[key], width, several) for key, _ in columns)
-        ref = f"{best or '-':>9}{_ms(ref_gain, width - 1, several)}" if best else f"{'-':>{width + 8}}"
+        ref = f"{best + ' ' + _ms(ref_gain, 0, several):>{width + 8}}" if best else f"{'-':>{width + 8}}"
         vs = _ms(s["gain_minus_best_reference"], width, several) if best else f"{'-':>{width}}"
         lines.append(f"{name:20} {cells} {ref} {vs} {s['seconds']['mean']:6.0f}")
     return "\n".join(lines)
