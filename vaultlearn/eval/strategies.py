@@ -219,6 +219,11 @@ def run_seeds(corpus: EvalCorpus, strategies: Sequence[str], config: Config, *, 
         run = run_eval(corpus, strategies, config, seed=seed, no_trace=no_trace, cache=cache, **options)
         cache = run.pop("cache")
         runs.append(run)
+    return summarize_runs(runs, strategies, no_trace)
+
+
+def summarize_runs(runs: list[dict], strategies: Sequence[str], no_trace: bool) -> dict:
+    """Several seeds' :func:`run_eval` results (same vault, phases and protocol) as :func:`run_seeds` reports them."""
     refs = [r for r in REFERENCES if r in strategies]
     mean_gain = {r: np.mean([_num(run["strategies"][r]["gain"]) for run in runs]) for r in refs}
     best = max(refs, key=lambda r: mean_gain[r]) if refs else None
@@ -236,7 +241,7 @@ def run_seeds(corpus: EvalCorpus, strategies: Sequence[str], config: Config, *, 
         "phases": runs[0]["phases"],
         "heldout": runs[0]["heldout"],
         "protocol": "no-trace" if no_trace else "standard",
-        "seeds": list(seeds),
+        "seeds": [run["seed"] for run in runs],
         "best_reference": best,
         "summary": summary,
         "runs": runs,
