@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from vaultlearn.eval.protocol import (
     EvalCorpus,
@@ -133,3 +134,29 @@ def test_eval_cli_no_trace_with_seeds(sample_vault):
     assert result["best_reference"] == "propagate"
     bad = run("eval", sample_vault, "--strategies", "frozen,nosuch")
     assert bad.returncode == 1 and "unknown strategies" in bad.stderr
+
+
+def test_note_memory_adds_slots_per_phase_and_never_rewrites_old_ones(monkeypatch):
+    import vaultlearn.eval.notememory as notememory
+    from vaultlearn.eval.strategies import phase_data
+
+    corpus = synthetic_corpus()
+    split = split_links(corpus, 0)
+    config = tiny_config()
+    rng = np.random.default_rng(0)
+    frozen = rng.normal(size=(len(corpus.texts), 8)).astype(np.float32)
+    frozen /= np.linalg.norm(frozen, axis=1, keepdims=True)
+    monkeypatch.setattr(notememory, "NOTE_MEMORY_STEPS", 3)
+    memory = notememory.NoteMemory(frozen, config, train=True, replay=True)
+    emb = frozen.copy()
+    data, known = phase_data(corpus, split, 0, twp=True, config=config)
+    assert memory.learn("alpha", 0, data, known, emb) > 0
+    first = memory.values.clone()
+    sources = {int(known[a]) for a, _ in data.pairs}
+    assert sorted(memory.slot_notes.tolist()) == sorted(sources)
+    unlinked = [i for i in known if int(i) not in sources]
+    assert not np.allclose(emb[unlinked], frozen[unlinked]), "notes without links read the memory too"
+    data, known = phase_data(corpus, split, 1, twp=True, config=config)
+    memory.learn("beta", 1, data, known, emb)
+    assert len(memory.values) > len(first) and torch.equal(memory.values[: len(first)], first)
+    assert np.isfinite(emb).all()
