@@ -14,6 +14,7 @@ reference.
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -236,7 +237,10 @@ def summarize_runs(runs: list[dict], strategies: Sequence[str], no_trace: bool) 
                 _num(s["gain"]) - _num(run["strategies"][best]["gain"]) for s, run in zip(per_seed, runs)
             ]
         summary[name] = {key: _mean_sd(values) for key, values in figures.items()}
-        summary[name]["R"] = [np.nanmean([s["R"][k] for s in per_seed], axis=0).tolist() for k in range(len(runs[0]["phases"]))]
+        with warnings.catch_warnings():  # a phase without held-out links is NaN in every seed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            summary[name]["R"] = [np.nanmean([s["R"][k] for s in per_seed], axis=0).tolist()
+                                  for k in range(len(runs[0]["phases"]))]
     return {
         "phases": runs[0]["phases"],
         "heldout": runs[0]["heldout"],
