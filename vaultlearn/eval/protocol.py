@@ -104,7 +104,8 @@ def rank_of_targets(
     cand_emb = emb[cand]
     require_finite(cand_emb, "embeddings of the candidate notes")
     for row, (a, b) in enumerate(links):
-        scores = cand_emb @ emb[a]
+        with np.errstate(invalid="ignore", over="ignore"):  # reported just below, as an error
+            scores = cand_emb @ emb[a]
         require_finite(scores, f"similarity scores of note {a}")
         drop = np.isin(cand, list((targets_of.get(a, set()) - {b}) | {a}))
         target = scores[cand == b]
