@@ -128,7 +128,7 @@ def main() -> None:
             service, _, seconds = _index_without_fit(vault, config, encoder)
             e2e_rate = _rate(n, seconds)
             t = time.perf_counter()
-            service.fit_rank_weights()
+            service.fit_ranker()
             fit_seconds = time.perf_counter() - t
             print(f"torch {torch.__version__}, device {encoder.device}")
             print(f"plain SentenceTransformer.encode : {plain_rate:8.1f} notes/s  (baseline)")
@@ -138,10 +138,10 @@ def main() -> None:
                   f"{ours_rate / plain_rate:5.2f}x" + (f"  cosine to float32 min {cosine.min():.5f} mean "
                                                        f"{cosine.mean():.5f}" if encoder.bf16 else ""))
             print(f"vaultlearn index end to end      : {e2e_rate:8.1f} notes/s  ratio {e2e_rate / plain_rate:5.2f}x"
-                  f"  (rank-weight fit, not included: {fit_seconds:.1f} s)")
+                  f"  (reranker fit, not included: {fit_seconds:.1f} s)")
             service.close()
         service, report, seconds = _index_without_fit(vault, config, FreeEncoder())
-        service.fit_rank_weights()  # stored, so the re-index below does not refit
+        service.fit_ranker()  # stored, so the re-index below does not refit
         print(f"end to end, stand-in encoder     : {_rate(n, seconds):8.1f} notes/s  = {seconds / n * 1e3:.3f} ms per "
               f"note for everything but the forward pass; peak memory {report['peak_memory_mb']} MiB")
         service.close()

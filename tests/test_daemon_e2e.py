@@ -303,7 +303,8 @@ def test_background_learning_when_ready_and_quiet(tmp_path):
     vault = make_vault(tmp_path)
     (vault / STATE_DIR / "config.toml").write_text(
         "debounce_seconds = 0.2\nlearn_quiet_seconds = 2.0\nlearn_min_new_links = 20\n"
-        "learn_steps = 5\nlearn_batch_size = 8\n")
+        "learn_steps = 5\nlearn_batch_size = 8\n"
+        "learn_min_gain = -1.0\nlearn_max_drop = 1.0\n")  # validation passes: this test is about the policy
     daemon = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
     status = poll(lambda: (s := daemon.status())["applied_batches"] and s, 120, "the startup reconcile")
     ready = [p for p in status["pending_phases"] if status["new_links_by_phase"].get(p, 0) >= 20]

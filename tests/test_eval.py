@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from vaultlearn.eval.protocol import (
     EvalCorpus,
@@ -11,7 +12,7 @@ from vaultlearn.eval.protocol import (
     summarize,
     targets_by_source,
 )
-from vaultlearn.eval.strategies import format_table, plot_results, run_eval
+from vaultlearn.eval.strategies import format_table, plot_results, run_eval, run_seeds
 
 from .test_continual import synthetic_corpus, tiny_config
 
@@ -66,19 +67,96 @@ def test_summary_numbers():
 
 def test_run_eval_schema(tmp_path):
     corpus = synthetic_corpus()
-    result = run_eval(
-        corpus, ["frozen", "vaultlearn"], tiny_config(), steps=3, seed=0, device="cpu", max_phases=None
-    )
-    assert result["phases"] == ["alpha", "beta"]
-    for name in ("frozen", "vaultlearn"):
-        s = result["strategies"][name]
+    names = ["frozen", "vaultlearn", "propagate", "adapter", "joint"]
+    result = run_seeds(corpus, names, tiny_config(), seeds=[0], steps=1, device="cpu", max_phases=None)
+    assert result["phases"] == ["alpha", "beta"] and result["protocol"] == "standard" and result["seeds"] == [0]
+    run = result["runs"][0]
+    assert "cache" not in run and run["seed"] == 0
+    for name in names:
+        s = run["strategies"][name]
         assert [len(row) for row in s["R"]] == [1, 2] and [len(row) for row in s["MRR"]] == [1, 2]
         assert len(s["frozen_R"]) == 2
         for key in ("gain", "forgetting", "relative_forgetting", "min_old_minus_frozen", "seconds"):
             assert key in s
         assert set(s["drift"]) == {"cosine", "top10_changed", "reembedded"}
-    frozen = result["strategies"]["frozen"]
+    frozen = run["strategies"]["frozen"]
     assert frozen["gain"] == 0 and frozen["drift"]["reembedded"] == 0
-    assert "vaultlearn" in format_table(result)
+    assert run["strategies"]["propagate"]["drift"]["reembedded"] > 0  # linked notes moved, without training
+    best = result["best_reference"]
+    assert best in ("propagate", "adapter", "joint")
+    assert result["summary"][best]["gain_minus_best_reference"]["mean"] == 0
+    table = format_table(result)
+    assert "vaultlearn" in table and f"best reference: {best}" in table
     plot_results(result, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_seeds_give_mean_and_sd_of_each_figure():
+    result = run_seeds(synthetic_corpus(), ["frozen", "propagate"], tiny_config(), seeds=[0, 1, 2], steps=1,
+                       device="cpu", max_phases=None)
+    gains = [run["strategies"]["propagate"]["gain"] for run in result["runs"]]
+    figure = result["summary"]["propagate"]["gain"]
+    assert figure == {"mean": pytest.approx(np.mean(gains)), "sd": pytest.approx(np.std(gains, ddof=1)), "n": 3}
+    assert result["summary"]["frozen"]["relative_forgetting"] == {"mean": None, "sd": None, "n": 0}
+    assert "±" in format_table(result)
+
+
+def test_no_trace_removes_held_out_targets_from_their_sources(sample_vault):
+    from vaultlearn.config import Config
+    from vaultlearn.eval.corpus import load_corpus, without_traces
+
+    corpus = load_corpus(sample_vault, Config())
+    split = split_links(corpus, 0)
+    hidden = without_traces(corpus, split)
+    held = [link for links in split.heldout for link in links]
+    assert held
+    title = lambda b: corpus.paths[b].rsplit("/", 1)[-1].removesuffix(".md").lower()
+    kept = [(a, b) for a, b in held if title(b) in corpus.texts[a].lower()]
+    assert kept, "the standard protocol keeps the held-out targets' names in their sources"
+    for a, b in held:
+        assert title(b) not in hidden.texts[a].lower()
+        for alias in corpus.names[b][1:]:
+            assert alias.lower() not in hidden.texts[a].lower()
+    untouched = set(range(len(corpus.texts))) - {a for a, _ in held}
+    assert all(hidden.texts[i] == corpus.texts[i] for i in untouched)
+    assert hidden.edges == corpus.edges
+
+
+def test_eval_cli_no_trace_with_seeds(sample_vault):
+    import json
+
+    from tests.test_cli import run
+
+    out = run("eval", sample_vault, "--strategies", "frozen,propagate", "--no-trace", "--seeds", "2", "--json")
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["protocol"] == "no-trace" and result["seeds"] == [0, 1] and len(result["runs"]) == 2
+    assert result["best_reference"] == "propagate"
+    bad = run("eval", sample_vault, "--strategies", "frozen,nosuch")
+    assert bad.returncode == 1 and "unknown strategies" in bad.stderr
+
+
+def test_note_memory_adds_slots_per_phase_and_never_rewrites_old_ones(monkeypatch):
+    import vaultlearn.eval.notememory as notememory
+    from vaultlearn.eval.strategies import phase_data
+
+    corpus = synthetic_corpus()
+    split = split_links(corpus, 0)
+    config = tiny_config()
+    rng = np.random.default_rng(0)
+    frozen = rng.normal(size=(len(corpus.texts), 8)).astype(np.float32)
+    frozen /= np.linalg.norm(frozen, axis=1, keepdims=True)
+    monkeypatch.setattr(notememory, "NOTE_MEMORY_STEPS", 3)
+    memory = notememory.NoteMemory(frozen, config, train=True, replay=True)
+    emb = frozen.copy()
+    data, known = phase_data(corpus, split, 0, twp=True, config=config)
+    assert memory.learn("alpha", 0, data, known, emb) > 0
+    first = memory.values.clone()
+    sources = {int(known[a]) for a, _ in data.pairs}
+    assert sorted(memory.slot_notes.tolist()) == sorted(sources)
+    unlinked = [i for i in known if int(i) not in sources]
+    assert not np.allclose(emb[unlinked], frozen[unlinked]), "notes without links read the memory too"
+    data, known = phase_data(corpus, split, 1, twp=True, config=config)
+    memory.learn("beta", 1, data, known, emb)
+    assert len(memory.values) > len(first) and torch.equal(memory.values[: len(first)], first)
+    assert np.isfinite(emb).all()

@@ -31,7 +31,7 @@ def tiny_vault(sample_vault):
 
 
 def test_learn_then_suggest_status_and_overlap(tiny_vault, tmp_path):
-    out = run("learn", "--vault", tiny_vault, "--json")
+    out = run("learn", "--vault", tiny_vault, "--force", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
     phases = ["solar-dryer", "rainwater", "beehive-monitor", "greenhouse"]
@@ -66,7 +66,7 @@ def test_learn_then_suggest_status_and_overlap(tiny_vault, tmp_path):
 
 
 def test_learn_one_phase_and_unknown_phase(tiny_vault):
-    out = run("learn", "--vault", tiny_vault, "--phase", "rainwater", "--json")
+    out = run("learn", "--vault", tiny_vault, "--phase", "rainwater", "--force", "--json")
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["learned_phases"] == ["rainwater"]
     bad = run("learn", "--vault", tiny_vault, "--phase", "no-such-phase")
@@ -76,8 +76,8 @@ def test_learn_one_phase_and_unknown_phase(tiny_vault):
 
 
 def test_kill_9_mid_learning_keeps_the_last_good_model(tiny_vault):
-    assert run("learn", "--vault", tiny_vault, "--phase", "solar-dryer").returncode == 0
-    proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.cli", "learn", "--vault", str(tiny_vault)],
+    assert run("learn", "--vault", tiny_vault, "--phase", "solar-dryer", "--force").returncode == 0
+    proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.cli", "learn", "--vault", str(tiny_vault), "--force"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     time.sleep(6)
     proc.send_signal(signal.SIGKILL)
@@ -87,7 +87,7 @@ def test_kill_9_mid_learning_keeps_the_last_good_model(tiny_vault):
     learned = json.loads(status.stdout)["learned_phases"]
     assert learned[0] == "solar-dryer"
     assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
-    finish = run("learn", "--vault", tiny_vault, "--json")
+    finish = run("learn", "--vault", tiny_vault, "--force", "--json")
     assert finish.returncode == 0, finish.stderr
     assert json.loads(finish.stdout)["learned_phases"] == ["solar-dryer", "rainwater", "beehive-monitor",
                                                           "greenhouse"]

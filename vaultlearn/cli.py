@@ -179,6 +179,8 @@ def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
     if info["repair_due"]:
         click.echo("repair due       learning was interrupted after the model was saved: the next `vaultlearn "
                    "index` re-embeds every note with it and records what it learned")
+    for phase, why in info["declined_phases"].items():
+        click.echo(f"declined         {phase}: {why}")
     if info["notes_with_warnings"]:
         click.echo(f"notes w/warnings {info['notes_with_warnings']}")
 
@@ -209,9 +211,12 @@ def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None
 @click.argument("vault", required=False, type=click.Path(file_okay=False))
 @vault_option
 @click.option("--phase", default=None, help="Learn only this phase (default: every pending phase, in order).")
+@click.option("--force", is_flag=True,
+              help="Commit what is learned even when validation finds no gain or an earlier phase dropping.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: bool) -> None:
-    """Learn the vault's pending phases from its links, then re-embed only the notes that changed."""
+def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bool, as_json: bool) -> None:
+    """Learn the vault's pending phases from its links; keep each only if it gains on held-out links and no
+    earlier phase drops; then re-embed only the notes that changed."""
     from tqdm import tqdm
 
     if as_json or not sys.stderr.isatty():
@@ -226,17 +231,27 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: 
                                               disable=as_json or not sys.stderr.isatty())
         bar.update(round(event["progress"] * 100) - bar.n)
 
-    report = service.learn(phase, progress=progress)
+    report = service.learn(phase, force=force, progress=progress)
     for bar in bars.values():
         bar.close()
     if as_json:
         _echo_json(report)
         return
     if not report["phases"]:
-        click.echo("nothing to learn: every phase is learned" if service.status()["phases"]
-                   else "nothing to learn: the vault has no phases")
+        status = service.status()
+        if status["declined_phases"]:
+            click.echo("nothing new to learn; declined earlier (use --force to commit anyway): " + "; ".join(
+                f"{p}: {why}" for p, why in status["declined_phases"].items()))
+        else:
+            click.echo("nothing to learn: every phase is learned" if status["phases"]
+                       else "nothing to learn: the vault has no phases")
     for p in report["phases"]:
+        if not p["committed"]:
+            click.echo(f"{p['phase']}: kept the current model ({p['links']} links, {p['steps']} steps in "
+                       f"{p['seconds']:.1f}s): {p['reason']}")
+            continue
         click.echo(f"{p['phase']}: {p['links']} links, {p['steps']} steps in {p['seconds']:.1f}s; "
+                   f"{'committed without passing validation' if p['forced'] else 'validated'}: {p['reason']}; "
                    f"re-embedded {p['reembedded']} notes ({p['reembedded_share']:.1%}); "
                    f"drift {p['drift_cosine']:.4f} mean cosine, top-10 changed for {p['top10_changed']:.1%} "
                    f"of old notes")
@@ -245,24 +260,32 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, as_json: 
 @cli.command("eval")
 @click.argument("vault", required=False, type=click.Path(file_okay=False))
 @vault_option
-@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn", show_default=True,
-              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, and ablations).")
+@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,propagate,adapter,joint",
+              show_default=True,
+              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn and its ablations) and "
+                   "references (propagate, adapter, joint).")
 @click.option("--phase-by", type=click.Choice(["frontmatter", "tag", "folder", "date"]), default=None,
               help="Where phases come from (default: the configured order, first that fits).")
 @click.option("--max-phases", type=click.IntRange(1), default=None, help="Only the first N phases.")
 @click.option("--steps", type=click.IntRange(1), default=None, help="Training steps per phase (default: config).")
-@click.option("--seed", type=int, default=None, help="Seed of the held-out split and training (default: config).")
+@click.option("--seed", type=int, default=None, help="First seed of the held-out split and training (default: config).")
+@click.option("--seeds", "n_seeds", type=click.IntRange(1), default=1, show_default=True,
+              help="Run N seeds (seed, seed+1, …) and report mean ± sd of every figure.")
+@click.option("--no-trace", is_flag=True,
+              help="Also remove from each source note every trace of its held-out links (the link, its shown text, "
+                   "the target's title and aliases as words).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of R[k][j] per strategy.")
-def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, device, as_json, out, plot) -> None:
-    """The continual link-prediction benchmark: strategies × phases, gain, forgetting, drift. Writes nothing
-    into the vault."""
+def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, n_seeds, no_trace, device, as_json,
+             out, plot) -> None:
+    """The continual link-prediction benchmark: strategies × phases, gain, forgetting, drift, beside the
+    references. Writes nothing into the vault."""
     from dataclasses import replace
 
     from .eval.corpus import load_corpus
-    from .eval.strategies import format_table, plot_results, run_eval
+    from .eval.strategies import format_table, plot_results, run_seeds
 
     root = _vault(vault_opt, vault)
     config = Config.load(root)
@@ -273,9 +296,12 @@ def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, de
         raise VaultlearnError(f"{root} has no phases with links to evaluate (phases: {corpus.phases or 'none'})")
     names = [s.strip() for s in strategies.split(",") if s.strip()]
     say = None if as_json else (lambda message: click.echo(message, err=True))
-    result = run_eval(corpus, names, config, steps=steps or config.learn_steps,
-                      seed=config.seed if seed is None else seed, device=device, max_phases=max_phases,
-                      progress=say)
+    first = config.seed if seed is None else seed
+    try:
+        result = run_seeds(corpus, names, config, seeds=range(first, first + n_seeds), no_trace=no_trace,
+                           steps=steps or config.learn_steps, device=device, max_phases=max_phases, progress=say)
+    except ValueError as exc:
+        raise VaultlearnError(str(exc)) from exc
     if out:
         from .atomic import atomic_write_text
 

@@ -19,3 +19,19 @@ class NotIndexedError(VaultlearnError):
 
 class StateError(VaultlearnError):
     """The state under VAULT/.vaultlearn/ is missing, locked or unreadable."""
+
+
+class NonFiniteError(VaultlearnError):
+    """An embedding, score or training loss is NaN or infinite: a defect, never a result."""
+
+
+def require_finite(values, what: str) -> None:
+    """Raise :class:`NonFiniteError` naming ``what`` when ``values`` (numpy array, torch tensor or float) holds
+    a NaN or an infinity."""
+    import numpy as np
+
+    array = values.detach().float().cpu().numpy() if hasattr(values, "detach") else np.asarray(values)
+    bad = ~np.isfinite(array)
+    if bad.any():
+        raise NonFiniteError(f"{what}: {int(bad.sum())} of {bad.size} values are NaN or infinite; "
+                             "nothing was scored or saved")

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from .config import Config
-from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, VaultlearnError
+from .errors import NotAVaultError, NoteNotFoundError, NotIndexedError, VaultlearnError, require_finite
 from .eval.traces import remove_traces
 from .index.context import NoteInfo, RankContext
 from .index.features import FEATURES
@@ -356,47 +356,138 @@ class VaultService:
 
     # ------------------------------------------------------------------------------------------------------
     # learning
-    def learn(self, phase: str | None = None, *, progress: Callable[[dict], None] | None = None) -> dict:
-        """Learn the pending phases in order (or just ``phase``), then re-embed only the affected notes.
+    def learn(self, phase: str | None = None, *, force: bool = False,
+              progress: Callable[[dict], None] | None = None) -> dict:
+        """Learn the pending phases in order (or just ``phase``); commit each only if validation passes.
 
-        Each phase commits twice, model first: the learner's manifest swap, then one sqlite transaction with
-        the re-embedded notes. A crash between the two is repaired by the next ``index`` (the memory
-        generation on disk differs from the one the embeddings were made with, so every note is re-embedded).
+        A seeded share of each phase's links is held out (:mod:`model.validation`); the candidate is compared
+        with the current model on them and on the earlier phases' held-out links. A phase that does not gain,
+        or costs an earlier phase, is declined: the current model stays, the reason is reported and recorded,
+        and the phase is not tried again until its links change (``force`` commits anyway). A committed phase
+        commits twice, model first: the learner's manifest swap, then one sqlite transaction with the
+        re-embedded notes. A crash between the two is repaired by the next ``index`` (the memory generation on
+        disk differs from the one the embeddings were made with, so every note is re-embedded).
         """
         from .model.continual import PhaseData
+        from .model.validation import held_out
 
         with self._write_lock:
             self.index()
             order = self.phases()
             if phase is not None and phase not in order:
                 raise VaultlearnError(f"no phase {phase!r}; the phases are: {', '.join(order) or 'none'}")
-            learner = self.learner()
-            todo = [p for p in ([phase] if phase else order) if p not in learner.learned_phases]
+            todo = [phase] if phase else self._learnable(order, force)
             rows = self.store.notes()
             texts = self._texts(rows)
             position = {row.id: i for i, row in enumerate(rows)}
             edges = sorted({(position[a], position[b]) for a, b, _ in self.store.edges()})
+            phase_of = [row.phase for row in rows]
+            by_phase: dict[str, list[tuple[int, int]]] = {}
+            for a, b in edges:
+                if phase_of[a] is not None:
+                    by_phase.setdefault(phase_of[a], []).append((a, b))
+            heldout, train = {}, {}
+            for name, links in by_phase.items():
+                names = [(rows[a].path, rows[b].path) for a, b in links]
+                out = held_out(links, names, self.config.learn_validation_share, self.config.seed)
+                heldout[name] = [link for i, link in enumerate(links) if i in out]
+                train[name] = [link for i, link in enumerate(links) if i not in out]
+            hidden = {link for links in heldout.values() for link in links}
             adjacency: list[set[int]] = [set() for _ in rows]
             for a, b in edges:
-                adjacency[a].add(b)
-                adjacency[b].add(a)
+                if (a, b) not in hidden:
+                    adjacency[a].add(b)
+                    adjacency[b].add(a)
             reports = []
             for name in todo:
+                learner = self.learner()
+                if name in learner.learned_phases:
+                    continue
                 in_phase = {i for i, row in enumerate(rows) if row.phase == name}
                 learned = set(learner.learned_phases)
                 background = [i for i, row in enumerate(rows)
                               if (row.phase in learned if learned else i not in in_phase)]
-                pairs = [(a, b) for a, b in edges if a in in_phase]
-                data = PhaseData(texts, np.array(sorted(in_phase), dtype=np.int64), pairs,
+                data = PhaseData(texts, np.array(sorted(in_phase), dtype=np.int64), train.get(name, []),
                                  np.array(background, dtype=np.int64), adjacency)
                 report_progress = (lambda f, name=name: progress({"phase": name, "progress": f})) if progress else None
+                links = len(by_phase.get(name, []))
                 try:
                     result = learner.learn_phase(name, data, progress=report_progress)
-                    reports.append(self._commit_learned(name, result, rows, texts, in_phase, len(pairs)))
+                    candidate = self._candidate(name, result, rows, texts)
+                    check = self._validate(name, order, candidate, rows, heldout, edges)
+                    if check["commit"] or force:
+                        report = self._commit_learned(name, result, rows, texts, in_phase, links, candidate)
+                    else:
+                        self._encoder = self._learner = None  # back to the committed model
+                        report = self._decline(name, result, links)
                 except BaseException:
                     self._encoder = self._learner = None  # the next use reloads the last committed state
                     raise
-            return {"phases": reports, "learned_phases": list(learner.learned_phases)}
+                report.update(committed=check["commit"] or force, forced=force and not check["commit"],
+                              reason=check["reason"], validation={k: v for k, v in check.items()
+                                                                  if k not in ("commit", "reason")})
+                self._record_validation(report)
+                reports.append(report)
+            return {"phases": reports, "learned_phases": self.store.get_json("learned_phases", [])}
+
+    def _learnable(self, order: list[str], force: bool) -> list[str]:
+        """Phases to learn: not learned, and (unless ``force``) not declined with the links they still have."""
+        learned = set(self.store.get_json("learned_phases", []))
+        declined = {} if force else self._declined_now()
+        return [p for p in order if p not in learned and p not in declined]
+
+    def _declined_now(self) -> dict[str, str]:
+        """Phases whose last learning was declined and whose link count has not changed since: the reason."""
+        records = self.store.get_json("learn_validation", {})
+        if all(r["committed"] for r in records.values()):
+            return {}
+        counts: dict[str, int] = {}
+        phase_of = {row.id: row.phase for row in self.store.notes()}
+        for src, _ in {(src, dst) for src, dst, _ in self.store.edges()}:
+            if phase_of.get(src) is not None:
+                counts[phase_of[src]] = counts.get(phase_of[src], 0) + 1
+        return {p: r["reason"] for p, r in records.items()
+                if not r["committed"] and r["links"] == counts.get(p, 0)}
+
+    def _record_validation(self, report: dict) -> None:
+        records = self.store.get_json("learn_validation", {})
+        keep = ("links", "committed", "forced", "reason", "validation")
+        with self.store.transaction():
+            self.store.set_json("learn_validation", {**records, report["phase"]: {k: report[k] for k in keep}})
+
+    def _candidate(self, phase: str, result: dict, rows: list[NoteRow], texts: list[str]) -> dict:
+        """The learned model's embeddings of the notes whose memory slots changed (and of unposted notes)."""
+        encoder = self.encoder()
+        position = {row.id: i for i, row in enumerate(rows)}
+        affected = self.store.notes_touching(result["updated_slots"]) | self.store.notes_without_postings()
+        ids = np.array(sorted(i for i in affected if i in position), dtype=np.int64)
+        vectors, slots = encoder.encode_with_slots([texts[position[i]] for i in ids])
+        require_finite(vectors, f"embeddings after learning phase {phase!r}")
+        return {"ids": ids, "vectors": vectors, "slots": slots}
+
+    def _validate(self, phase: str, order: list[str], candidate: dict, rows: list[NoteRow],
+                  heldout: dict[str, list[tuple[int, int]]], edges: list[tuple[int, int]]) -> dict:
+        """:func:`model.validation.compare` of the committed embeddings against the candidate's."""
+        from .model.validation import compare
+
+        ids, vectors = self.store.all_embeddings()
+        position = {row.id: i for i, row in enumerate(rows)}
+        current = np.zeros((len(rows), vectors.shape[1] if len(vectors) else 1), dtype=np.float32)
+        for i, v in zip(ids, vectors):
+            if int(i) in position:
+                current[position[int(i)]] = v
+        changed = current.copy()
+        for i, v in zip(candidate["ids"], candidate["vectors"]):
+            changed[position[int(i)]] = v
+        earlier = order[: order.index(phase)]
+        return compare(current, changed, heldout, phase, earlier, edges, self.config)
+
+    def _decline(self, phase: str, result: dict, links: int) -> dict:
+        """What a declined phase reports: what was tried; nothing is saved or re-embedded."""
+        return {"phase": phase, "links": links, "steps": result["steps"], "seconds": round(result["seconds"], 2),
+                "loss_start": result["loss_start"], "loss_end": result["loss_end"],
+                "updated_slots": int(len(result["updated_slots"])), "reembedded": 0, "reembedded_share": 0.0,
+                "drift_cosine": 0.0, "top10_changed": 0.0}
 
     def _texts(self, rows: list[NoteRow]) -> list[str]:
         """The embedded text of every note (re-read and parsed; a vanished file leaves its title)."""
@@ -407,13 +498,10 @@ class VaultService:
         return texts
 
     def _commit_learned(self, phase: str, result: dict, rows: list[NoteRow], texts: list[str],
-                        in_phase: set[int], links: int) -> dict:
-        """Save the learner, re-embed the notes whose memory slots changed, measure drift, commit."""
-        encoder = self.encoder()
+                        in_phase: set[int], links: int, candidate: dict) -> dict:
+        """Save the learner and the re-embedded notes (``candidate``), measure drift, commit."""
+        ids, vectors, slots = candidate["ids"], candidate["vectors"], candidate["slots"]
         position = {row.id: i for i, row in enumerate(rows)}
-        affected = self.store.notes_touching(result["updated_slots"]) | self.store.notes_without_postings()
-        ids = np.array(sorted(i for i in affected if i in position), dtype=np.int64)
-        vectors, slots = encoder.encode_with_slots([texts[position[i]] for i in ids])
         old_ids = np.array([row.id for i, row in enumerate(rows) if i not in in_phase], dtype=np.int64)
         before = {int(i): self.store.embedding(int(i)) for i in ids}
         cosine_change = sum(1.0 - float(before[int(i)] @ v) for i, v in zip(ids, vectors)
@@ -606,6 +694,7 @@ class VaultService:
         notes = sum(by_phase.values())
         order = self.store.get_json("phase_order", [])
         learned = self.store.get_json("learned_phases", [])
+        declined = self._declined_now()
         return {
             "vault": str(self.vault),
             "notes": notes,
@@ -617,7 +706,9 @@ class VaultService:
             "embedded": self.store.embedded_count(),
             "index_size": len(self.vectors()) if notes else 0,
             "learned_phases": learned,
-            "pending_phases": [p for p in order if p not in learned],
+            "pending_phases": [p for p in order if p not in learned and p not in declined],
+            "declined_phases": declined,
+            "learn_validation": self.store.get_json("learn_validation", {}),
             "new_links_by_phase": self.new_links_by_phase(),
             "rank_weights": dict(zip(self.ranker().features, self.ranker().coef)),
             "notes_with_warnings": self.store.warned_count(),

@@ -21,18 +21,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from vaultlearn.errors import require_finite
+
 TOP_K = 10
 
 
 @dataclass
 class EvalCorpus:
-    """Notes (paths, texts, phase or None), phases in learning order, resolved note→note links (indices)."""
+    """Notes (paths, texts, phase or None), phases in learning order, resolved note→note links (indices);
+    for the no-trace protocol also each note's markdown and names (path, aliases)."""
 
     paths: list[str]
     texts: list[str]
     phase_of: list[str | None]
     phases: list[str]
     edges: list[tuple[int, int]]
+    markdown: list[str] | None = None
+    names: list[list[str]] | None = None
+    max_embed_chars: int = 4000
 
     def __post_init__(self) -> None:
         if not len(self.paths) == len(self.texts) == len(self.phase_of):
@@ -89,12 +95,18 @@ def split_links(corpus: EvalCorpus, seed: int, share: float = 0.2) -> Split:
 def rank_of_targets(
     emb: np.ndarray, links: list[tuple[int, int]], candidates: np.ndarray, targets_of: dict[int, set[int]]
 ) -> np.ndarray:
-    """1-based rank of each held-out target among ``candidates`` for its source (cosine; filtered ranking)."""
+    """1-based rank of each held-out target among ``candidates`` for its source (cosine; filtered ranking).
+
+    A NaN or infinite embedding or score raises :class:`NonFiniteError` (a NaN compares false, so it would
+    otherwise rank first)."""
     ranks = np.zeros(len(links), dtype=np.int64)
     cand = np.asarray(candidates)
     cand_emb = emb[cand]
+    require_finite(cand_emb, "embeddings of the candidate notes")
     for row, (a, b) in enumerate(links):
-        scores = cand_emb @ emb[a]
+        with np.errstate(invalid="ignore", over="ignore"):  # reported just below, as an error
+            scores = cand_emb @ emb[a]
+        require_finite(scores, f"similarity scores of note {a}")
         drop = np.isin(cand, list((targets_of.get(a, set()) - {b}) | {a}))
         target = scores[cand == b]
         if target.size == 0:

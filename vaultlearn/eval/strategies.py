@@ -5,11 +5,16 @@ sparse: the memory with TF-IDF top-t slots, plain SGD. vaultlearn: sparse + EWC 
 importance) + Fisher-stable output dimensions (the default). Ablations: vaultlearn-nofisher (no EWC and no
 stable dimensions, TWP edge weights kept), vaultlearn-notwp (no topology importance, uniform link weights),
 vaultlearn-noidf (TF-only slot ranking).
+References (no continual constraint, the bar): propagate and adapter (references.py), joint (full finetuning on
+every phase's training links at once, before the first phase is scored, with the whole run's step budget).
+Several seeds: :func:`run_seeds` gives mean ± sd of every figure and each strategy's gain against the best
+reference.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 
@@ -17,7 +22,11 @@ import numpy as np
 import torch
 
 from vaultlearn.config import Config
+from vaultlearn.errors import require_finite
+from vaultlearn.eval.corpus import without_traces
 from vaultlearn.eval.protocol import EvalCorpus, Split, drift, score_phases, split_links, summarize
+from vaultlearn.eval.notememory import NoteMemory
+from vaultlearn.eval.references import Adapter, Propagate
 from vaultlearn.model.continual import ContinualLearner, HiddenCache, PhaseData, info_nce, plan_phase
 from vaultlearn.model.encoder import NoteEncoder
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher
@@ -32,7 +41,13 @@ SPARSE_OPTIONS = {
 }
 DENSE_LR = {"full": 2e-5, "ewc": 2e-5, "lora": 2e-4}
 LORA_RANK = 16
-STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS)
+REFERENCES = ("propagate", "adapter", "joint")
+NOTE_MEMORY_OPTIONS = {  # experimental design (notememory.py): train the phase's values, replay earlier links
+    "notemem-init": {"train": False, "replay": False},
+    "notemem": {"train": True, "replay": False},
+    "notemem-replay": {"train": True, "replay": True},
+}
+STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
 
 def phase_data(corpus: EvalCorpus, split: Split, k: int, *, twp: bool, config: Config) -> tuple[PhaseData, np.ndarray]:
@@ -93,7 +108,7 @@ class _Dense(_Frozen):
 
     def __init__(self, kind: str, config: Config, device: str | None, texts: Sequence[str], universe: np.ndarray):
         self.kind, self.config, self.texts, self.universe = kind, config, texts, universe
-        self.encoder = NoteEncoder(config, device)
+        self.encoder = NoteEncoder(config, device)  # float32 weights: AdamW never updates half precision
         model = self.encoder.auto_model
         if kind == "lora":
             from peft import LoraConfig, inject_adapter_in_model
@@ -105,7 +120,8 @@ class _Dense(_Frozen):
             self.params = dict(model.named_parameters())
         for p in self.params.values():
             p.requires_grad_(True)
-        self.optimizer = torch.optim.AdamW(self.params.values(), lr=DENSE_LR[kind], weight_decay=0.01)
+        self.optimizer = torch.optim.AdamW(self.params.values(), lr=DENSE_LR[kind if kind in DENSE_LR else "full"],
+                                           weight_decay=0.01)
         self.ewc = OnlineEWC(gamma=config.fisher_gamma) if kind == "ewc" else None
         self.stale = np.zeros(len(texts), dtype=bool)  # embedded with weights older than the current ones
 
@@ -120,7 +136,9 @@ class _Dense(_Frozen):
         features = st.preprocess(list(texts))
         cut = self.config.learn_max_tokens
         features = {k: v[:, :cut].to(self.encoder.device) if isinstance(v, torch.Tensor) else v for k, v in features.items()}
-        return torch.nn.functional.normalize(st(features)["sentence_embedding"], p=2, dim=1)
+        with self.encoder.precision(training=True):
+            emb = st(features)["sentence_embedding"]
+        return torch.nn.functional.normalize(emb.float(), p=2, dim=1)
 
     def _loss(self, data: PhaseData, pairs: np.ndarray, batch: np.ndarray, negatives: np.ndarray) -> torch.Tensor:
         negs = negatives[negatives >= 0]
@@ -135,8 +153,9 @@ class _Dense(_Frozen):
             return 0
         pairs = np.asarray(data.pairs, dtype=np.int64)
         batches, negatives = plan_phase(data, emb[known], self.config, k)
-        for batch, neg in zip(batches, negatives):
+        for step, (batch, neg) in enumerate(zip(batches, negatives)):
             loss = self._loss(data, pairs, batch, neg)
+            require_finite(loss, f"{self.kind} training loss of phase {phase!r} at step {step + 1}")
             if self.ewc is not None:
                 loss = loss + self.ewc.penalty(self.params, 1.0)
             self.optimizer.zero_grad(set_to_none=True)
@@ -172,6 +191,94 @@ class _Dense(_Frozen):
         self.ewc.consolidate(importance, self.params)
 
 
+class _Joint(_Dense):
+    """Full finetuning on every phase's training links at once (the run's whole step budget), done when the first
+    phase is reached; later phases only embed their new notes with that model."""
+
+    def __init__(self, config: Config, device: str | None, corpus: EvalCorpus, split: Split, n_phases: int,
+                 universe: np.ndarray):
+        super().__init__("joint", replace(config, learn_steps=config.learn_steps * n_phases), device, corpus.texts,
+                         universe)
+        every = [link for links in split.train[:n_phases] for link in links]
+        joint = replace(split, train=[[] for _ in range(n_phases - 1)] + [every])  # all links, the last phase's notes
+        self.data, _ = phase_data(corpus, joint, n_phases - 1, twp=True, config=config)
+
+    def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
+        if k:
+            return 0
+        super().learn("all phases", 0, self.data, self.universe, emb)
+        return len(known)
+
+
+def run_seeds(corpus: EvalCorpus, strategies: Sequence[str], config: Config, *, seeds: Sequence[int],
+              no_trace: bool = False, **options) -> dict:
+    """:func:`run_eval` once per seed (one shared block-L cache); per strategy the mean and sd of every figure,
+    and the gain against the best reference of the run (the reference with the highest mean gain)."""
+    cache = options.pop("cache", None)
+    runs = []
+    for seed in seeds:
+        run = run_eval(corpus, strategies, config, seed=seed, no_trace=no_trace, cache=cache, **options)
+        cache = run.pop("cache")
+        runs.append(run)
+    return summarize_runs(runs, strategies, no_trace)
+
+
+def summarize_runs(runs: list[dict], strategies: Sequence[str], no_trace: bool) -> dict:
+    """Several seeds' :func:`run_eval` results (same vault, phases and protocol) as :func:`run_seeds` reports them."""
+    refs = [r for r in REFERENCES if r in strategies]
+    mean_gain = {r: np.mean([_num(run["strategies"][r]["gain"]) for run in runs]) for r in refs}
+    best = max(refs, key=lambda r: mean_gain[r]) if refs else None
+    summary = {}
+    for name in strategies:
+        per_seed = [run["strategies"][name] for run in runs]
+        figures = {key: [_figures(s)[key] for s in per_seed] for key in _figures(per_seed[0])}
+        if best is not None:
+            figures["gain_minus_best_reference"] = [
+                _num(s["gain"]) - _num(run["strategies"][best]["gain"]) for s, run in zip(per_seed, runs)
+            ]
+        summary[name] = {key: _mean_sd(values) for key, values in figures.items()}
+        with warnings.catch_warnings():  # a phase without held-out links is NaN in every seed
+            warnings.simplefilter("ignore", RuntimeWarning)
+            summary[name]["R"] = [np.nanmean([s["R"][k] for s in per_seed], axis=0).tolist()
+                                  for k in range(len(runs[0]["phases"]))]
+    return {
+        "phases": runs[0]["phases"],
+        "heldout": runs[0]["heldout"],
+        "protocol": "no-trace" if no_trace else "standard",
+        "seeds": [run["seed"] for run in runs],
+        "best_reference": best,
+        "summary": summary,
+        "runs": runs,
+    }
+
+
+def _figures(s: dict) -> dict[str, float]:
+    return {
+        "R_last": float(np.nanmean(s["R"][-1])),
+        "gain": _num(s["gain"]),
+        "forgetting": _num(s["forgetting"]),
+        "relative_forgetting": _num(s["relative_forgetting"]),
+        "min_old_minus_frozen": _num(s["min_old_minus_frozen"]),
+        "drift_cosine": s["drift"]["cosine"],
+        "top10_changed": s["drift"]["top10_changed"],
+        "reembedded": s["drift"]["reembedded"],
+        "seconds": s["seconds"],
+    }
+
+
+def _num(x) -> float:
+    return float("nan") if x is None else float(x)
+
+
+def _mean_sd(values: list[float]) -> dict:
+    """Mean and sample sd over the seeds where the figure is defined (None where it never is)."""
+    defined = [v for v in values if not np.isnan(v)]
+    if not defined:
+        return {"mean": None, "sd": None, "n": 0}
+    return {"mean": float(np.mean(defined)), "sd": float(np.std(defined, ddof=1)) if len(defined) > 1 else 0.0,
+            "n": len(defined)}
+
+
 def run_eval(
     corpus: EvalCorpus,
     strategies: Sequence[str],
@@ -183,10 +290,13 @@ def run_eval(
     max_phases: int | None,
     progress: Callable[[str], None] | None = None,
     cache: HiddenCache | None = None,
+    no_trace: bool = False,
 ) -> dict:
     """Run each strategy over the phases; R/MRR matrices, frozen scores, gain, forgetting, drift, seconds.
 
-    ``cache``: block-L note states already computed by an encoder built from the same config (else computed)."""
+    ``cache``: block-L note states already computed by an encoder built from the same config (else computed;
+    returned under ``"cache"`` for the next seed). ``no_trace``: the held-out links' sources lose every trace
+    of them (:func:`without_traces`)."""
     unknown = [s for s in strategies if s not in STRATEGIES]
     if unknown:
         raise ValueError(f"unknown strategies {unknown}; choose from {', '.join(STRATEGIES)}")
@@ -194,6 +304,8 @@ def run_eval(
     n_phases = len(corpus.phases) if max_phases is None else min(max_phases, len(corpus.phases))
     phases = corpus.phases[:n_phases]
     split = split_links(corpus, seed)
+    if no_trace:
+        corpus = without_traces(corpus, split)
     universe = corpus.known_at(n_phases - 1)
     say = progress or (lambda message: None)
     torch.manual_seed(seed)
@@ -214,7 +326,7 @@ def run_eval(
     for name in strategies:
         say(f"strategy {name}")
         started = time.perf_counter()
-        strategy = _make(name, encoder, config, cache, universe, corpus.texts, device)
+        strategy = _make(name, encoder, config, cache, universe, corpus, device, frozen, split, n_phases)
         emb = frozen.copy()
         R, MRR, cosines, changed, reembedded = [], [], [], [], []
         for k in range(n_phases):
@@ -243,41 +355,62 @@ def run_eval(
             },
             "seconds": time.perf_counter() - started,
         }
-    return {"phases": list(phases), "heldout": n_heldout, "strategies": results}
+    return {"phases": list(phases), "heldout": n_heldout, "seed": seed, "strategies": results, "cache": cache}
 
 
 def _uses_twp(name: str) -> bool:
     return SPARSE_OPTIONS.get(name, {}).get("use_twp", True)
 
 
-def _make(name, encoder, config, cache, universe, texts, device):
+def _make(name, encoder, config, cache, universe, corpus, device, frozen, split, n_phases):
     if name == "frozen":
         return _Frozen()
     if name in SPARSE_OPTIONS:
-        return _Sparse(encoder, config, cache, universe, texts, SPARSE_OPTIONS[name])
-    return _Dense(name, config, device, texts, universe)
+        return _Sparse(encoder, config, cache, universe, corpus.texts, SPARSE_OPTIONS[name])
+    if name == "propagate":
+        return Propagate(frozen)
+    if name == "adapter":
+        return Adapter(frozen, config)
+    if name in NOTE_MEMORY_OPTIONS:
+        return NoteMemory(frozen, config, **NOTE_MEMORY_OPTIONS[name])
+    if name == "joint":
+        return _Joint(config, device, corpus, split, n_phases, universe)
+    return _Dense(name, config, device, corpus.texts, universe)
 
 
 def format_table(result: dict) -> str:
-    """The strategies × metrics table for the terminal."""
-    head = f"{'strategy':22} {'R@10 last':>9} {'gain':>7} {'forget':>7} {'rel.forg':>8} {'old-frz':>8} {'cos.drift':>9} {'top10Δ':>7} {'re-emb':>7} {'sec':>7}"
-    lines = [f"phases: {', '.join(result['phases'])}  (held-out links: {result['heldout']})", head]
-    for name, s in result["strategies"].items():
-        last = s["R"][-1]
-        lines.append(
-            f"{name:22} {np.nanmean(last):9.3f} {_f(s['gain'])} {_f(s['forgetting'])} {_f(s['relative_forgetting'], 8)}"
-            f" {_f(s['min_old_minus_frozen'], 8)} {s['drift']['cosine']:9.4f} {s['drift']['top10_changed']:7.3f}"
-            f" {s['drift']['reembedded']:7.3f} {s['seconds']:7.0f}"
-        )
+    """The strategies × figures table of :func:`run_seeds` (mean ± sd over the seeds when there are several),
+    with the best reference's gain beside each strategy."""
+    several = len(result["seeds"]) > 1
+    width = 13 if several else 7
+    columns = [("R_last", "R@10 last"), ("gain", "gain"), ("forgetting", "forget"), ("relative_forgetting", "rel.forg"),
+               ("min_old_minus_frozen", "old-frz"), ("top10_changed", "top10Δ"), ("reembedded", "re-emb")]
+    best = result["best_reference"]
+    ref_gain = result["summary"][best]["gain"] if best else None
+    head = f"{'strategy':20} " + " ".join(f"{label:>{width}}" for _, label in columns)
+    head += f" {'best ref gain':>{width + 8}} {'gain-ref':>{width}} {'sec':>6}"
+    lines = [
+        f"phases: {', '.join(result['phases'])}  (held-out links: {result['heldout']}); protocol {result['protocol']};"
+        f" seeds {result['seeds']}" + (f"; best reference: {best}" if best else ""),
+        head,
+    ]
+    for name, s in result["summary"].items():
+        cells = " ".join(_ms(s[key], width, several) for key, _ in columns)
+        ref = f"{best + ' ' + _ms(ref_gain, 0, several):>{width + 8}}" if best else f"{'-':>{width + 8}}"
+        vs = _ms(s["gain_minus_best_reference"], width, several) if best else f"{'-':>{width}}"
+        lines.append(f"{name:20} {cells} {ref} {vs} {s['seconds']['mean']:6.0f}")
     return "\n".join(lines)
 
 
-def _f(x, width: int = 7) -> str:
-    return f"{x:{width}.3f}" if x is not None else f"{'n/a':>{width}}"
+def _ms(figure: dict | None, width: int, several: bool) -> str:
+    if figure is None or figure["mean"] is None:
+        return f"{'n/a':>{width}}"
+    text = f"{figure['mean']:.3f}±{figure['sd']:.3f}" if several else f"{figure['mean']:.3f}"
+    return f"{text:>{width}}"
 
 
 def plot_results(result: dict, png_path) -> None:
-    """One panel per phase j: R[k][j] (Recall@10) against k for every strategy."""
+    """One panel per phase j: R[k][j] (Recall@10, mean over the seeds) against k for every strategy."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -286,7 +419,7 @@ def plot_results(result: dict, png_path) -> None:
     phases = result["phases"]
     fig, axes = plt.subplots(1, len(phases), figsize=(3.2 * len(phases), 3.2), sharey=True, squeeze=False)
     for j, ax in enumerate(axes[0]):
-        for name, s in result["strategies"].items():
+        for name, s in result["summary"].items():
             xs = list(range(j, len(phases)))
             ax.plot(xs, [s["R"][k][j] for k in xs], marker="o", label=name)
         ax.set_title(phases[j], fontsize=9)

@@ -28,6 +28,7 @@ from safetensors.torch import save as save_safetensors
 
 from vaultlearn.atomic import atomic_write_bytes, atomic_write_text
 from vaultlearn.config import Config
+from vaultlearn.errors import require_finite
 from vaultlearn.model.encoder import NoteEncoder, pad_hidden
 from vaultlearn.model.fisher import OnlineEWC, StableDims, per_example_fisher, unit_max
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
@@ -228,6 +229,7 @@ class ContinualLearner:
         try:
             for step, (b, neg) in enumerate(zip(batches, negatives)):
                 loss, counts = self._batch_loss(corpus, pairs, weights, b, neg, grad=True, with_slots=True)
+                require_finite(loss, f"training loss of phase {phase!r} at step {step + 1}")
                 loss.backward()
                 rows = self._top_slots(counts, idf)
                 self._sgd_rows(rows)
@@ -235,6 +237,7 @@ class ContinualLearner:
                 values.grad = None
                 if progress is not None:
                     progress((step + 1) / len(batches))
+            require_finite(values, f"memory values after learning phase {phase!r}")
             loss_end = self._batch_loss(corpus, pairs, weights, *probe, grad=False).item()
             self._consolidate(phase, corpus, pairs, weights, batches, negatives)
         finally:

@@ -4,13 +4,18 @@
 block L and adds its readout to it. Before anything is learned the memory holds only zeros and is skipped, so
 ``encode`` equals ``SentenceTransformer.encode(..., normalize_embeddings=True)`` bit for bit (same batches, same
 modules). Training code splits the model at the memory: ``hidden_states`` runs blocks 1…L once per note and
-``embed_hidden`` runs memory + blocks L+1… + pooling on those cached states. ``cpu_precision = "bfloat16"``
-(opt-in) runs ``encode`` under CPU bf16 autocast: not bit for bit any more, cosine ≥ 0.9999 to float32; the
-training path stays float32.
+``embed_hidden`` runs memory + blocks L+1… + pooling on those cached states.
+
+Precision: the weights stay float32 everywhere. On CUDA, encoding runs under float16 autocast and training
+(any forward with gradients) under bfloat16 autocast over the float32 master weights: training never updates
+half-precision weights, and bfloat16 has float32's range, so activations cannot overflow to inf/NaN. On the
+CPU, ``cpu_precision = "bfloat16"`` (opt-in) runs ``encode`` under CPU bf16 autocast: not bit for bit any
+more, cosine ≥ 0.9999 to float32; CPU training stays float32.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 from collections.abc import Iterator, Sequence
@@ -81,8 +86,6 @@ class NoteEncoder:
         self.device = resolve_device(device or config.device)
         self.st = SentenceTransformer(self.model_path, device=str(self.device), local_files_only=True)
         self.st.max_seq_length = config.max_seq_length
-        if self.device.type == "cuda":
-            self.st.half()
         self.st.eval()
         self.st.requires_grad_(False)
         self.bf16 = self.device.type == "cpu" and config.cpu_precision == "bfloat16"
@@ -133,7 +136,8 @@ class NoteEncoder:
     @property
     def model_id(self) -> str:
         """Identifies the base model, the memory position and the memory's exact state (changes when values do)."""
-        base = f"{self.model_path}|{self.config.max_seq_length}|{next(self.st.parameters()).dtype}"
+        dtype = torch.float16 if self.device.type == "cuda" else torch.float32  # the encode precision
+        base = f"{self.model_path}|{self.config.max_seq_length}|{dtype}"
         base += "|bf16-autocast" if self.bf16 else ""
         m = self.memory
         if m is None or not m.active:
@@ -145,6 +149,13 @@ class NoteEncoder:
                 digest.update(tensor.detach().cpu().numpy().tobytes())
             self._id_cache = (version, digest.hexdigest())
         return f"{base}|L{self.layer}|mem:{self._id_cache[1]}"
+
+    def precision(self, *, training: bool = False) -> contextlib.AbstractContextManager:
+        """Autocast for this device: CUDA encodes in float16 and trains in bfloat16 over the float32 weights;
+        the CPU runs float32 (``encode`` alone may opt into bfloat16: ``cpu_precision``)."""
+        if self.device.type != "cuda":
+            return contextlib.nullcontext()
+        return torch.autocast("cuda", dtype=torch.bfloat16 if training else torch.float16)
 
     def _memory_hook(self, module, args, output):
         hidden = output[0] if isinstance(output, tuple) else output
@@ -177,7 +188,7 @@ class NoteEncoder:
         for idx, features in self._batches(texts, show_progress):
             self._record = [] if record and self.memory is not None else None
             try:
-                with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.bf16):
+                with torch.autocast("cpu", dtype=torch.bfloat16) if self.bf16 else self.precision():
                     emb = self.st(features)["sentence_embedding"]
             finally:
                 recorded, self._record = self._record, None
@@ -234,7 +245,8 @@ class NoteEncoder:
         try:
             for idx, features in self._batches(texts, show_progress):
                 try:
-                    self.st(features)
+                    with self.precision():
+                        self.st(features)
                     raise RuntimeError("the memory layer's hook did not run")
                 except _StopAtMemory as stop:
                     hidden = stop.hidden.float().cpu()
@@ -257,17 +269,18 @@ class NoteEncoder:
         the frozen layers below). Differentiable; the memory is applied even while all-zero."""
         from transformers.masking_utils import create_bidirectional_mask
 
-        h = hidden.to(next(self.st.parameters()).dtype)
-        if self.memory is not None:
-            idx, weights = lookup if lookup is not None else self.memory.lookup(h)
-            h = h + self.memory.read(idx, weights).to(h.dtype)
-        attention = create_bidirectional_mask(config=self.auto_model.config, inputs_embeds=h, attention_mask=mask)
-        for block in self.blocks[self.layer :]:
-            h = block(h, attention)
-            h = h[0] if isinstance(h, tuple) else h
-        features = {"token_embeddings": h, "attention_mask": mask}
-        for module in list(self.st)[1:]:
-            features = module(features)
+        h = hidden.float()
+        with self.precision(training=torch.is_grad_enabled()):
+            if self.memory is not None:
+                idx, weights = lookup if lookup is not None else self.memory.lookup(h)
+                h = h + self.memory.read(idx, weights).to(h.dtype)
+            attention = create_bidirectional_mask(config=self.auto_model.config, inputs_embeds=h, attention_mask=mask)
+            for block in self.blocks[self.layer :]:
+                h = block(h, attention)
+                h = h[0] if isinstance(h, tuple) else h
+            features = {"token_embeddings": h, "attention_mask": mask}
+            for module in list(self.st)[1:]:
+                features = module(features)
         return F.normalize(features["sentence_embedding"].float(), p=2, dim=1)
 
     @property

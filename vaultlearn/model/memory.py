@@ -46,7 +46,13 @@ class SparseMemory(nn.Module):
         return q.view(*hidden.shape[:-1], self.heads, 2, self.key_dim // 2)
 
     def lookup(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Slot ids and softmax weights, each (..., heads*topk), for every token state in ``hidden``."""
+        """Slot ids and softmax weights, each (..., heads*topk), for every token state in ``hidden``.
+
+        Always float32 (autocast off), so a note reads the same slots in encoding and in training."""
+        with torch.autocast(hidden.device.type, enabled=False):
+            return self._lookup(hidden)
+
+    def _lookup(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         q = self.queries(hidden)
         # score = -1/2 |q - key|^2 up to a per-query constant, so each half ranks sub-keys by distance
         sub = torch.einsum("...hsd,hsnd->...hsn", q, self.keys) - 0.5 * (self.keys**2).sum(-1)

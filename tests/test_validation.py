@@ -1,0 +1,100 @@
+"""Validated commits: the rule on hand-made embeddings, and `learn` keeping or committing a phase for real."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.test_cli import run
+from tests.test_learn_cli import TINY
+from vaultlearn.config import Config
+from vaultlearn.model.validation import compare, held_out
+
+# note 0 links to 1 (held out, phase "new") and 2 (held out, phase "old" is note 3's: 3 → 4)
+EDGES = [(0, 1), (3, 4)]
+HELDOUT = {"new": [(0, 1)], "old": [(3, 4)]}
+
+
+def embeddings(near: dict[int, int]) -> np.ndarray:
+    """200 unit vectors; ``near[a] = b`` puts b right next to a, everything else is spread out."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(200, 32)).astype(np.float32)
+    for a, b in near.items():
+        emb[b] = emb[a] + 0.01 * emb[b]
+    return emb / np.linalg.norm(emb, axis=1, keepdims=True)
+
+
+def test_held_out_share_is_seeded_stable_and_never_empty():
+    links = [(i, i + 1) for i in range(50)]
+    names = [(f"n{a}.md", f"n{b}.md") for a, b in links]
+    out = held_out(links, names, 0.2, seed=0)
+    assert out == held_out(links, names, 0.2, seed=0) and out != held_out(links, names, 0.2, seed=1)
+    assert 3 <= len(out) <= 20
+    grown = held_out(links + [(60, 61)], names + [("n60.md", "n61.md")], 0.2, seed=0)
+    assert out <= grown, "a link stays held out when the phase gains links"
+    assert len(held_out(links[:2], names[:2], 0.01, seed=0)) == 1 and held_out(links[:1], names[:1], 0.5, 0) == set()
+
+
+def test_a_candidate_that_gains_and_keeps_earlier_phases_is_committed():
+    current, candidate = embeddings({3: 4}), embeddings({3: 4, 0: 1})
+    check = compare(current, candidate, HELDOUT, "new", ["old"], EDGES, Config())
+    assert check["commit"] and check["gain"] > 0 and check["mrr_gain"] > 0
+    assert check["earlier"] == [{"phase": "old", "links": 1, "gain": 0.0, "mrr_gain": 0.0}]
+
+
+def test_no_gain_or_an_earlier_drop_keeps_the_current_model():
+    current = embeddings({3: 4})
+    same = compare(current, current.copy(), HELDOUT, "new", ["old"], EDGES, Config())
+    assert not same["commit"] and same["reason"].startswith("no gain")
+    costly = compare(current, embeddings({0: 1}), HELDOUT, "new", ["old"], EDGES, Config())
+    assert not costly["commit"] and "earlier phases drop" in costly["reason"] and "old" in costly["reason"]
+    tolerant = compare(current, embeddings({0: 1}), HELDOUT, "new", ["old"], EDGES, Config(learn_max_drop=1.0))
+    assert tolerant["commit"]
+    empty = compare(current, current, {"new": []}, "new", [], EDGES, Config())
+    assert not empty["commit"] and "no held-out links" in empty["reason"]
+
+
+@pytest.fixture
+def tiny_vault(sample_vault):
+    (sample_vault / ".vaultlearn").mkdir()
+    (sample_vault / ".vaultlearn" / "config.toml").write_text(TINY.replace("learn_steps = 4", "learn_steps = 2"))
+    assert run("index", sample_vault, "-q").returncode == 0
+    return sample_vault
+
+
+def set_config(vault, **settings):
+    path = vault / ".vaultlearn" / "config.toml"
+    path.write_text(path.read_text() + "".join(f"{k} = {v}\n" for k, v in settings.items()))
+
+
+def test_learn_declines_keeps_the_model_and_force_commits(tiny_vault):
+    set_config(tiny_vault, learn_min_gain=1.0)  # no phase can gain this much
+    out = run("learn", "--vault", tiny_vault, "--phase", "greenhouse", "--json")
+    assert out.returncode == 0, out.stderr
+    phase = json.loads(out.stdout)["phases"][0]
+    assert not phase["committed"] and phase["reason"].startswith("no gain") and phase["reembedded"] == 0
+    assert phase["validation"]["links"] >= 1 and "gain" in phase["validation"]
+    assert not (tiny_vault / ".vaultlearn" / "model" / "manifest.json").exists()
+    status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
+    assert status["learned_phases"] == [] and "greenhouse" in status["declined_phases"]
+    assert "greenhouse" not in status["pending_phases"]
+    assert status["learn_validation"]["greenhouse"]["validation"] == phase["validation"]
+    text = run("status", "--vault", tiny_vault).stdout
+    assert "declined         greenhouse: no gain" in text
+
+    forced = run("learn", "--vault", tiny_vault, "--phase", "greenhouse", "--force", "--json")
+    phase = json.loads(forced.stdout)["phases"][0]
+    assert phase["committed"] and phase["forced"] and phase["reembedded"] > 0
+    status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
+    assert status["learned_phases"] == ["greenhouse"] and status["declined_phases"] == {}
+
+
+def test_learn_commits_a_phase_that_passes_validation(tiny_vault):
+    set_config(tiny_vault, learn_min_gain=-1.0, learn_max_drop=1.0)  # any candidate passes
+    out = run("learn", "--vault", tiny_vault, "--phase", "greenhouse")
+    assert out.returncode == 0, out.stderr
+    assert "greenhouse:" in out.stdout and "validated: Recall@10" in out.stdout
+    status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
+    assert status["learned_phases"] == ["greenhouse"]
+    record = status["learn_validation"]["greenhouse"]
+    assert record["committed"] and not record["forced"] and record["validation"]["links"] >= 1

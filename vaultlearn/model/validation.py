@@ -1,0 +1,78 @@
+"""Validated commits: a learned phase is kept only if it measurably helps and hurts no earlier phase.
+
+Each phase's links are split, by a seeded hash of (source path, target path), into training links and a
+held-out share (``learn_validation_share``, at least one link when the phase has two or more). The hash keeps a
+link on the same side as the vault grows, so an earlier phase's held-out links were never trained on. The
+candidate model is compared with the current one by ranking each held-out target among all notes for its
+source (filtered ranking, as in ``vaultlearn eval``): Recall@10 and MRR. The rule:
+
+- this phase: candidate Recall@10 ≥ current, and candidate MRR > current MRR + ``learn_min_gain``;
+- every earlier phase: neither Recall@10 nor MRR below current by more than ``learn_max_drop``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+
+import numpy as np
+
+from vaultlearn.config import Config
+from vaultlearn.eval.protocol import rank_of_targets, recall_mrr, targets_by_source
+
+
+def held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]], share: float, seed: int) -> set[int]:
+    """Indices of the held-out links among one phase's ``links``; ``names`` are their (source, target) paths."""
+    if len(links) < 2:
+        return set()
+    marks = [_unit_hash(f"{seed}|{src}|{dst}") for src, dst in names]
+    chosen = {i for i, mark in enumerate(marks) if mark < share}
+    return chosen or {int(np.argmin(marks))}
+
+
+def _unit_hash(text: str) -> float:
+    return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") / 2**64
+
+
+def _scores(emb: np.ndarray, links: list[tuple[int, int]], targets: dict[int, set[int]]) -> tuple[float, float]:
+    return recall_mrr(rank_of_targets(emb, links, np.arange(len(emb)), targets))
+
+
+def compare(
+    current: np.ndarray,
+    candidate: np.ndarray,
+    heldout: dict[str, list[tuple[int, int]]],
+    phase: str,
+    earlier: Sequence[str],
+    edges: Sequence[tuple[int, int]],
+    config: Config,
+) -> dict:
+    """Scores of both models on ``phase``'s held-out links and on each earlier phase's; the verdict and why."""
+    targets = targets_by_source(edges)
+    links = heldout.get(phase, [])
+    report: dict = {"links": len(links), "earlier": []}
+    if not links:
+        return {**report, "commit": False,
+                "reason": "no held-out links to validate on (a phase needs at least two links)"}
+    (r0, m0), (r1, m1) = _scores(current, links, targets), _scores(candidate, links, targets)
+    report.update(recall_current=r0, recall_candidate=r1, gain=r1 - r0, mrr_current=m0, mrr_candidate=m1,
+                  mrr_gain=m1 - m0)
+    drops = []
+    for name in earlier:
+        if not heldout.get(name):
+            continue
+        (e0, f0), (e1, f1) = _scores(current, heldout[name], targets), _scores(candidate, heldout[name], targets)
+        report["earlier"].append({"phase": name, "links": len(heldout[name]), "gain": e1 - e0, "mrr_gain": f1 - f0})
+        if min(e1 - e0, f1 - f0) < -config.learn_max_drop:
+            drops.append(f"{name} (Recall@10 {e1 - e0:+.3f}, MRR {f1 - f0:+.3f})")
+    if r1 < r0 or m1 - m0 <= config.learn_min_gain:
+        reason = (f"no gain on the phase's {len(links)} held-out links: Recall@10 {r0:.3f} → {r1:.3f}, "
+                  f"MRR {m0:.3f} → {m1:.3f} (needs Recall@10 not lower and MRR up by more than "
+                  f"{config.learn_min_gain})")
+        return {**report, "commit": False, "reason": reason}
+    if drops:
+        reason = f"earlier phases drop by more than {config.learn_max_drop}: {', '.join(drops)}"
+        return {**report, "commit": False, "reason": reason}
+    return {**report, "commit": True,
+            "reason": f"Recall@10 {r0:.3f} → {r1:.3f}, MRR {m0:.3f} → {m1:.3f} on {len(links)} held-out links; "
+                      "no earlier phase dropped"}
