@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from vaultlearn.config import STATE_DIR
-from vaultlearn.daemon.runner import LearnPolicy
+from vaultlearn.daemon.writer import LearnPolicy
 from vaultlearn.service import VaultService
 from vaultlearn.vault.scan import scan_vault
 
 SAMPLE_VAULT = Path(__file__).resolve().parents[1] / "sample_vault"
 CONFIG = "debounce_seconds = 0.2\nlearn_quiet_seconds = 3600.0\n"
+WATCH = [sys.executable, "-m", "vaultlearn.cli", "watch"]  # `vaultlearn watch` of this checkout
 
 NOTES = {
     "Kitchen/Sourdough.md": "Sourdough bread rises with a wild yeast starter. Feed the starter flour and water, "
@@ -35,13 +36,13 @@ NOTES = {
 
 
 class DaemonProcess:
-    """``python -m vaultlearn.daemon.runner VAULT --port 0`` with an authenticated client once it serves."""
+    """``vaultlearn watch VAULT --port 0`` with an authenticated client once it serves."""
 
     def __init__(self, vault: Path, log: Path, *args: str):
         self.vault = vault
         self.log = log
-        self.proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.daemon.runner", str(vault), "--port", "0",
-                                      *args], stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        self.proc = subprocess.Popen([*WATCH, str(vault), "--port", "0", *args], stdout=subprocess.DEVNULL,
+                                     stderr=open(log, "ab"))
         self.client: httpx.Client | None = None
 
     @property
@@ -224,15 +225,13 @@ def test_create_edit_rename_delete(daemon):
 
 
 def test_a_second_daemon_on_the_same_vault_exits(daemon, tmp_path):
-    second = subprocess.run([sys.executable, "-m", "vaultlearn.daemon.runner", str(daemon.vault), "--port", "0"],
-                            capture_output=True, text=True, timeout=60)
+    second = subprocess.run([*WATCH, str(daemon.vault), "--port", "0"], capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
     assert f"pid {daemon.proc.pid}" in second.stderr
 
 
 def test_refuses_a_remote_address_unless_allowed(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vaultlearn.daemon.runner", str(tmp_path), "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([*WATCH, str(tmp_path), "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--allow-remote" in result.stderr
 
 
