@@ -279,14 +279,23 @@ def test_kill_9_while_indexing_then_restart(daemon):
 
 def test_kill_9_while_learning_keeps_the_previous_model(tmp_path):
     vault = make_vault(tmp_path)
-    first = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
+    first_log = tmp_path / "first.log"
+    first = DaemonProcess(vault, first_log).wait_serving()
     before = first.wait_idle()
     phase = before["pending_phases"][0]
     assert first.client.post("/learn", json={"phase": phase}).json() == {"queued": True}
-    poll(lambda: first.client.get("/learn").json()["progress"], 300, "learning progress")
+
+    def under_way() -> bool:
+        job = first.client.get("/learn").json()
+        assert job["result"] is None and job["error"] is None, f"the learning job ended before the kill: {job}"
+        return job["running"] and job["progress"] is not None
+
+    poll(under_way, 300, "learning progress")
     assert first.status()["state"] == "learning"
     assert paths(first.suggest("Sourdough"))  # still served from the last consistent state
     first.kill()
+    log = first_log.read_text()  # the job logs its end, success or failure: the kill landed before it
+    assert "learned phases now" not in log and f"learning {phase} failed" not in log, log
 
     second = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
     after = second.wait_idle(timeout=300)
