@@ -11,7 +11,7 @@ import pytest
 
 from vaultlearn.config import Config
 from vaultlearn.daemon.api import MAX_BODY_BYTES, create_app
-from vaultlearn.daemon.runner import bind_socket, start_http
+from vaultlearn.daemon.process import bind_socket, start_http
 from vaultlearn.errors import NoteNotFoundError, NotIndexedError
 from vaultlearn.index.suggest import Suggestion
 

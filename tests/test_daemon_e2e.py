@@ -15,12 +15,13 @@ import httpx
 import pytest
 
 from vaultlearn.config import STATE_DIR
-from vaultlearn.daemon.runner import LearnPolicy
+from vaultlearn.daemon.writer import LearnPolicy
 from vaultlearn.service import VaultService
 from vaultlearn.vault.scan import scan_vault
 
 SAMPLE_VAULT = Path(__file__).resolve().parents[1] / "sample_vault"
 CONFIG = "debounce_seconds = 0.2\nlearn_quiet_seconds = 3600.0\n"
+WATCH = [sys.executable, "-m", "vaultlearn.cli", "watch"]  # `vaultlearn watch` of this checkout
 
 NOTES = {
     "Kitchen/Sourdough.md": "Sourdough bread rises with a wild yeast starter. Feed the starter flour and water, "
@@ -35,13 +36,13 @@ NOTES = {
 
 
 class DaemonProcess:
-    """``python -m vaultlearn.daemon.runner VAULT --port 0`` with an authenticated client once it serves."""
+    """``vaultlearn watch VAULT --port 0`` with an authenticated client once it serves."""
 
     def __init__(self, vault: Path, log: Path, *args: str):
         self.vault = vault
         self.log = log
-        self.proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.daemon.runner", str(vault), "--port", "0",
-                                      *args], stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+        self.proc = subprocess.Popen([*WATCH, str(vault), "--port", "0", *args], stdout=subprocess.DEVNULL,
+                                     stderr=open(log, "ab"))
         self.client: httpx.Client | None = None
 
     @property
@@ -224,15 +225,13 @@ def test_create_edit_rename_delete(daemon):
 
 
 def test_a_second_daemon_on_the_same_vault_exits(daemon, tmp_path):
-    second = subprocess.run([sys.executable, "-m", "vaultlearn.daemon.runner", str(daemon.vault), "--port", "0"],
-                            capture_output=True, text=True, timeout=60)
+    second = subprocess.run([*WATCH, str(daemon.vault), "--port", "0"], capture_output=True, text=True, timeout=60)
     assert second.returncode == 1
     assert f"pid {daemon.proc.pid}" in second.stderr
 
 
 def test_refuses_a_remote_address_unless_allowed(tmp_path):
-    result = subprocess.run([sys.executable, "-m", "vaultlearn.daemon.runner", str(tmp_path), "--host", "0.0.0.0"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run([*WATCH, str(tmp_path), "--host", "0.0.0.0"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "--allow-remote" in result.stderr
 
 
@@ -280,14 +279,23 @@ def test_kill_9_while_indexing_then_restart(daemon):
 
 def test_kill_9_while_learning_keeps_the_previous_model(tmp_path):
     vault = make_vault(tmp_path)
-    first = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
+    first_log = tmp_path / "first.log"
+    first = DaemonProcess(vault, first_log).wait_serving()
     before = first.wait_idle()
     phase = before["pending_phases"][0]
     assert first.client.post("/learn", json={"phase": phase}).json() == {"queued": True}
-    poll(lambda: first.client.get("/learn").json()["progress"], 300, "learning progress")
+
+    def under_way() -> bool:
+        job = first.client.get("/learn").json()
+        assert job["result"] is None and job["error"] is None, f"the learning job ended before the kill: {job}"
+        return job["running"] and job["progress"] is not None
+
+    poll(under_way, 300, "learning progress")
     assert first.status()["state"] == "learning"
     assert paths(first.suggest("Sourdough"))  # still served from the last consistent state
     first.kill()
+    log = first_log.read_text()  # the job logs its end, success or failure: the kill landed before it
+    assert "learned phases now" not in log and f"learning {phase} failed" not in log, log
 
     second = DaemonProcess(vault, tmp_path / "daemon.log").wait_serving()
     after = second.wait_idle(timeout=300)

@@ -45,7 +45,7 @@ def test_restart_serves_at_once_and_first_change_does_not_wait_for_the_model(tmp
 def test_after_first_response_calls_back_once_when_the_body_is_sent():
     import asyncio
 
-    from vaultlearn.daemon.runner import AfterFirstResponse
+    from vaultlearn.daemon.process import AfterFirstResponse
 
     calls, sent = [], []
 

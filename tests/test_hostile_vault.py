@@ -23,7 +23,7 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from tests.test_daemon_e2e import DaemonProcess, poll
+from tests.test_daemon_e2e import WATCH, DaemonProcess, poll
 from vaultlearn.config import STATE_DIR
 from vaultlearn.store import Store
 
@@ -187,7 +187,7 @@ class UnprivilegedDaemon(DaemonProcess):
 
     def __init__(self, vault: Path, log: Path):
         self.vault, self.log, self.client = vault, log, None
-        self.proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.daemon.runner", str(vault), "--port", "0"],
+        self.proc = subprocess.Popen([*WATCH, str(vault), "--port", "0"],
                                      stdout=subprocess.DEVNULL, stderr=open(log, "ab"),
                                      preexec_fn=_drop_file_capabilities)
 

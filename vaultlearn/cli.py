@@ -356,7 +356,7 @@ def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png:
 @click.option("--allow-remote", is_flag=True, help="Allow binding to a non-loopback interface.")
 def watch(vault: str | None, vault_opt: str | None, port: int | None, host: str | None, allow_remote: bool) -> None:
     """Run the daemon: follow the vault's changes, learn in the background, serve the local API."""
-    from .daemon.runner import run_daemon
+    from .daemon.process import run_daemon
 
     root = _vault(vault_opt, vault)
     sys.exit(run_daemon(root, Config.load(root), host=host, port=port, allow_remote=allow_remote))

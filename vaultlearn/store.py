@@ -407,6 +407,3 @@ class Store:
     def notes_without_postings(self) -> set[int]:
         return {r[0] for r in self._query(
             "SELECT id FROM notes WHERE id NOT IN (SELECT DISTINCT note_id FROM postings)")}
-
-    def clear_postings(self) -> None:
-        self._execute("DELETE FROM postings")

@@ -30,10 +30,6 @@ log = logging.getLogger(__name__)
 
 Probe = Callable[[str], "tuple[int, int] | None"]
 
-# Events that change nothing on disk.
-_IGNORED_EVENT_TYPES = frozenset({"opened", "closed_no_write"})
-
-
 @dataclass(frozen=True)
 class Batch:
     """Changes ready to apply: renames first (in order), then re-read every path (missing = deleted)."""
@@ -179,8 +175,10 @@ def file_probe(vault: Path) -> Probe:
     return probe
 
 
-class VaultWatcher:
+class VaultWatcher(FileSystemEventHandler):
     """A recursive watchdog observer on the vault feeding a :class:`ChangeCoalescer`. Thread-safe.
+
+    The watcher is the observer's event handler: watchdog calls its ``on_*`` methods from the observer thread.
 
     ``on_event`` is called (from the observer thread) after every event that concerns a note, so a consumer
     can wake up and wait until :meth:`due_in` before calling :meth:`take`.
@@ -219,10 +217,8 @@ class VaultWatcher:
 
     def start(self) -> None:
         """Start watching (events before this call are not seen: reconcile after starting)."""
-        handler = FileSystemEventHandler()
-        handler.on_any_event = self._dispatch
         self._observer = Observer()
-        self._observer.schedule(handler, self._root, recursive=True)
+        self._observer.schedule(self, self._root, recursive=True)
         logging.getLogger("watchdog.observers.inotify_c").addHandler(self._overflow)
         self._observer.start()
 
@@ -260,36 +256,54 @@ class VaultWatcher:
             return None
         return Path(rel).as_posix()
 
-    def _dispatch(self, event: FileSystemEvent) -> None:
-        kind = event.event_type
-        if kind in _IGNORED_EVENT_TYPES:
-            return
+    # --- watchdog's callbacks (observer thread); "opened" and "closed_no_write" keep the base no-ops -------
+    def on_created(self, event: FileSystemEvent) -> None:
+        self._touched(event, closed=False)
+
+    def on_modified(self, event: FileSystemEvent) -> None:
+        self._touched(event, closed=False)
+
+    def on_attrib(self, event: FileSystemEvent) -> None:
+        """Metadata changed (``touch``, ``chmod``, a sync tool setting mtime): re-read like a write."""
+        self._touched(event, closed=False)
+
+    def on_closed(self, event: FileSystemEvent) -> None:
+        self._touched(event, closed=True)
+
+    def on_deleted(self, event: FileSystemEvent) -> None:
         if event.is_directory:
             # Moves and creations of folders come with one synthetic event per file inside; a deletion
             # does not when the folder was moved out of the vault, so it costs a reconcile.
             rel = self._relative(event.src_path)
-            if kind == "deleted" and rel is not None and not is_ignored(rel, self._ignore):
+            if rel is not None and not is_ignored(rel, self._ignore):
                 self._lost_events()
             return
         src = self._note(event.src_path)
-        dst = self._note(event.dest_path) if kind == "moved" else None
-        if src is None and dst is None:
+        if src is not None:
+            self._changed(lambda now: self._coalescer.delete(src, now))
+
+    def on_moved(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
             return
-        now = time.monotonic()
-        with self._lock:
-            if kind == "moved":
-                self._coalescer.move(src, dst, now)
-            elif kind == "deleted":
-                self._coalescer.delete(src, now)
-            else:
-                self._coalescer.touch(src, now, closed=kind == "closed")
-            self._last_event = now
-        self._on_event()
+        src, dst = self._note(event.src_path), self._note(event.dest_path)
+        if src is not None or dst is not None:
+            self._changed(lambda now: self._coalescer.move(src, dst, now))
+
+    def _touched(self, event: FileSystemEvent, *, closed: bool) -> None:
+        if event.is_directory:
+            return
+        src = self._note(event.src_path)
+        if src is not None:
+            self._changed(lambda now: self._coalescer.touch(src, now, closed=closed))
 
     def _lost_events(self) -> None:
+        self._changed(self._coalescer.request_rescan)
+
+    def _changed(self, record: Callable[[float], None]) -> None:
+        """Record a note event in the coalescer (under the lock, at the current time), then wake the consumer."""
         now = time.monotonic()
         with self._lock:
-            self._coalescer.request_rescan(now)
+            record(now)
             self._last_event = now
         self._on_event()
 

@@ -12,10 +12,6 @@ from typing import Sequence
 from vaultlearn.errors import NotAVaultError
 from vaultlearn.vault.names import is_note_path
 
-# Named for other modules (the watcher filters events with them); is_ignored skips every dot-folder,
-# which includes these.
-ALWAYS_IGNORED_DIRS = (".obsidian", ".trash", ".vaultlearn", ".git")
-
 
 @dataclass(frozen=True)
 class ScannedFile:
