@@ -8,7 +8,10 @@ tenth rewritten; the clock runs until the daemon reports them all applied; nothi
 against the files). Baseline, in the same run on a copy of the same state: the same work through the service
 in-process (``index(paths)`` + ``suggest``) with no watcher, no debounce and no HTTP; printed as a ratio.
 
-    python bench/bench_daemon.py [--saves 30] [--burst 1000]
+    python bench/bench_daemon.py [--saves 30] [--burst 1000] [--vault REAL_VAULT]
+
+With ``--vault`` the daemon serves a copy of that real vault instead (its notes as they are); the probe copies
+its notes, taking the first notes (by seeded order) whose copy the in-process service ranks first.
 """
 
 from __future__ import annotations
@@ -41,9 +44,13 @@ def _percentiles(samples: list[float]) -> tuple[float, float]:
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.95))]
 
 
-def build_vault(root: Path) -> Path:
-    vault = write_vault(root / "vault", 1000)
-    shutil.copytree(SAMPLE_VAULT, vault, dirs_exist_ok=True)
+def build_vault(root: Path, real: Path | None = None) -> Path:
+    if real is None:
+        vault = write_vault(root / "vault", 1000)
+        shutil.copytree(SAMPLE_VAULT, vault, dirs_exist_ok=True)
+    else:
+        vault = root / "vault"
+        shutil.copytree(real, vault, ignore=shutil.ignore_patterns(STATE_DIR))
     (vault / STATE_DIR).mkdir(exist_ok=True)
     (vault / STATE_DIR / "config.toml").write_text("learn_quiet_seconds = 86400.0\n")  # no background learning
     (vault / PROBE).write_text("A probe note.\n")
@@ -58,6 +65,30 @@ def probe_texts(vault: Path, saves: int) -> list[tuple[str, str]]:
     targets = sorted(p.relative_to(vault).as_posix() for p in (vault / "Concepts").glob("*.md"))
     return [(t, (vault / t).read_text() + f"\n\nProbe revision {i}.\n")
             for i, t in enumerate(targets[i % len(targets)] for i in range(saves))]
+
+
+def real_probe_texts(vault: Path, saves: int, seed: int = 1) -> list[tuple[str, str]]:
+    """Near copies of a real vault's notes whose copy the in-process service ranks first (checked on a copy)."""
+    import random
+
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "check"
+        shutil.copytree(vault, copy)
+        service = VaultService(copy)
+        paths = sorted(row.path for row in service.store.notes() if row.path != PROBE)
+        random.Random(seed).shuffle(paths)
+        probes = []
+        for target in paths:
+            text = (copy / target).read_text(errors="replace") + f"\n\nProbe revision {len(probes)}.\n"
+            (copy / PROBE).write_text(text)
+            service.index([PROBE])
+            ranked = service.suggest(PROBE, 10)
+            if ranked and ranked[0].path == target:
+                probes.append((target, text))
+            if len(probes) == saves:
+                break
+        service.close()
+    return probes
 
 
 def burst_files(count: int) -> dict[str, str]:
@@ -127,20 +158,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--saves", type=int, default=30)
     parser.add_argument("--burst", type=int, default=1000)
+    parser.add_argument("--vault", type=Path, default=None, help="a real vault to copy instead of the synthetic one")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        vault = build_vault(tmp)
+        vault = build_vault(tmp, args.vault)
         copy = tmp / "copy"
         shutil.copytree(vault, copy)
         notes = len(list(vault.rglob("*.md")))
-        probes = probe_texts(vault, args.saves)
+        probes = real_probe_texts(vault, args.saves) if args.vault else probe_texts(vault, args.saves)
         files = burst_files(args.burst)
 
         daemon = DaemonProcess(vault, tmp / "daemon.log").wait_serving()
         daemon.wait_idle()
         latencies, index_seconds = daemon_saves(daemon, probes)
-        burst = daemon_burst(daemon, files)
+        burst = daemon_burst(daemon, files) if files else None
         assert daemon.stop() == 0
         assert_consistent(vault)
         direct, direct_burst = direct_baseline(copy, probes, files)
@@ -151,12 +183,14 @@ def main() -> None:
     config = Config()
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
           f"python {platform.python_version()}; model {config.model}; debounce {config.debounce_seconds} s; "
-          f"vault {notes} notes (sample vault + synthetic)")
+          f"vault {notes} notes ({args.vault.name if args.vault else 'sample vault + synthetic'})")
     print(f"save -> fresh suggestion over the API ({len(latencies)} saves): p50 {p50 * 1e3:.0f} ms, "
           f"p95 {p95 * 1e3:.0f} ms (daemon's index of the change p50 {i50 * 1e3:.0f} ms, p95 {i95 * 1e3:.0f} ms)")
     print(f"baseline in-process index(paths)+suggest: p50 {d50 * 1e3:.0f} ms, p95 {d95 * 1e3:.0f} ms "
           f"-> daemon/direct p50 = {p50 / d50:.1f}x (a closed save waits 100 ms of quiet; polled every "
           f"{POLL_SECONDS * 1e3:.0f} ms)")
+    if burst is None:
+        return
     print(f"burst: {burst['writes']} writes ({len(files)} new notes, every 10th rewritten) in "
           f"{burst['write_s']:.2f} s; all applied {burst['total_s']:.1f} s after the first write "
           f"({burst['after_last_write_s']:.1f} s after the last) in {burst['batches']} batches; "
