@@ -74,6 +74,16 @@ vault_option = click.option("--vault", "vault_opt", type=click.Path(file_okay=Fa
                             help="The vault (default: the nearest folder above holding .vaultlearn/ or .obsidian/).")
 
 
+def vault_arguments(command):
+    """The optional VAULT argument and the ``--vault`` option, as every command on a whole vault takes them."""
+    return click.argument("vault", required=False, type=click.Path(file_okay=False))(vault_option(command))
+
+
+def json_option(what: str):
+    """``--json``: print ``what`` as JSON instead of text (the value arrives as ``as_json``)."""
+    return click.option("--json", "as_json", is_flag=True, help=f"Print {what} as JSON.")
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="vaultlearn")
 def cli() -> None:
@@ -81,8 +91,7 @@ def cli() -> None:
 
 
 @cli.command()
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
+@vault_arguments
 def init(vault: str | None, vault_opt: str | None) -> None:
     """Create VAULT/.vaultlearn/ with a config.toml showing every setting."""
     from .atomic import atomic_write_text
@@ -97,9 +106,8 @@ def init(vault: str | None, vault_opt: str | None) -> None:
 
 
 @cli.command()
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@vault_arguments
+@json_option("the report")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def index(vault: str | None, vault_opt: str | None, as_json: bool, quiet: bool) -> None:
     """Scan, parse, embed (changed notes only) and index VAULT."""
@@ -129,7 +137,7 @@ def index(vault: str | None, vault_opt: str | None, as_json: bool, quiet: bool) 
 @click.argument("note")
 @vault_option
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=None, help="How many suggestions (default 10).")
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
+@json_option("the suggestions")
 def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> None:
     """Notes NOTE should link to and does not yet, best first. NOTE is a path or a link-style name."""
     _quiet_libraries()
@@ -159,9 +167,8 @@ def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> N
 
 
 @cli.command()
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
-@click.option("--json", "as_json", is_flag=True, help="Print a JSON object.")
+@vault_arguments
+@json_option("the status")
 def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
     """What is indexed, the phases, what is learned and pending."""
     info = _service(_vault(vault_opt, vault), create=False).status()
@@ -186,8 +193,7 @@ def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
 
 
 @cli.command()
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
+@vault_arguments
 @click.option("--format", "fmt", type=click.Choice(["graphml", "json"]), default="json", show_default=True)
 @click.option("--output", "-o", type=click.Path(dir_okay=False), default=None, help="Write here instead of stdout.")
 def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None) -> None:
@@ -208,12 +214,11 @@ def graph(vault: str | None, vault_opt: str | None, fmt: str, output: str | None
 
 
 @cli.command()
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
+@vault_arguments
 @click.option("--phase", default=None, help="Learn only this phase (default: every pending phase, in order).")
 @click.option("--force", is_flag=True,
               help="Commit what is learned even when validation finds no gain or an earlier phase dropping.")
-@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@json_option("the report")
 def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bool, as_json: bool) -> None:
     """Learn the vault's pending phases from its links; keep each only if it gains on held-out links and no
     earlier phase drops; then re-embed only the notes that changed."""
@@ -258,8 +263,7 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
 
 
 @cli.command("eval")
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
+@vault_arguments
 @click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,propagate,adapter,joint",
               show_default=True,
               help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn and its ablations) and "
@@ -275,7 +279,7 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
               help="Also remove from each source note every trace of its held-out links (the link, its shown text, "
                    "the target's title and aliases as words).")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=None)
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@json_option("the result")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Also write the JSON result here.")
 @click.option("--plot", type=click.Path(dir_okay=False), default=None, help="Write a PNG of R[k][j] per strategy.")
 def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, n_seeds, no_trace, device, as_json,
@@ -320,9 +324,8 @@ def report() -> None:
 
 
 @report.command("overlap")
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
-@click.option("--json", "as_json", is_flag=True, help="Print the overlap matrices as JSON.")
+@vault_arguments
+@json_option("the overlap matrices")
 @click.option("--png", type=click.Path(dir_okay=False), default=None,
               help="Heatmap picture (default: VAULT/.vaultlearn/overlap.png).")
 def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png: str | None) -> None:
@@ -349,8 +352,7 @@ def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png:
 
 
 @cli.command()
-@click.argument("vault", required=False, type=click.Path(file_okay=False))
-@vault_option
+@vault_arguments
 @click.option("--port", type=click.IntRange(0, 65535), default=None, help="Port (0 picks a free one).")
 @click.option("--host", default=None, help="Interface to bind (default 127.0.0.1).")
 @click.option("--allow-remote", is_flag=True, help="Allow binding to a non-loopback interface.")
