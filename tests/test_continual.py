@@ -124,7 +124,8 @@ def test_save_load_round_trip(corpus, encoder, tmp_path):
 
 
 def test_overlap_table_and_plot(corpus, encoder, tmp_path):
-    from vaultlearn.model.overlap import overlap_table, plot_overlap
+    from vaultlearn.model.overlap import overlap_table
+    from vaultlearn.plots import plot_overlap
 
     learn_two(corpus, encoder).save(tmp_path)
     table = overlap_table(tmp_path)

@@ -12,7 +12,8 @@ from vaultlearn.eval.protocol import (
     summarize,
     targets_by_source,
 )
-from vaultlearn.eval.strategies import format_table, plot_results, run_eval, run_seeds
+from vaultlearn.eval.strategies import format_table, run_eval, run_seeds
+from vaultlearn.plots import plot_recall_matrix
 
 from .test_continual import synthetic_corpus, tiny_config
 
@@ -87,7 +88,7 @@ def test_run_eval_schema(tmp_path):
     assert result["summary"][best]["gain_minus_best_reference"]["mean"] == 0
     table = format_table(result)
     assert "vaultlearn" in table and f"best reference: {best}" in table
-    plot_results(result, tmp_path / "r.png")
+    plot_recall_matrix(result, tmp_path / "r.png")
     assert (tmp_path / "r.png").stat().st_size > 0
 
 

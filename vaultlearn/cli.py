@@ -289,7 +289,8 @@ def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, n_
     from dataclasses import replace
 
     from .eval.corpus import load_corpus
-    from .eval.strategies import format_table, plot_results, run_seeds
+    from .eval.strategies import format_table, run_seeds
+    from .plots import plot_recall_matrix
 
     root = _vault(vault_opt, vault)
     config = Config.load(root)
@@ -311,7 +312,7 @@ def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, n_
 
         atomic_write_text(out, json.dumps(result, indent=1) + "\n")
     if plot:
-        plot_results(result, plot)
+        plot_recall_matrix(result, plot)
     if as_json:
         _echo_json(result)
     else:
@@ -330,7 +331,8 @@ def report() -> None:
               help="Heatmap picture (default: VAULT/.vaultlearn/overlap.png).")
 def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png: str | None) -> None:
     """Fisher overlap between learned phases, per parameter group: 1 = they rely on the same parameters."""
-    from .model.overlap import overlap_table, plot_overlap
+    from .model.overlap import overlap_table
+    from .plots import plot_overlap
 
     service = _service(_vault(vault_opt, vault), create=False)
     table = overlap_table(service.model_dir)

@@ -407,26 +407,3 @@ def _ms(figure: dict | None, width: int, several: bool) -> str:
         return f"{'n/a':>{width}}"
     text = f"{figure['mean']:.3f}±{figure['sd']:.3f}" if several else f"{figure['mean']:.3f}"
     return f"{text:>{width}}"
-
-
-def plot_results(result: dict, png_path) -> None:
-    """One panel per phase j: R[k][j] (Recall@10, mean over the seeds) against k for every strategy."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    phases = result["phases"]
-    fig, axes = plt.subplots(1, len(phases), figsize=(3.2 * len(phases), 3.2), sharey=True, squeeze=False)
-    for j, ax in enumerate(axes[0]):
-        for name, s in result["summary"].items():
-            xs = list(range(j, len(phases)))
-            ax.plot(xs, [s["R"][k][j] for k in xs], marker="o", label=name)
-        ax.set_title(phases[j], fontsize=9)
-        ax.set_xlabel("after phase")
-        ax.set_xticks(range(len(phases)))
-    axes[0][0].set_ylabel("Recall@10")
-    axes[0][-1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)

@@ -28,25 +28,3 @@ def overlap_table(state_dir: Path) -> dict:
             matrix.append(row)
         groups[group] = matrix
     return {"phases": phases, "groups": groups}
-
-
-def plot_overlap(table: dict, png_path: Path) -> None:
-    """One heatmap per group, phases on both axes, overlap in [0, 1] (blank where undefined)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    phases, groups = table["phases"], table["groups"]
-    fig, axes = plt.subplots(1, len(groups), figsize=(4.5 * len(groups), 4), squeeze=False)
-    for ax, (group, matrix) in zip(axes[0], groups.items()):
-        values = np.array([[np.nan if v is None else v for v in row] for row in matrix], dtype=float)
-        image = ax.imshow(values.reshape(len(phases), len(phases)), vmin=0, vmax=1, cmap="viridis")
-        ax.set_xticks(range(len(phases)), phases, rotation=60, ha="right", fontsize=7)
-        ax.set_yticks(range(len(phases)), phases, fontsize=7)
-        ax.set_title(group)
-        fig.colorbar(image, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=120)
-    plt.close(fig)
