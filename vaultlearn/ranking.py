@@ -10,12 +10,14 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
+from .errors import NotIndexedError
 from .eval.traces import remove_traces
 from .index.context import NoteInfo, RankContext
 from .index.features import FEATURES
 from .index.fit import COSINE, LinearRanker, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden
 from .index.mentions import plain_text
+from .index.suggest import Suggestion, suggest_for
 from .store import Store
 from .vault.scan import read_note_bytes
 
@@ -37,6 +39,17 @@ class Ranking:
         if not stored or not set(stored["features"]) <= set(FEATURES):  # not fitted, or by another version
             return COSINE
         return LinearRanker.from_json(stored)
+
+    def suggest(self, path: str, k: int) -> list[Suggestion]:
+        """The ``k`` best notes the indexed note ``path`` should link to and does not yet."""
+        row = self.store.note_by_path(path)
+        ctx = self.rank_context()
+        position = ctx.position.get(row.id) if row else None
+        if position is None:
+            raise NotIndexedError(f"{path} is not indexed yet: run `vaultlearn index`")
+        raw = read_note_bytes(self.vault, path, self.config.max_note_bytes)
+        text = self.plain_text(path, raw) if raw is not None else None
+        return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
 
     def rank_context(self) -> RankContext:
         """Embeddings, link graph, names, folders, tags and phases of the committed state (cached per generation)."""

@@ -1,4 +1,6 @@
-"""VaultService: the one place that knows the order of work. The CLI and the daemon call it.
+"""VaultService: the one place that knows the order of work. The CLI and the daemon call it; the work itself
+is done by :mod:`indexer` (the index path), :mod:`learning` (learning commits) and :mod:`ranking` (rank
+weights and suggestions).
 
 files → scan/parse → store (notes, links) → resolve → phases → embed (changed notes only) → vector index
 → rank weights. Learning: phase links → ContinualLearner → changed memory slots → affected notes → re-embed.
@@ -20,17 +22,16 @@ from collections.abc import Callable, Collection, Iterable
 from pathlib import Path, PurePosixPath
 
 from .config import Config
-from .errors import NotAVaultError, NotIndexedError
+from .errors import NotAVaultError
 from .index.context import RankContext
 from .index.fit import LinearRanker
-from .index.suggest import Suggestion, suggest_for
+from .index.suggest import Suggestion
 from .index.vectors import VectorIndex
 from .indexer import Indexer
 from .learning import Learning
 from .lock import WriterLock
 from .ranking import Ranking
 from .store import Store, state_dir
-from .vault.scan import read_note_bytes
 
 log = logging.getLogger(__name__)
 
@@ -182,15 +183,7 @@ class VaultService:
     def suggest(self, note: str, k: int | None = None) -> list[Suggestion]:
         """Notes that ``note`` should link to and does not yet, best first. Uses no model."""
         k = k or self.config.suggest_k
-        path = self.resolve_note(note)
-        row = self.store.note_by_path(path)
-        ctx = self.ranking.rank_context()
-        position = ctx.position.get(row.id) if row else None
-        if position is None:
-            raise NotIndexedError(f"{path} is not indexed yet: run `vaultlearn index`")
-        raw = read_note_bytes(self.vault, path, self.config.max_note_bytes)
-        text = self.ranking.plain_text(path, raw) if raw is not None else None
-        return suggest_for(ctx, self.ranking.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
+        return self.ranking.suggest(self.resolve_note(note), k)
 
     def search(self, text: str, k: int | None = None) -> list[Suggestion]:
         """Notes nearest to a free text (loads the model)."""
