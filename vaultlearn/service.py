@@ -19,9 +19,10 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Collection, Iterable
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from .config import Config
+from .export import link_graph
 from .errors import NotAVaultError
 from .index.context import RankContext
 from .index.fit import LinearRanker
@@ -258,26 +259,7 @@ class VaultService:
 
     def graph(self):
         """The link graph as a networkx MultiDiGraph keyed by vault path (unresolved targets included)."""
-        import networkx as nx
-
-        graph = nx.MultiDiGraph()
-        rows = {row.id: row for row in self.store.notes()}
-        for row in rows.values():
-            graph.add_node(row.path, title=row.title, phase=row.phase or "", tags=" ".join(row.tags),
-                           unresolved=False)
-        for link in self.store.links():
-            if link.attachment:
-                continue
-            source = rows[link.src].path
-            if link.dst is None:
-                target = link.target or source
-                if target not in graph:
-                    graph.add_node(target, title=PurePosixPath(target).name, phase="", tags="", unresolved=True)
-            else:
-                target = rows[link.dst].path
-            graph.add_edge(source, target, kind=link.kind)
-        return graph
-
+        return link_graph(self.store)
 
 
 def _peak_memory_mb() -> int | None:
