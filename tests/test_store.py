@@ -55,7 +55,7 @@ def test_deleting_a_note_cascades_and_unresolves_links_to_it(tmp_path):
         a, b = _note(store, "a.md"), _note(store, "b.md")
         store.replace_links(a, [("b", "link", False)])
         store.set_resolutions([(rowid, b, False) for rowid, _ in store.links_from([a])])
-        store.put_embeddings([b], np.ones((1, 4), np.float32), ["h"])
+        store.put_embeddings([b], np.ones((1, 4), np.float32))
         store.put_postings([b], [np.array([3, 7])])
         store.delete_notes([b])
     assert store.edges() == []
@@ -69,7 +69,7 @@ def test_embeddings_and_postings_round_trip(tmp_path):
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)
     with store.transaction():
         ids = [_note(store, f"n{i}.md") for i in range(3)]
-        store.put_embeddings(ids, vectors, ["h0", "h1", "h2"])
+        store.put_embeddings(ids, vectors)
         store.put_postings(ids, [np.array([1, 2]), np.array([2, 900]), np.array([], dtype=np.int64)])
     got_ids, got = store.all_embeddings()
     assert got_ids.tolist() == ids and np.array_equal(got, vectors)

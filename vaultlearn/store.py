@@ -37,8 +37,7 @@ CREATE TABLE IF NOT EXISTS notes (
     phase_fields TEXT NOT NULL DEFAULT '{}',
     aliases TEXT NOT NULL DEFAULT '[]',
     tags TEXT NOT NULL DEFAULT '[]',
-    warnings TEXT NOT NULL DEFAULT '[]',
-    embedded_hash TEXT
+    warnings TEXT NOT NULL DEFAULT '[]'
 );
 CREATE TABLE IF NOT EXISTS links (
     src INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
@@ -81,7 +80,6 @@ class NoteRow:
     aliases: list[str]
     tags: list[str]
     warnings: list[str]
-    embedded_hash: str | None
 
 
 class NoteStat(NamedTuple):
@@ -211,14 +209,14 @@ class Store:
         return int(self.get_meta("generation", "0"))
 
     # notes ------------------------------------------------------------------------------------------------
-    _NOTE_COLUMNS = "id, path, title, hash, size, mtime, phase, phase_fields, aliases, tags, warnings, embedded_hash"
+    _NOTE_COLUMNS = "id, path, title, hash, size, mtime, phase, phase_fields, aliases, tags, warnings"
 
     @staticmethod
     def _note(row: tuple) -> NoteRow:
         return NoteRow(
             id=row[0], path=row[1], title=row[2], hash=row[3], size=row[4], mtime=row[5], phase=row[6],
             phase_fields=json.loads(row[7]), aliases=json.loads(row[8]), tags=json.loads(row[9]),
-            warnings=json.loads(row[10]), embedded_hash=row[11],
+            warnings=json.loads(row[10]),
         )
 
     def notes(self) -> list[NoteRow]:
@@ -369,12 +367,10 @@ class Store:
         return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
     # embeddings -------------------------------------------------------------------------------------------
-    def put_embeddings(self, ids: Sequence[int], vectors: np.ndarray, embedded_hashes: Sequence[str]) -> None:
+    def put_embeddings(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         self._db_many("INSERT OR REPLACE INTO embeddings(note_id, vec) VALUES (?, ?)",
                       [(int(i), vectors[n].tobytes()) for n, i in enumerate(ids)])
-        self._db_many("UPDATE notes SET embedded_hash = ? WHERE id = ?",
-                      [(h, int(i)) for i, h in zip(ids, embedded_hashes)])
 
     def embedding(self, note_id: int) -> np.ndarray | None:
         rows = self._query("SELECT vec FROM embeddings WHERE note_id = ?", (note_id,))

@@ -1,0 +1,215 @@
+"""Learning commits: learn one phase, re-embed the notes whose memory slots changed, gate the candidate on
+held-out links, and commit it (model first, then the embeddings) with its drift, or decline it.
+
+Validation and declined phases are recorded in the store, so a declined phase is not tried again until its
+links change. The service holds the writer lock and drops its loaded model after a decline or a failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .config import Config
+from .errors import VaultlearnError, require_finite
+from .index.knn import nearest
+from .indexer import Indexer
+from .store import NoteRow, Store
+from .vault.parse import parse_note
+from .vault.scan import read_note_bytes
+
+
+@dataclass(frozen=True)
+class LearnSplit:
+    """The notes (in store order), their texts and resolved links by position, and each phase's links split
+    into training and held-out links; ``adjacency`` holds the links learning may see."""
+
+    rows: list[NoteRow]
+    texts: list[str]
+    edges: list[tuple[int, int]]
+    by_phase: dict[str, list[tuple[int, int]]]
+    heldout: dict[str, list[tuple[int, int]]]
+    train: dict[str, list[tuple[int, int]]]
+    adjacency: list[set[int]]
+
+
+class Learning:
+    """Learning commits for one vault; ``encoder`` and ``learner`` return the service's loaded model."""
+
+    def __init__(self, vault: Path, config: Config, store: Store, indexer: Indexer,
+                 encoder: Callable[[], object], learner: Callable[[], object]):
+        self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
+        self._encoder, self._learner = encoder, learner
+
+    def todo(self, order: list[str], phase: str | None, force: bool) -> list[str]:
+        """The phases to learn, in order: just ``phase``, or the learnable ones."""
+        if phase is not None and phase not in order:
+            raise VaultlearnError(f"no phase {phase!r}; the phases are: {', '.join(order) or 'none'}")
+        return [phase] if phase else self._learnable(order, force)
+
+    def split(self) -> LearnSplit:
+        """Every note and link of the committed state, each phase's links split by :func:`held_out`."""
+        from .model.validation import held_out
+
+        rows = self.store.notes()
+        position = {row.id: i for i, row in enumerate(rows)}
+        edges = sorted({(position[a], position[b]) for a, b, _ in self.store.edges()})
+        phase_of = [row.phase for row in rows]
+        by_phase: dict[str, list[tuple[int, int]]] = {}
+        for a, b in edges:
+            if phase_of[a] is not None:
+                by_phase.setdefault(phase_of[a], []).append((a, b))
+        heldout, train = {}, {}
+        for name, links in by_phase.items():
+            names = [(rows[a].path, rows[b].path) for a, b in links]
+            out = held_out(links, names, self.config.learn_validation_share, self.config.seed)
+            heldout[name] = [link for i, link in enumerate(links) if i in out]
+            train[name] = [link for i, link in enumerate(links) if i not in out]
+        hidden = {link for links in heldout.values() for link in links}
+        adjacency: list[set[int]] = [set() for _ in rows]
+        for a, b in edges:
+            if (a, b) not in hidden:
+                adjacency[a].add(b)
+                adjacency[b].add(a)
+        return LearnSplit(rows, self._texts(rows), edges, by_phase, heldout, train, adjacency)
+
+    def learn_phase(self, name: str, order: list[str], split: LearnSplit, force: bool,
+                    progress: Callable[[dict], None] | None) -> dict:
+        """Learn phase ``name``, validate the candidate and commit it if it passes (or ``force``); the report
+        says whether it was committed and why."""
+        from .model.continual import PhaseData
+
+        learner, rows = self._learner(), split.rows
+        in_phase = {i for i, row in enumerate(rows) if row.phase == name}
+        learned = set(learner.learned_phases)
+        background = [i for i, row in enumerate(rows) if (row.phase in learned if learned else i not in in_phase)]
+        data = PhaseData(split.texts, np.array(sorted(in_phase), dtype=np.int64), split.train.get(name, []),
+                         np.array(background, dtype=np.int64), split.adjacency)
+        report_progress = (lambda f: progress({"phase": name, "progress": f})) if progress else None
+        links = len(split.by_phase.get(name, []))
+        result = learner.learn_phase(name, data, progress=report_progress)
+        candidate = self._candidate(name, result, rows, split.texts)
+        check = self._validate(name, order, candidate, rows, split.heldout, split.edges)
+        if check["commit"] or force:
+            report = self._commit_learned(name, result, rows, in_phase, links, candidate)
+        else:
+            report = self._decline(name, result, links)
+        report.update(committed=check["commit"] or force, forced=force and not check["commit"],
+                      reason=check["reason"], validation={k: v for k, v in check.items()
+                                                          if k not in ("commit", "reason")})
+        return report
+
+    def _learnable(self, order: list[str], force: bool) -> list[str]:
+        """Phases to learn: not learned, and (unless ``force``) not declined with the links they still have."""
+        learned = set(self.store.get_json("learned_phases", []))
+        declined = {} if force else self.declined_now()
+        return [p for p in order if p not in learned and p not in declined]
+
+    def declined_now(self) -> dict[str, str]:
+        """Phases whose last learning was declined and whose link count has not changed since: the reason."""
+        records = self.store.get_json("learn_validation", {})
+        if all(r["committed"] for r in records.values()):
+            return {}
+        counts: dict[str, int] = {}
+        phase_of = {row.id: row.phase for row in self.store.notes()}
+        for src, _ in {(src, dst) for src, dst, _ in self.store.edges()}:
+            if phase_of.get(src) is not None:
+                counts[phase_of[src]] = counts.get(phase_of[src], 0) + 1
+        return {p: r["reason"] for p, r in records.items()
+                if not r["committed"] and r["links"] == counts.get(p, 0)}
+
+    def record_validation(self, report: dict) -> None:
+        """Record a phase's validation outcome (a declined phase is skipped until its links change)."""
+        records = self.store.get_json("learn_validation", {})
+        keep = ("links", "committed", "forced", "reason", "validation")
+        with self.store.transaction():
+            self.store.set_json("learn_validation", {**records, report["phase"]: {k: report[k] for k in keep}})
+
+    def _candidate(self, phase: str, result: dict, rows: list[NoteRow], texts: list[str]) -> dict:
+        """The learned model's embeddings of the notes whose memory slots changed (and of unposted notes)."""
+        encoder = self._encoder()
+        position = {row.id: i for i, row in enumerate(rows)}
+        affected = self.store.notes_touching(result["updated_slots"]) | self.store.notes_without_postings()
+        ids = np.array(sorted(i for i in affected if i in position), dtype=np.int64)
+        vectors, slots = encoder.encode_with_slots([texts[position[i]] for i in ids])
+        require_finite(vectors, f"embeddings after learning phase {phase!r}")
+        return {"ids": ids, "vectors": vectors, "slots": slots}
+
+    def _validate(self, phase: str, order: list[str], candidate: dict, rows: list[NoteRow],
+                  heldout: dict[str, list[tuple[int, int]]], edges: list[tuple[int, int]]) -> dict:
+        """:func:`model.validation.compare` of the committed embeddings against the candidate's."""
+        from .model.validation import compare
+
+        ids, vectors = self.store.all_embeddings()
+        position = {row.id: i for i, row in enumerate(rows)}
+        current = np.zeros((len(rows), vectors.shape[1] if len(vectors) else 1), dtype=np.float32)
+        for i, v in zip(ids, vectors):
+            if int(i) in position:
+                current[position[int(i)]] = v
+        changed = current.copy()
+        for i, v in zip(candidate["ids"], candidate["vectors"]):
+            changed[position[int(i)]] = v
+        earlier = order[: order.index(phase)]
+        return compare(current, changed, heldout, phase, earlier, edges, self.config)
+
+    def _decline(self, phase: str, result: dict, links: int) -> dict:
+        """What a declined phase reports: what was tried; nothing is saved or re-embedded."""
+        return {"phase": phase, "links": links, "steps": result["steps"], "seconds": round(result["seconds"], 2),
+                "loss_start": result["loss_start"], "loss_end": result["loss_end"],
+                "updated_slots": int(len(result["updated_slots"])), "reembedded": 0, "reembedded_share": 0.0,
+                "drift_cosine": 0.0, "top10_changed": 0.0}
+
+    def _texts(self, rows: list[NoteRow]) -> list[str]:
+        """The embedded text of every note (re-read and parsed; a vanished file leaves its title)."""
+        texts = []
+        for row in rows:
+            raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
+            texts.append(parse_note(row.path, raw, self.config.max_embed_chars).text if raw else row.title)
+        return texts
+
+    def _commit_learned(self, phase: str, result: dict, rows: list[NoteRow], in_phase: set[int], links: int,
+                        candidate: dict) -> dict:
+        """Save the learner and the re-embedded notes (``candidate``), measure drift, commit."""
+        ids, vectors, slots = candidate["ids"], candidate["vectors"], candidate["slots"]
+        position = {row.id: i for i, row in enumerate(rows)}
+        old_ids = np.array([row.id for i, row in enumerate(rows) if i not in in_phase], dtype=np.int64)
+        before = {int(i): self.store.embedding(int(i)) for i in ids}
+        cosine_change = sum(1.0 - float(before[int(i)] @ v) for i, v in zip(ids, vectors)
+                            if before[int(i)] is not None and position[int(i)] not in in_phase)
+        probe = old_ids[np.random.default_rng(self.config.seed).permutation(len(old_ids))[:300]]
+        top_before = self._top10(probe)
+        self._learner().save(self.indexer.model_dir)
+        with self.store.transaction():
+            self.store.put_embeddings(ids, vectors)
+            self.store.put_postings(ids, slots)
+            self.indexer.sync_learned_state()
+            counts = self.store.get_json("learned_link_counts", {})
+            self.store.set_json("learned_link_counts", {**counts, phase: links})
+            generation = self.store.bump_generation()
+        self.indexer.update_vectors(ids, vectors, np.zeros(0, dtype=np.int64), generation)
+        top_after = self._top10(probe)
+        changed = sum(top_before[i] != top_after[i] for i in top_before)
+        return {
+            "phase": phase, "links": links, "steps": result["steps"], "seconds": round(result["seconds"], 2),
+            "loss_start": result["loss_start"], "loss_end": result["loss_end"],
+            "updated_slots": int(len(result["updated_slots"])), "reembedded": int(len(ids)),
+            "reembedded_share": len(ids) / max(1, len(rows)),
+            "drift_cosine": cosine_change / max(1, len(old_ids)),
+            "top10_changed": changed / max(1, len(top_before)),
+        }
+
+    def _top10(self, ids: np.ndarray) -> dict[int, tuple[int, ...]]:
+        """The ten nearest notes of each of ``ids`` by the stored embeddings (itself excluded), in one exact
+        batched search (on a GPU when FAISS has one)."""
+        all_ids, all_vectors = self.store.all_embeddings()
+        row_of = {int(i): n for n, i in enumerate(all_ids)}
+        probe = [int(i) for i in ids if int(i) in row_of]
+        if not probe:
+            return {}
+        _, hits = nearest(all_vectors, 11, all_vectors[[row_of[i] for i in probe]])
+        return {i: tuple(int(all_ids[h]) for h in row if h >= 0 and all_ids[h] != i)[:10]
+                for i, row in zip(probe, hits)}
+
