@@ -24,10 +24,12 @@ from .vault.scan import read_note_bytes
 
 @dataclass(frozen=True)
 class LearnSplit:
-    """The notes (in store order), their texts and resolved links by position, and each phase's links split
-    into training and held-out links; ``adjacency`` holds the links learning may see."""
+    """The notes (in store order, ``position``: note id → index), their texts and resolved links by position,
+    and each phase's links split into training and held-out links; ``adjacency`` holds the links learning may
+    see."""
 
     rows: list[NoteRow]
+    position: dict[int, int]
     texts: list[str]
     edges: list[tuple[int, int]]
     by_phase: dict[str, list[tuple[int, int]]]
@@ -74,7 +76,7 @@ class Learning:
             if (a, b) not in hidden:
                 adjacency[a].add(b)
                 adjacency[b].add(a)
-        return LearnSplit(rows, self._texts(rows), edges, by_phase, heldout, train, adjacency)
+        return LearnSplit(rows, position, self._texts(rows), edges, by_phase, heldout, train, adjacency)
 
     def learn_phase(self, name: str, order: list[str], split: LearnSplit, force: bool,
                     progress: Callable[[dict], None] | None) -> dict:
@@ -91,10 +93,10 @@ class Learning:
         report_progress = (lambda f: progress({"phase": name, "progress": f})) if progress else None
         links = len(split.by_phase.get(name, []))
         result = learner.learn_phase(name, data, progress=report_progress)
-        candidate = self._candidate(name, result, rows, split.texts)
-        check = self._validate(name, order, candidate, rows, split.heldout, split.edges)
+        candidate = self._candidate(name, result, split)
+        check = self._validate(name, order, candidate, split)
         if check["commit"] or force:
-            report = self._commit_learned(name, result, rows, in_phase, links, candidate)
+            report = self._commit_learned(name, result, split, in_phase, links, candidate)
         else:
             report = self._decline(name, result, links)
         report.update(committed=check["commit"] or force, forced=force and not check["commit"],
@@ -113,11 +115,7 @@ class Learning:
         records = self.store.get_json("learn_validation", {})
         if all(r["committed"] for r in records.values()):
             return {}
-        counts: dict[str, int] = {}
-        phase_of = {row.id: row.phase for row in self.store.notes()}
-        for src, _ in {(src, dst) for src, dst, _ in self.store.edges()}:
-            if phase_of.get(src) is not None:
-                counts[phase_of[src]] = counts.get(phase_of[src], 0) + 1
+        counts = self.store.pair_counts_by_phase()
         return {p: r["reason"] for p, r in records.items()
                 if not r["committed"] and r["links"] == counts.get(p, 0)}
 
@@ -128,24 +126,22 @@ class Learning:
         with self.store.transaction():
             self.store.set_json("learn_validation", {**records, report["phase"]: {k: report[k] for k in keep}})
 
-    def _candidate(self, phase: str, result: dict, rows: list[NoteRow], texts: list[str]) -> dict:
+    def _candidate(self, phase: str, result: dict, split: LearnSplit) -> dict:
         """The learned model's embeddings of the notes whose memory slots changed (and of unposted notes)."""
-        encoder = self._encoder()
-        position = {row.id: i for i, row in enumerate(rows)}
+        encoder, position, texts = self._encoder(), split.position, split.texts
         affected = self.store.notes_touching(result["updated_slots"]) | self.store.notes_without_postings()
         ids = np.array(sorted(i for i in affected if i in position), dtype=np.int64)
         vectors, slots = encoder.encode_with_slots([texts[position[i]] for i in ids])
         require_finite(vectors, f"embeddings after learning phase {phase!r}")
         return {"ids": ids, "vectors": vectors, "slots": slots}
 
-    def _validate(self, phase: str, order: list[str], candidate: dict, rows: list[NoteRow],
-                  heldout: dict[str, list[tuple[int, int]]], edges: list[tuple[int, int]]) -> dict:
+    def _validate(self, phase: str, order: list[str], candidate: dict, split: LearnSplit) -> dict:
         """:func:`model.validation.compare` of the committed embeddings against the candidate's."""
         from .model.validation import compare
 
         ids, vectors = self.store.all_embeddings()
-        position = {row.id: i for i, row in enumerate(rows)}
-        current = np.zeros((len(rows), vectors.shape[1] if len(vectors) else 1), dtype=np.float32)
+        position = split.position
+        current = np.zeros((len(split.rows), vectors.shape[1] if len(vectors) else 1), dtype=np.float32)
         for i, v in zip(ids, vectors):
             if int(i) in position:
                 current[position[int(i)]] = v
@@ -153,7 +149,7 @@ class Learning:
         for i, v in zip(candidate["ids"], candidate["vectors"]):
             changed[position[int(i)]] = v
         earlier = order[: order.index(phase)]
-        return compare(current, changed, heldout, phase, earlier, edges, self.config)
+        return compare(current, changed, split.heldout, phase, earlier, split.edges, self.config)
 
     def _decline(self, phase: str, result: dict, links: int) -> dict:
         """What a declined phase reports: what was tried; nothing is saved or re-embedded."""
@@ -170,11 +166,11 @@ class Learning:
             texts.append(parse_note(row.path, raw, self.config.max_embed_chars).text if raw else row.title)
         return texts
 
-    def _commit_learned(self, phase: str, result: dict, rows: list[NoteRow], in_phase: set[int], links: int,
+    def _commit_learned(self, phase: str, result: dict, split: LearnSplit, in_phase: set[int], links: int,
                         candidate: dict) -> dict:
         """Save the learner and the re-embedded notes (``candidate``), measure drift, commit."""
         ids, vectors, slots = candidate["ids"], candidate["vectors"], candidate["slots"]
-        position = {row.id: i for i, row in enumerate(rows)}
+        rows, position = split.rows, split.position
         old_ids = np.array([row.id for i, row in enumerate(rows) if i not in in_phase], dtype=np.int64)
         before = {int(i): self.store.embedding(int(i)) for i in ids}
         cosine_change = sum(1.0 - float(before[int(i)] @ v) for i, v in zip(ids, vectors)

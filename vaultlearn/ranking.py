@@ -35,10 +35,13 @@ class Ranking:
 
     def ranker(self) -> LinearRanker:
         """The vault's fitted reranker (plain cosine before the first fit or when the fit did not beat it)."""
+        stored = self._stored_model()
+        return COSINE if stored is None else LinearRanker.from_json(stored)
+
+    def _stored_model(self) -> dict | None:
+        """The stored reranker, None when not fitted or fitted by a version with other features."""
         stored = self.store.get_json("rank_model")
-        if not stored or not set(stored["features"]) <= set(FEATURES):  # not fitted, or by another version
-            return COSINE
-        return LinearRanker.from_json(stored)
+        return stored if stored and set(stored["features"]) <= set(FEATURES) else None
 
     def suggest(self, path: str, k: int) -> list[Suggestion]:
         """The ``k`` best notes the indexed note ``path`` should link to and does not yet."""
@@ -108,8 +111,8 @@ class Ranking:
         """Whether the reranker was never fitted (by this version) or the link count moved by more than
         REFIT_SHARE. The stored count and the current one are the same quantity: ``Store.link_counts()[0]``.
         """
-        fit, model = self.store.get_json("rank_fit"), self.store.get_json("rank_model")
-        if fit is None or model is None or not set(model["features"]) <= set(FEATURES):
+        fit = self.store.get_json("rank_fit")
+        if fit is None or self._stored_model() is None:
             return True
         links = self.store.link_counts()[0]
         return abs(links - fit.get("links", 0)) > REFIT_SHARE * max(1, fit.get("links", 0))

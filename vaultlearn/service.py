@@ -230,6 +230,7 @@ class VaultService:
         order = self.store.get_json("phase_order", [])
         learned = self.store.get_json("learned_phases", [])
         declined = self.learning.declined_now()
+        ranker = self.ranker()
         return {
             "vault": str(self.vault),
             "notes": notes,
@@ -245,7 +246,7 @@ class VaultService:
             "declined_phases": declined,
             "learn_validation": self.store.get_json("learn_validation", {}),
             "new_links_by_phase": self.new_links_by_phase(),
-            "rank_weights": dict(zip(self.ranker().features, self.ranker().coef)),
+            "rank_weights": dict(zip(ranker.features, ranker.coef)),
             "notes_with_warnings": self.store.warned_count(),
             "repair_due": notes > 0 and (self.indexer.memory_generation_on_disk()
                                          != int(self.store.get_meta("memory_generation", "0"))),

@@ -356,6 +356,13 @@ class Store:
             "SELECT n.phase, COUNT(*) FROM links l JOIN notes n ON n.id = l.src"
             " WHERE l.dst IS NOT NULL AND l.dst != l.src AND n.phase IS NOT NULL GROUP BY n.phase"))
 
+    def pair_counts_by_phase(self) -> dict[str, int]:
+        """Distinct resolved note→note pairs (self links excluded) per phase of their source note: the links
+        learning trains on, however many times or kinds a pair is written."""
+        return dict(self._query(
+            "SELECT n.phase, COUNT(*) FROM (SELECT DISTINCT src, dst FROM links WHERE dst IS NOT NULL AND dst != src)"
+            " l JOIN notes n ON n.id = l.src WHERE n.phase IS NOT NULL GROUP BY n.phase"))
+
     def outgoing(self, note_id: int) -> set[int]:
         """Notes that ``note_id`` already links to (any kind)."""
         return {r[0] for r in self._query("SELECT dst FROM links WHERE src = ? AND dst IS NOT NULL", (note_id,))}
