@@ -30,6 +30,7 @@ from vaultlearn.eval.references import Adapter, Propagate
 from vaultlearn.model.continual import ContinualLearner, HiddenCache, PhaseData, info_nce, plan_phase
 from vaultlearn.model.encoder import NoteEncoder
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
 from vaultlearn.model.topology import edge_weights
 
 SPARSE_OPTIONS = {
@@ -47,7 +48,12 @@ NOTE_MEMORY_OPTIONS = {  # experimental design (notememory.py): train the phase'
     "notemem": {"train": True, "replay": False},
     "notemem-replay": {"train": True, "replay": True},
 }
-STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
+LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py) and its ablations
+    "linkmap": {"use_fisher": True, "use_twp": True},
+    "linkmap-nofisher": {"use_fisher": False, "use_twp": True},
+    "linkmap-notwp": {"use_fisher": True, "use_twp": False},
+}
+STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
 
 def phase_data(corpus: EvalCorpus, split: Split, k: int, *, twp: bool, config: Config) -> tuple[PhaseData, np.ndarray]:
@@ -101,6 +107,38 @@ class _Sparse(_Frozen):
         if len(notes):
             emb[notes] = self.learner.embed_texts([self.texts[i] for i in notes])
         return int(np.isin(notes, known).sum())
+
+
+class _LinkMap(_Frozen):
+    """The link map on the frozen embeddings: every learned phase's links replayed, links split once and for all
+    into fitting and checking links by their notes' paths."""
+
+    def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], use_fisher: bool, use_twp: bool):
+        self.frozen, self.config, self.paths, self.use_twp = frozen, config, paths, use_twp
+        self.learner = LinkMapLearner(frozen.shape[1], config, use_fisher=use_fisher)
+        self.learned: list[tuple[int, int]] = []  # global training links of the learned phases
+        self.mapped = np.zeros(len(frozen), dtype=bool)
+
+    def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
+        """Notes that just became known are mapped (their links propagate from the next learned phase on)."""
+        new = known[~self.mapped[known]]
+        emb[new] = self.learner.map.apply(self.frozen[new])
+        self.mapped[new] = True
+
+    def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
+        self.learned += [(int(known[a]), int(known[b])) for a, b in data.pairs]
+        local = {int(g): i for i, g in enumerate(known)}
+        fitting, checking = [], []
+        for a, b in self.learned:
+            checks = is_checking_link(self.config.seed, self.paths[a], self.paths[b])
+            (checking if checks else fitting).append((local[a], local[b]))
+        mode = self.config.edge_weighting if self.use_twp else "none"
+        weights = edge_weights(fitting, data.adjacency, mode, self.config.seed) if fitting else None
+        task = LinkTask(self.frozen[known], fitting, checking, data.adjacency, weights)
+        self.learner.learn(phase, task, self.config.seed)
+        before = emb[known].copy()
+        emb[known] = self.learner.map.apply(self.frozen[known], data.adjacency)
+        return int(np.any(emb[known] != before, axis=1).sum())
 
 
 class _Dense(_Frozen):
@@ -359,7 +397,7 @@ def run_eval(
 
 
 def _uses_twp(name: str) -> bool:
-    return SPARSE_OPTIONS.get(name, {}).get("use_twp", True)
+    return {**SPARSE_OPTIONS, **LINK_MAP_OPTIONS}.get(name, {}).get("use_twp", True)
 
 
 def _make(name, encoder, config, cache, universe, corpus, device, frozen, split, n_phases):
@@ -371,6 +409,8 @@ def _make(name, encoder, config, cache, universe, corpus, device, frozen, split,
         return Propagate(frozen)
     if name == "adapter":
         return Adapter(frozen, config)
+    if name in LINK_MAP_OPTIONS:
+        return _LinkMap(frozen, config, corpus.paths, **LINK_MAP_OPTIONS[name])
     if name in NOTE_MEMORY_OPTIONS:
         return NoteMemory(frozen, config, **NOTE_MEMORY_OPTIONS[name])
     if name == "joint":

@@ -1,0 +1,120 @@
+"""The link map: saving and loading itself, propagation, the fixed fitting/checking split, and the learner."""
+
+import numpy as np
+import pytest
+import torch
+
+from vaultlearn.errors import NonFiniteError
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
+from vaultlearn.model.linkmap import LinkMap, propagate
+
+from .test_continual import synthetic_corpus, tiny_config
+
+
+def unit(x: np.ndarray) -> np.ndarray:
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_link_map_saves_and_loads_itself(tmp_path):
+    link_map = LinkMap(4, alpha=0.35)
+    with torch.no_grad():
+        link_map.weight.copy_(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)))
+    link_map.save(tmp_path / "map")
+    assert sorted(p.name for p in (tmp_path / "map").iterdir()) == ["config.json", "model.safetensors"]
+    again = LinkMap.load(tmp_path / "map")
+    x = unit(np.random.default_rng(0).normal(size=(5, 4)))
+    adjacency = [{1}, {0, 2}, {1}, set(), set()]
+    assert again.alpha == 0.35
+    np.testing.assert_array_equal(again.apply(x, adjacency), link_map.apply(x, adjacency))
+
+
+def test_identity_map_without_links_returns_the_embeddings_and_propagation_mixes_linked_notes():
+    x = unit(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
+    np.testing.assert_allclose(LinkMap(2).apply(x, [{1}, {0}, set()]), x, atol=1e-6)  # alpha 0: no propagation
+    out = propagate(x, [{1}, {0}, set()], 1.0)
+    np.testing.assert_allclose(out[0], unit(np.array([[1.0, 1.0]]))[0], atol=1e-6)
+    np.testing.assert_allclose(out[2], x[2])  # no links: unchanged
+
+
+def test_checking_links_are_fixed_per_link_and_about_a_fifth():
+    links = [(f"n{i}.md", f"m{i % 37}.md") for i in range(3000)]
+    first = [is_checking_link(0, a, b) for a, b in links]
+    assert first == [is_checking_link(0, a, b) for a, b in links]
+    assert 0.17 < np.mean(first) < 0.23
+    assert first != [is_checking_link(1, a, b) for a, b in links]
+
+
+def rotated_links(n: int = 240, dim: int = 12, seed: int = 0):
+    """Notes whose links follow a hidden rotation: i links to the note nearest to R·x_i (not to x_i itself)."""
+    rng = np.random.default_rng(seed)
+    x = unit(rng.normal(size=(n, dim)))
+    rotation, _ = np.linalg.qr(rng.normal(size=(dim, dim)))
+    target = unit(x @ rotation.T)
+    links = []
+    for i in range(n):
+        scores = x @ target[i]
+        scores[i] = -np.inf
+        links.append((i, int(np.argmax(scores))))
+    adjacency = [set() for _ in range(n)]
+    for a, b in links:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    return x, links, adjacency
+
+
+def test_the_learner_learns_a_link_structure_the_base_embeddings_miss(monkeypatch):
+    import vaultlearn.model.linkfit as linkfit
+
+    monkeypatch.setattr(linkfit, "LEARNING_RATE", 1e-2)  # a whole rotation to learn, not a vault's nudge
+    x, links, adjacency = rotated_links()
+    fitting = [link for i, link in enumerate(links) if i % 5]
+    checking = [link for i, link in enumerate(links) if not i % 5]
+    visible = [set(n) for n in adjacency]
+    for a, b in checking:
+        visible[a].discard(b)
+        visible[b].discard(a)
+    learner = LinkMapLearner(x.shape[1], tiny_config(), use_fisher=True)
+    report = learner.learn("p", LinkTask(x, fitting, checking, visible), seed=0)
+    assert report.steps > 0 and report.loss_end < report.loss_start
+    assert report.check_mrr_after > 3 * report.check_mrr_before  # held-out links the base model ranks ~40th
+    assert learner.check(LinkTask(x, fitting, checking, visible)) == pytest.approx(report.check_mrr_after)
+    assert learner.phase_fisher["p"].shape == (x.shape[1], x.shape[1]) and learner.phase_fisher["p"].sum() > 0
+    assert np.isfinite(learner.map.apply(x, visible)).all()
+
+
+def test_the_learner_keeps_the_previous_map_when_no_step_checks_better():
+    # every checking link joins two notes with the same embedding: the identity already ranks them first
+    x, links, adjacency = rotated_links(n=120)
+    twins = unit(np.concatenate([x, x]))
+    checking = [(i, i + 120) for i in range(0, 120, 4)]
+    learner = LinkMapLearner(x.shape[1], tiny_config(), use_fisher=False)
+    report = learner.learn("p", LinkTask(twins, links, checking, adjacency + [set() for _ in range(120)]), seed=0)
+    assert report.check_mrr_before == 1.0 and report.steps == 0 and report.alpha == 0.0
+    assert torch.equal(learner.map.weight, torch.eye(x.shape[1]))
+
+
+def test_a_non_finite_embedding_is_an_error_not_a_score():
+    x, links, adjacency = rotated_links(n=60)
+    x[3, 0] = np.nan
+    learner = LinkMapLearner(x.shape[1], tiny_config())
+    with pytest.raises(NonFiniteError):
+        learner.learn("p", LinkTask(x, links[10:], links[:10], adjacency), seed=0)
+
+
+def test_eval_strategy_maps_new_notes_and_replays_earlier_links():
+    from vaultlearn.eval.protocol import split_links
+    from vaultlearn.eval.strategies import _LinkMap, phase_data
+
+    corpus = synthetic_corpus()
+    split = split_links(corpus, 0)
+    config = tiny_config()
+    frozen = unit(np.random.default_rng(0).normal(size=(len(corpus.texts), 8)))
+    strategy = _LinkMap(frozen, config, corpus.paths, use_fisher=True, use_twp=True)
+    emb = frozen.copy()
+    for k, phase in enumerate(corpus.phases[:2]):
+        data, known = phase_data(corpus, split, k, twp=True, config=config)
+        strategy.refresh(known, emb)
+        strategy.learn(phase, k, data, known, emb)
+        assert np.isfinite(emb).all()
+    assert len(strategy.learned) == len(split.train[0]) + len(split.train[1])
+    assert list(strategy.learner.phase_fisher) == corpus.phases[:2]

@@ -1,0 +1,180 @@
+"""Learning a :class:`LinkMap` phase after phase: replay, a checked stopping point, online EWC.
+
+Per phase the map learns from every link learned so far, not only the phase's own (a vault keeps its old
+links, so replay costs seconds and no data). Each link is, once and for all, a *fitting* link or a *checking*
+link (:func:`is_checking_link`, a seeded hash of the two notes' names), so no phase ever trains on a link that
+another phase checks with. Training starts from the previous phase's map, takes Adam steps of InfoNCE (in-batch
+negatives plus one graph-aware hard negative per anchor, the learners' shared batch plan) on the fitting links,
+and every ``CHECK_EVERY`` steps ranks the checking links' targets among the known notes (filtered MRR). The map
+kept is the best checked one — the previous map included, so a phase that does not help changes nothing.
+Then the propagation strength α is the best checked one of ``ALPHAS`` (checking links removed from the graph
+while they are checked; 0 included).
+With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map, the importance being the
+per-example Fisher of each learned phase (its per-phase Fisher is kept either way: the overlap report).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+import torch
+
+from vaultlearn.config import Config
+from vaultlearn.errors import require_finite
+from vaultlearn.eval.protocol import rank_of_targets, recall_mrr
+from vaultlearn.model.continual import PhaseData, info_nce, plan_phase
+from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
+from vaultlearn.model.linkmap import LinkMap, propagate
+
+MAX_STEPS = 300
+CHECK_EVERY = 25
+LEARNING_RATE = 1e-4
+CHECKING_SHARE = 0.2
+MAX_CHECKING_LINKS = 500
+ALPHAS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75)
+
+
+def is_checking_link(seed: int, source: str, target: str, share: float = CHECKING_SHARE) -> bool:
+    """Whether the link source → target checks the map rather than fits it: the same answer in every phase."""
+    digest = hashlib.blake2b(f"{seed}\0{source}\0{target}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64 < share
+
+
+@dataclass
+class LinkTask:
+    """One phase's learning as the map sees it; note indices refer to ``embeddings`` (the known notes)."""
+
+    embeddings: np.ndarray  # base-model embeddings, float32 (n, dim), L2-normalised
+    fitting: list[tuple[int, int]]  # every learned phase's fitting links, this phase's included
+    checking: list[tuple[int, int]]  # every learned phase's checking links
+    adjacency: list[set[int]]  # visible links per note, both directions (filtering, hard negatives)
+    weights: np.ndarray | None = None  # per fitting link (TWP edge weights); None: uniform
+
+
+@dataclass
+class PhaseReport:
+    phase: str
+    steps: int  # the checked step kept (0: the previous map)
+    fitting_links: int
+    checking_links: int
+    alpha: float
+    check_mrr_before: float | None
+    check_mrr_after: float | None
+    loss_start: float | None  # InfoNCE of the first training batch under the previous map
+    loss_end: float | None  # the same batch under the kept map
+    seconds: float
+
+
+class LinkMapLearner:
+    """Owns the map and its online-EWC state; ``learn`` one phase at a time."""
+
+    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True):
+        self.map = LinkMap(dim)
+        self.config = config
+        self.use_fisher = use_fisher
+        self.ewc = OnlineEWC(gamma=config.fisher_gamma)
+        self.phase_fisher: dict[str, torch.Tensor] = {}
+
+    def check(self, task: LinkTask, weight: torch.Tensor | None = None, alpha: float = 0.0) -> float:
+        """Filtered MRR of the checking links' targets among all known notes under ``weight`` (default: the
+        map) and propagation ``alpha`` over the links without the checking ones."""
+        with torch.no_grad():
+            w = self.map.weight if weight is None else weight
+            emb = torch.nn.functional.normalize(torch.as_tensor(task.embeddings) @ w.T, p=2, dim=1).numpy()
+        checking = task.checking[:MAX_CHECKING_LINKS]
+        if alpha:
+            emb = propagate(emb, _without(task.adjacency, checking), alpha)
+        targets = {i: set(n) for i, n in enumerate(task.adjacency)}
+        return recall_mrr(rank_of_targets(emb, checking, np.arange(len(emb)), targets))[1]
+
+    def learn(self, phase: str, task: LinkTask, seed: int) -> PhaseReport:
+        """Fit the map to ``task``; keep the best checked map (or the previous one)."""
+        start = time.perf_counter()
+        if not task.fitting or not task.checking:
+            self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
+            return PhaseReport(phase, 0, len(task.fitting), len(task.checking), self.map.alpha, None, None, None,
+                               None, time.perf_counter() - start)
+        base = torch.as_tensor(task.embeddings)
+        weight = torch.nn.Parameter(self.map.weight.detach().clone())
+        anchor = {"weight": weight}
+        optimizer = torch.optim.Adam([weight], lr=LEARNING_RATE)
+        pairs = np.asarray(task.fitting, dtype=np.int64)
+        link_weights = torch.as_tensor(
+            np.ones(len(pairs)) if task.weights is None else task.weights, dtype=torch.float32)
+        batches, negatives = self._plan(task, seed)
+        best_score = before = self.check(task)
+        best, best_step = weight.detach().clone(), 0
+        probe = (batches[0], negatives[0])
+        with torch.no_grad():
+            loss_start = float(self._loss(base, weight, pairs, *probe, link_weights))
+        for step, (batch, negs) in enumerate(zip(batches, negatives), 1):
+            loss = self._loss(base, weight, pairs, batch, negs, link_weights)
+            require_finite(loss, f"link-map training loss of phase {phase!r} at step {step}")
+            if self.use_fisher:
+                loss = loss + self.ewc.penalty(anchor, 1.0)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            if step % CHECK_EVERY == 0:
+                score = self.check(task, weight.detach())
+                if score > best_score:
+                    best_score, best, best_step = score, weight.detach().clone(), step
+        require_finite(best, f"link map after phase {phase!r}")
+        with torch.no_grad():
+            self.map.weight.copy_(best)
+            loss_end = float(self._loss(base, best, pairs, *probe, link_weights))
+        self._consolidate(phase, task, base, pairs, batches, negatives, seed)
+        scores = {alpha: self.check(task, alpha=alpha) for alpha in ALPHAS}
+        self.map.alpha = max(ALPHAS, key=lambda a: (scores[a], -a))
+        return PhaseReport(phase, best_step, len(pairs), len(task.checking), self.map.alpha, before,
+                           scores[self.map.alpha], loss_start, loss_end, time.perf_counter() - start)
+
+    def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        data = PhaseData(texts=[""] * len(task.embeddings), phase_notes=np.zeros(0, np.int64), pairs=task.fitting,
+                         background=np.zeros(0, np.int64), adjacency=task.adjacency)
+        config = replace(self.config, learn_steps=MAX_STEPS, seed=seed)
+        return plan_phase(data, self.map.apply(task.embeddings), config, len(self.phase_fisher))
+
+    @staticmethod
+    def _loss(base, weight, pairs, batch, negs, link_weights) -> torch.Tensor:
+        negs = negs[negs >= 0]
+        notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
+        mapped = torch.nn.functional.normalize(base[notes] @ weight.T, p=2, dim=1)
+        n = len(batch)
+        return info_nce(mapped[torch.as_tensor(where[:n])], mapped[torch.as_tensor(where[n:])], link_weights[batch])
+
+    def _consolidate(self, phase, task, base, pairs, batches, negatives, seed) -> None:
+        """Per-example Fisher of the phase's own fitting links under the kept map; fold it into online EWC."""
+        rng = np.random.default_rng([seed, len(self.phase_fisher), 1])
+        sample = rng.permutation(len(pairs))[: self.config.fisher_samples]
+        weight = self.map.weight
+
+        def example(i: int):
+            def loss():
+                b = int(rng.integers(len(batches)))
+                value = self._loss(base, weight, pairs, np.array([i]), negatives[b], torch.ones(len(pairs)))
+                return value, None
+            return loss
+
+        weight.requires_grad_(True)
+        try:
+            fisher, _ = per_example_fisher((example(int(i)) for i in sample), [weight])
+        finally:
+            weight.requires_grad_(False)
+        self.phase_fisher[phase] = fisher[0]
+        if self.use_fisher:
+            importance = self.config.ewc_lambda * unit_max(fisher[0])
+            self.ewc.consolidate({"weight": importance}, {"weight": weight})
+
+
+def _without(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
+    """``adjacency`` with ``links`` removed in both directions (a copy)."""
+    out = [set(n) for n in adjacency]
+    for a, b in links:
+        out[a].discard(b)
+        out[b].discard(a)
+    return out
