@@ -30,7 +30,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_vault import write_vault  # noqa: E402
 
-from vaultlearn.config import STATE_DIR, Config  # noqa: E402
+from vaultlearn.config import Config  # noqa: E402
+from vaultlearn.paths import StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402
 from vaultlearn.vault.parse import parse_note  # noqa: E402
 from vaultlearn.vault.scan import read_note_bytes, scan_vault  # noqa: E402
@@ -61,9 +62,9 @@ def _rate(count: int, seconds: float) -> float:
 
 def _index_without_fit(vault: Path, config: Config, encoder) -> tuple[VaultService, dict, float]:
     """A fresh state indexed end to end, the rank-weight fit left out (timed separately by the caller)."""
-    shutil.rmtree(vault / STATE_DIR, ignore_errors=True)
-    (vault / STATE_DIR).mkdir()
-    (vault / STATE_DIR / "config.toml").write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
+    shutil.rmtree(StatePaths(vault).root, ignore_errors=True)
+    StatePaths(vault).root.mkdir()
+    StatePaths(vault).config.write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
     service = VaultService(vault, config)
     service._encoder = encoder
     fit = service._links_changed_since_fit

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from vaultlearn.config import STATE_DIR
+from vaultlearn.paths import STATE_DIR
 from vaultlearn.daemon.writer import LearnPolicy
 from vaultlearn.service import VaultService
 from vaultlearn.vault.scan import scan_vault

@@ -49,7 +49,7 @@ def test_learning_that_turns_nan_fails_and_commits_nothing(sample_vault, monkeyp
     with pytest.raises(NonFiniteError, match="phase"):
         service.learn()
     assert service.status()["learned_phases"] == []
-    assert not (service.model_dir / "manifest.json").exists()
+    assert not (service.paths.model / "manifest.json").exists()
     service.close()
 
 

@@ -25,7 +25,8 @@ from vaultlearn.cli import _graphml
 from vaultlearn.errors import VaultlearnError
 from vaultlearn.lock import FileLock
 from vaultlearn.notices import summarise
-from vaultlearn.service import WRITER_LOCK, VaultService
+from vaultlearn.paths import StatePaths
+from vaultlearn.service import VaultService
 from vaultlearn.store import Store
 from vaultlearn.vault.parse import parse_note
 from vaultlearn.vault.scan import read_note_bytes, scan_vault
@@ -182,7 +183,7 @@ def test_two_index_runs_do_the_work_once_and_say_they_wait(sample_vault, tmp_pat
     state = sample_vault / ".vaultlearn"
     state.mkdir()
     Store(sample_vault).close()
-    held = FileLock(state / WRITER_LOCK)
+    held = FileLock(StatePaths(sample_vault).writer_lock)
     assert held.acquire()
     logs = [tmp_path / "first.err", tmp_path / "second.err"]
     procs = [subprocess.Popen([sys.executable, "-m", "vaultlearn.cli", "index", str(sample_vault), "--json", "-q"],

@@ -24,7 +24,7 @@ import networkx as nx
 import pytest
 
 from tests.test_daemon_e2e import WATCH, DaemonProcess, poll
-from vaultlearn.config import STATE_DIR
+from vaultlearn.paths import STATE_DIR
 from vaultlearn.store import Store
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hostile_vault"

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import click
 
-from .config import STATE_DIR, Config
+from .config import Config
 from .errors import NotAVaultError, NoteNotFoundError, VaultlearnError
+from .paths import STATE_DIR, StatePaths
 
 
 def find_vault(start: Path) -> Path:
@@ -97,7 +98,7 @@ def init(vault: str | None, vault_opt: str | None) -> None:
     from .atomic import atomic_write_text
 
     root = _vault(vault_opt, vault, near=Path.cwd())
-    config_path = root / STATE_DIR / "config.toml"
+    config_path = StatePaths(root).config
     if config_path.exists():
         click.echo(f"{config_path} exists; left as it is")
         return
@@ -335,10 +336,10 @@ def report_overlap(vault: str | None, vault_opt: str | None, as_json: bool, png:
     from .plots import plot_overlap
 
     service = _service(_vault(vault_opt, vault), create=False)
-    table = overlap_table(service.model_dir)
+    table = overlap_table(service.paths.model)
     if len(table["phases"]) < 2:
         raise VaultlearnError("fewer than two phases are learned: run `vaultlearn learn` first")
-    png_path = Path(png) if png else service.state_dir / "overlap.png"
+    png_path = Path(png) if png else service.paths.overlap_png
     plot_overlap(table, png_path)
     if as_json:
         _echo_json({**table, "png": str(png_path)})

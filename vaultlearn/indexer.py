@@ -20,6 +20,7 @@ from .config import Config
 from .errors import NoteNotFoundError
 from .index.vectors import VectorIndex
 from .model.manifest import read_manifest
+from .paths import StatePaths
 from .store import NoteRow, NoteStat, Store, target_key
 from .vault.note import Link, Note
 from .vault.parse import parse_note
@@ -34,12 +35,12 @@ EMBED_CHUNK = 1024  # notes embedded at a time while worker processes parse the 
 class Indexer:
     """Brings the stored state of one vault up to date with its files; owns the resolver and the vector index."""
 
-    def __init__(self, vault: Path, config: Config, store: Store, state_dir: Path, model_dir: Path,
+    def __init__(self, vault: Path, config: Config, store: Store, paths: StatePaths,
                  encoder: Callable[[], object], index_lock: threading.RLock):
         """``encoder`` returns the loaded NoteEncoder (called only when a note has to be embedded);
         ``index_lock`` guards the in-memory vector index."""
         self.vault, self.config, self.store = vault, config, store
-        self.state_dir, self.model_dir = state_dir, model_dir
+        self.paths = paths
         self._encoder = encoder
         self._index_lock = index_lock
         self._vectors: VectorIndex | None = None
@@ -57,12 +58,12 @@ class Indexer:
             generation = self.store.generation
             if self._vectors is None:
                 shape = (self.config.approximate_index_above, self.config.approximate_probe_share)
-                self._vectors = VectorIndex.load(self.state_dir, generation, *shape)
+                self._vectors = VectorIndex.load(self.paths.vector_indexes, generation, *shape)
                 if self._vectors is None:
                     ids, vecs = self.store.all_embeddings()
                     self._vectors = VectorIndex.build(ids, vecs, *shape)
                     if len(ids):
-                        self._vectors.save(self.state_dir, generation)
+                        self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation
             return self._vectors
 
@@ -112,12 +113,12 @@ class Indexer:
 
     def memory_generation_on_disk(self) -> int:
         """The generation of the learned memory saved under the model folder (0: none)."""
-        manifest = read_manifest(self.model_dir)
+        manifest = read_manifest(self.paths.model)
         return manifest["generation"] if manifest else 0
 
     def sync_learned_state(self) -> None:
         """Record, with the embeddings just written, which learned memory produced them."""
-        manifest = read_manifest(self.model_dir) or {"generation": 0, "learned_phases": []}
+        manifest = read_manifest(self.paths.model) or {"generation": 0, "learned_phases": []}
         self.store.set_meta("memory_generation", str(manifest["generation"]))
         self.store.set_json("learned_phases", manifest["learned_phases"])
 
@@ -227,7 +228,7 @@ class Indexer:
             if vectors is not None and len(ids):
                 self._vectors.upsert(ids, vectors)
             if generation != self._vectors_generation:
-                self._vectors.save(self.state_dir, generation)
+                self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation
 
     def _resolve_links(self, source_ids: list[int], keys: set[str]) -> None:

@@ -177,7 +177,7 @@ class Learning:
                             if before[int(i)] is not None and position[int(i)] not in in_phase)
         probe = old_ids[np.random.default_rng(self.config.seed).permutation(len(old_ids))[:300]]
         top_before = self._top10(probe)
-        self._learner().save(self.indexer.model_dir)
+        self._learner().save(self.indexer.paths.model)
         with self.store.transaction():
             self.store.put_embeddings(ids, vectors)
             self.store.put_postings(ids, slots)

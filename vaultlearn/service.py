@@ -32,11 +32,10 @@ from .indexer import Indexer
 from .learning import Learning
 from .lock import WriterLock
 from .ranking import Ranking
-from .store import Store, state_dir
+from .paths import StatePaths
+from .store import Store
 
 log = logging.getLogger(__name__)
-
-WRITER_LOCK = "writer.lock"  # one process writes the state at a time (vaultlearn.lock)
 
 
 class VaultService:
@@ -50,17 +49,18 @@ class VaultService:
         if not vault.is_dir():
             raise NotAVaultError(f"{vault} is not a folder: give the path of an Obsidian vault")
         self.vault = vault.resolve()
+        self.paths = StatePaths(self.vault)
         self.config = config or Config.load(self.vault)
         self.store = Store(self.vault, create=create)
         say = on_wait or log.warning
         self._write_lock = WriterLock(
-            self.state_dir / WRITER_LOCK,
-            lambda holder: say(f"waiting for {holder}, which is writing to {self.state_dir}"))
+            self.paths.writer_lock,
+            lambda holder: say(f"waiting for {holder}, which is writing to {self.paths.root}"))
         self._index_lock = threading.RLock()
         self._model_lock = threading.Lock()  # one load, however many threads ask at once (the daemon preloads)
         self._encoder = None
         self._learner = None
-        self.indexer = Indexer(self.vault, self.config, self.store, self.state_dir, self.model_dir, self.encoder,
+        self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
         self.ranking = Ranking(self.vault, self.config, self.store)
@@ -68,14 +68,6 @@ class VaultService:
     def close(self) -> None:
         """Release the state files."""
         self.store.close()
-
-    @property
-    def state_dir(self) -> Path:
-        return state_dir(self.vault)
-
-    @property
-    def model_dir(self) -> Path:
-        return self.state_dir / "model"
 
     # ------------------------------------------------------------------------------------------------------
     # model and index access (lazy)
@@ -99,7 +91,7 @@ class VaultService:
             from .model.encoder import NoteEncoder
 
             encoder = NoteEncoder(self.config)
-            self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
+            self._learner = ContinualLearner.load(self.paths.model, encoder, self.config)
             encoder.encode(["warm-up"])  # the first forward pass sets up the kernels: not on a user's note
             self._encoder = encoder
 

@@ -18,11 +18,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import STATE_DIR
 from .errors import StateError
+from .paths import StatePaths
 
 SCHEMA_VERSION = 2  # 2: links keep their display text
-DB_FILE = "state.sqlite"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,17 +109,12 @@ def target_key(target: str) -> str:
     return name[:-3] if name.endswith(".md") else name
 
 
-def state_dir(vault: Path) -> Path:
-    """``VAULT/.vaultlearn``."""
-    return Path(vault) / STATE_DIR
-
-
 class Store:
     """Typed access to the sqlite state. Thread-safe: one connection, serialised by a lock."""
 
     def __init__(self, vault: Path, *, create: bool = True):
-        self.dir = state_dir(vault)
-        db = self.dir / DB_FILE
+        paths = StatePaths(Path(vault))
+        self.dir, db = paths.root, paths.database
         if not db.exists() and not create:
             raise StateError(f"{vault} has not been indexed yet: run `vaultlearn index {vault}`")
         self.dir.mkdir(parents=True, exist_ok=True)
