@@ -108,7 +108,7 @@ def main() -> None:
             texts = [parse_note(f.path, read_note_bytes(vault, f.path, config.max_note_bytes),
                                 config.max_embed_chars).text for f in files]
             encoder = NoteEncoder(config)
-            plain = SentenceTransformer(os.environ.get("VAULTLEARN_MODEL") or str(encoder.model_path),
+            plain = SentenceTransformer(str(encoder.model_path),
                                         device=str(encoder.device))
             plain.max_seq_length = config.max_seq_length
             plain.encode(texts[:64])

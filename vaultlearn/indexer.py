@@ -7,7 +7,6 @@ that writes.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -20,6 +19,7 @@ from .config import Config
 from .errors import NoteNotFoundError
 from .index.vectors import VectorIndex
 from .model.manifest import read_manifest
+from .model_identity import model_key
 from .paths import StatePaths
 from .store import NoteRow, NoteStat, Store, target_key
 from .vault.note import Link, Note
@@ -49,8 +49,7 @@ class Indexer:
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
-        key = f"{os.environ.get('VAULTLEARN_MODEL') or self.config.model}|{self.config.max_seq_length}"
-        return key + ("|cpu-bfloat16" if self.config.cpu_precision == "bfloat16" else "")
+        return model_key(self.config)
 
     def vectors(self) -> VectorIndex:
         """The vector index of the last committed generation (loaded from its file, rebuilt when stale)."""
