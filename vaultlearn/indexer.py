@@ -21,7 +21,8 @@ from .index.vectors import VectorIndex
 from .model.manifest import read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
-from .store import NoteRow, NoteStat, Store, target_key
+from .store import NoteRow, NoteStat, Store
+from .vault.names import NOTE_SUFFIX, is_note_path, name_key
 from .vault.note import Link, Note
 from .vault.parse import parse_note
 from .vault.phases import assign_phases
@@ -125,7 +126,7 @@ class Indexer:
         present, gone = {}, set()
         for rel in paths:
             rel = PurePosixPath(rel).as_posix()
-            if not rel.lower().endswith(".md") or is_ignored(rel, self.config.ignore):
+            if not is_note_path(rel) or is_ignored(rel, self.config.ignore):
                 continue
             try:
                 stat = (self.vault / rel).stat()
@@ -199,7 +200,7 @@ class Indexer:
                 resolver.remove(path)
             for path in added:
                 resolver.add(path)
-            self._resolve_links(ids, {target_key(p) for p in [*gone, *added]})
+            self._resolve_links(ids, {name_key(p) for p in [*gone, *added]})
             if changed or gone:
                 self._assign_phases()
             if vectors is not None:
@@ -269,7 +270,7 @@ class Indexer:
             self.store.rename_note(row.id, new, PurePosixPath(new).stem)
             resolver.remove(old)
             resolver.add(new)
-            self._resolve_links([row.id], {target_key(old), target_key(new)})
+            self._resolve_links([row.id], {name_key(old), name_key(new)})
             self._assign_phases()
             self.store.bump_generation()
         return [new]
@@ -299,7 +300,7 @@ class Indexer:
 
     def _stored_path(self, text: str) -> str | None:
         """``text`` itself, or with ``.md`` added, when that is an indexed note's exact path (no resolver needed)."""
-        for path in (text, f"{text}.md"):
+        for path in (text, text + NOTE_SUFFIX):
             if self.store.note_by_path(path) is not None:
                 return path
         return None

@@ -20,8 +20,10 @@ import numpy as np
 
 from .errors import StateError
 from .paths import StatePaths
+from .vault.names import name_key
 
 SCHEMA_VERSION = 2  # 2: links keep their display text
+LINK_KEY_RULE = "nfc-lower"  # links.target_key is vault.names.name_key; state keyed by casefold is re-keyed on open
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -103,12 +105,6 @@ class LinkRow:
     attachment: bool
 
 
-def target_key(target: str) -> str:
-    """The lookup key of a link target: its last path component, lower case, without ``.md``."""
-    name = target.rsplit("/", 1)[-1].casefold()
-    return name[:-3] if name.endswith(".md") else name
-
-
 class Store:
     """Typed access to the sqlite state. Thread-safe: one connection, serialised by a lock."""
 
@@ -134,6 +130,8 @@ class Store:
             self.set_meta("schema_version", str(SCHEMA_VERSION))
         elif int(version) != SCHEMA_VERSION:
             raise StateError(f"{db} has schema {version}, this vaultlearn needs {SCHEMA_VERSION}: index again")
+        if self.get_meta("link_key_rule") != LINK_KEY_RULE:
+            self._rekey_links()
 
     def _migrate_from_1(self) -> None:
         """Schema 1 → 2: links gain a display text column, filled by the next index (``relink`` is set)."""
@@ -142,6 +140,14 @@ class Store:
                 self._execute("ALTER TABLE links ADD COLUMN display TEXT")
             self.set_meta("relink", "1")
             self.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    def _rekey_links(self) -> None:
+        """Store every link's target key as :func:`name_key` makes it (state written with an older key rule)."""
+        with self.transaction():
+            rows = self._query("SELECT rowid, target, target_key FROM links")
+            self._db_many("UPDATE links SET target_key = ? WHERE rowid = ?",
+                          [(name_key(target), rowid) for rowid, target, key in rows if name_key(target) != key])
+            self.set_meta("link_key_rule", LINK_KEY_RULE)
 
     def close(self) -> None:
         """Close the connection."""
@@ -302,7 +308,7 @@ class Store:
         self._db_many("DELETE FROM links WHERE src = ?", [(src,) for src in links_by_src])
         self._db_many(
             "INSERT INTO links(src, target, target_key, kind, markdown, display) VALUES (?, ?, ?, ?, ?, ?)",
-            [(src, link[0], target_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
+            [(src, link[0], name_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
              for src, links in links_by_src.items() for link in links],
         )
 
