@@ -33,8 +33,8 @@ from synth_vault import write_vault  # noqa: E402
 from vaultlearn.config import Config  # noqa: E402
 from vaultlearn.paths import StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402
-from vaultlearn.vault.parse import parse_note  # noqa: E402
-from vaultlearn.vault.scan import read_note_bytes, scan_vault  # noqa: E402
+from vaultlearn.vault.read import read_note_text  # noqa: E402
+from vaultlearn.vault.scan import scan_vault  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -105,8 +105,7 @@ def main() -> None:
 
             from vaultlearn.model.encoder import NoteEncoder
 
-            texts = [parse_note(f.path, read_note_bytes(vault, f.path, config.max_note_bytes),
-                                config.max_embed_chars).text for f in files]
+            texts = [read_note_text(vault, f.path, config) for f in files]
             encoder = NoteEncoder(config)
             plain = SentenceTransformer(str(encoder.model_path),
                                         device=str(encoder.device))

@@ -18,8 +18,7 @@ from .errors import VaultlearnError, require_finite
 from .index.knn import nearest
 from .indexer import Indexer
 from .store import NoteRow, Store
-from .vault.parse import parse_note
-from .vault.scan import read_note_bytes
+from .vault.read import read_note_text
 
 
 @dataclass(frozen=True)
@@ -162,8 +161,8 @@ class Learning:
         """The embedded text of every note (re-read and parsed; a vanished file leaves its title)."""
         texts = []
         for row in rows:
-            raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
-            texts.append(parse_note(row.path, raw, self.config.max_embed_chars).text if raw else row.title)
+            text = read_note_text(self.vault, row.path, self.config)
+            texts.append(row.title if text is None else text)
         return texts
 
     def _commit_learned(self, phase: str, result: dict, split: LearnSplit, in_phase: set[int], links: int,
