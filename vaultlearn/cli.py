@@ -11,7 +11,7 @@ from pathlib import Path
 import click
 
 from .config import Config
-from .errors import NotAVaultError, NoteNotFoundError, VaultlearnError
+from .errors import NotAVaultError, VaultlearnError
 from .paths import STATE_DIR, StatePaths
 
 
@@ -151,12 +151,7 @@ def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> N
     if len(namesakes := service.notes_named(note)) > 1 and namesakes[0] == path:
         _warn(f"{len(namesakes)} notes are named {note!r}; answering for {path} (the shortest path, as Obsidian "
               f"resolves the link); give a path for another: {', '.join(namesakes[1:])}")
-    if not service.is_current(path):
-        if not (service.vault / path).is_file():
-            raise NoteNotFoundError(f"{path} is no longer in the vault (deleted or moved since it was indexed); "
-                                    "run `vaultlearn index`")
-        _warn(f"{path} changed since it was indexed; updating it first")
-        service.index([path])
+    service.update_if_stale(path, on_update=_warn)
     suggestions = service.suggest(path, k)
     if as_json:
         _echo_json([s.to_json() for s in suggestions])

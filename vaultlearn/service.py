@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .config import Config
 from .export import link_graph
-from .errors import NotAVaultError
+from .errors import NotAVaultError, NoteNotFoundError
 from .index.context import RankContext
 from .index.fit import LinearRanker
 from .index.suggest import Suggestion
@@ -172,6 +172,17 @@ class VaultService:
     def is_current(self, path: str) -> bool:
         """Whether the stored state of ``path`` matches the file (same size and mtime)."""
         return self.indexer.is_current(path)
+
+    def update_if_stale(self, path: str, on_update: Callable[[str], None]) -> None:
+        """Index the note ``path`` again first when its file changed since it was indexed (``on_update`` is told
+        why); a note whose file is gone is an error, answered before anything is written."""
+        if self.is_current(path):
+            return
+        if not (self.vault / path).is_file():
+            raise NoteNotFoundError(f"{path} is no longer in the vault (deleted or moved since it was indexed); "
+                                    "run `vaultlearn index`")
+        on_update(f"{path} changed since it was indexed; updating it first")
+        self.index([path])
 
     def suggest(self, note: str, k: int | None = None) -> list[Suggestion]:
         """Notes that ``note`` should link to and does not yet, best first. Uses no model."""
