@@ -5,7 +5,7 @@ No other module spells one of these names; each asks a :class:`StatePaths` built
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 STATE_DIR = ".vaultlearn"
@@ -24,56 +24,25 @@ def vector_index_files(folder: Path) -> list[Path]:
 
 @dataclass(frozen=True)
 class StatePaths:
-    """The state files of the vault at ``vault``."""
+    """The state files of the vault at ``vault``; every other field is a path under ``root``."""
 
     vault: Path
+    root: Path = field(init=False)  # VAULT/.vaultlearn
+    config: Path = field(init=False)  # the user's settings (`vaultlearn init` writes every one)
+    database: Path = field(init=False)  # sqlite: notes, links, embeddings, postings, meta (the fitted reranker too)
+    writer_lock: Path = field(init=False)  # held by the one process writing the state (index, rename, learn)
+    daemon_lock: Path = field(init=False)  # held by the one `vaultlearn watch` serving the vault, for its life
+    daemon_info: Path = field(init=False)  # discovery: the running daemon's host, port, pid and start time
+    token: Path = field(init=False)  # discovery: the running daemon's API token
+    vector_indexes: Path = field(init=False)  # the folder of the vector index files (vector_index_file)
+    model: Path = field(init=False)  # the learner's state: its manifest, learned memory and learner tensors
+    overlap_png: Path = field(init=False)  # the default picture of `vaultlearn report overlap`
 
-    @property
-    def root(self) -> Path:
-        """``VAULT/.vaultlearn``."""
-        return Path(self.vault) / STATE_DIR
-
-    @property
-    def config(self) -> Path:
-        """The user's settings (``vaultlearn init`` writes every one)."""
-        return self.root / "config.toml"
-
-    @property
-    def database(self) -> Path:
-        """The sqlite store: notes, links, embeddings, postings, metadata (the fitted reranker among them)."""
-        return self.root / "state.sqlite"
-
-    @property
-    def writer_lock(self) -> Path:
-        """Held by the one process writing the state (index, rename, learn)."""
-        return self.root / "writer.lock"
-
-    @property
-    def daemon_lock(self) -> Path:
-        """Held by the one ``vaultlearn watch`` serving the vault, for its life."""
-        return self.root / "daemon.lock"
-
-    @property
-    def daemon_info(self) -> Path:
-        """Discovery: the running daemon's host, port, pid and start time."""
-        return self.root / "daemon.json"
-
-    @property
-    def token(self) -> Path:
-        """Discovery: the running daemon's API token."""
-        return self.root / "token"
-
-    @property
-    def vector_indexes(self) -> Path:
-        """The folder of the vector index files (:func:`vector_index_file`)."""
-        return self.root
-
-    @property
-    def model(self) -> Path:
-        """The learner's state: its manifest, learned memory and learner tensors."""
-        return self.root / "model"
-
-    @property
-    def overlap_png(self) -> Path:
-        """The default picture of ``vaultlearn report overlap``."""
-        return self.root / "overlap.png"
+    def __post_init__(self) -> None:
+        root = Path(self.vault) / STATE_DIR
+        names = {"config": "config.toml", "database": "state.sqlite", "writer_lock": "writer.lock",
+                 "daemon_lock": "daemon.lock", "daemon_info": "daemon.json", "token": "token", "model": "model",
+                 "overlap_png": "overlap.png"}
+        for attribute, path in {"root": root, "vector_indexes": root,
+                                **{key: root / name for key, name in names.items()}}.items():
+            object.__setattr__(self, attribute, path)
