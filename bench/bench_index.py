@@ -67,12 +67,12 @@ def _index_without_fit(vault: Path, config: Config, encoder) -> tuple[VaultServi
     StatePaths(vault).config.write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
     service = VaultService(vault, config)
     service._encoder = encoder
-    fit = service._links_changed_since_fit
-    service._links_changed_since_fit = lambda: False
+    fit = service.ranking.links_changed_since_fit
+    service.ranking.links_changed_since_fit = lambda: False
     t = time.perf_counter()
     report = service.index(progress=sys.stderr.isatty())
     seconds = time.perf_counter() - t
-    service._links_changed_since_fit = fit
+    service.ranking.links_changed_since_fit = fit
     return service, report, seconds
 
 
@@ -143,18 +143,18 @@ def main() -> None:
         service, report, seconds = _index_without_fit(vault, config, FreeEncoder())
         service.fit_ranker()  # stored, so the re-index below does not refit
         print(f"end to end, stand-in encoder     : {_rate(n, seconds):8.1f} notes/s  = {seconds / n * 1e3:.3f} ms per "
-              f"note for everything but the forward pass; peak memory {report['peak_memory_mb']} MiB")
+              f"note for everything but the forward pass; peak memory {report.peak_memory_mb} MiB")
         service.close()
         service = VaultService(vault, config)
         report = service.index()
-        assert "rank_fit" not in report and report["embedded"] == 0, report
+        assert report.rank_fit is None and report.embedded == 0, report
         t = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "vaultlearn.cli", "index", str(vault), "--json", "-q"],
                              check=True, capture_output=True, text=True)
         cli = time.perf_counter() - t
         assert json.loads(out.stdout)["embedded"] == 0
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
-        print(f"re-index, nothing changed        : {report['seconds']:8.3f} s in-process (service seconds); "
+        print(f"re-index, nothing changed        : {report.seconds:8.3f} s in-process (service seconds); "
               f"{cli:.2f} s wall as a CLI process, {child.ru_utime + child.ru_stime:.2f} s CPU "
               f"(peak {child.ru_maxrss // 1024} MiB)")
 

@@ -18,10 +18,8 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from tests.test_cli import run
-from tests.test_hostile_vault import FIXTURE, mode_000_holds, run_cli
-from tests.test_learn_cli import TINY
-from vaultlearn.cli import _graphml
+from tests.conftest import FIXTURE, TINY, mode_000_holds, run, run_cli
+from vaultlearn.cli_state import graphml_text
 from vaultlearn.errors import VaultlearnError
 from vaultlearn.lock import FileLock
 from vaultlearn.notices import summarise
@@ -114,7 +112,7 @@ def test_control_characters_end_a_tag_and_never_reach_graphml():
     graph.add_node("Bell\x07name.md", title="Bell\x07name", tags="draft\x07bell", phase="p\x00")
     graph.add_node("Plain.md", title="Plain", tags="", phase="")
     graph.add_edge("Bell\x07name.md", "Plain.md", kind="link")
-    back = nx.parse_graphml(_graphml(graph))
+    back = nx.parse_graphml(graphml_text(graph))
     assert set(back) == {"Bell\ufffdname.md", "Plain.md"}
     assert back.nodes["Bell\ufffdname.md"]["tags"] == "draft\ufffdbell" and back.number_of_edges() == 1
 

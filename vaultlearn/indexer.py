@@ -21,6 +21,7 @@ from .index.vectors import VectorIndex
 from .model.manifest import read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
+from .reports import ChangedNotes, IndexReport
 from .store import NoteRow, NoteStat, Store
 from .vault.names import NOTE_SUFFIX, is_note_path, name_key
 from .vault.note import Link, Note
@@ -75,9 +76,9 @@ class Indexer:
 
     # ------------------------------------------------------------------------------------------------------
     # indexing
-    def update(self, paths: Iterable[str] | None, progress: bool) -> tuple[dict, list[tuple[str, str]]]:
+    def update(self, paths: Iterable[str] | None, progress: bool) -> IndexReport:
         """Bring the state up to date with the vault (all of it, or ``paths``): the counts of what changed,
-        and the (path, message) warnings of the scan and of the notes read."""
+        with the (path, message) warnings of the scan and of the notes read."""
         stored = {row.path: row for row in self.store.note_stats()}
         warnings: list[tuple[str, str]] = []
         if paths is None:
@@ -92,10 +93,11 @@ class Indexer:
             self._relink(stored)
         force = (self.store.get_meta("model_key") not in (None, self.model_key())
                  or self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
-        changed, touched, vanished, embedded = self._read_and_embed(present, stored, force, progress, warnings)
-        gone |= vanished & set(stored)
-        report = self._commit(stored, changed, touched, gone, embedded, force)
-        return report, warnings + [(note.path, w) for note, _, _ in changed for w in note.warnings]
+        found = self._read_and_embed(present, stored, force, progress, warnings)
+        gone |= found.vanished & set(stored)
+        report = self._commit(stored, found, gone, force)
+        report.warnings = warnings + [(note.path, w) for note, _, _ in found.changed for w in note.warnings]
+        return report
 
     def _relink(self, stored: dict[str, NoteStat]) -> None:
         """Store every note's links again from its file, with their display texts (state written by a version
@@ -136,9 +138,7 @@ class Indexer:
         return present, gone
 
     def _read_and_embed(self, present: dict[str, ScannedFile], stored: dict[str, NoteStat], force: bool,
-                        progress: bool, warnings: list[tuple[str, str]],
-                        ) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
-                                   set[str], tuple[np.ndarray, list[np.ndarray] | None] | None]:
+                        progress: bool, warnings: list[tuple[str, str]]) -> ChangedNotes:
         """Parse the notes whose content differs from the stored state and embed them, a chunk at a time: in a
         large vault worker processes parse the next chunks while this one is embedded. A note that cannot be
         read is dropped as if it vanished, with a warning in ``warnings`` saying why."""
@@ -171,7 +171,7 @@ class Indexer:
             if waiting:
                 parts.append(self._embed(waiting))
                 bar.update(len(waiting))
-        return changed, touched, vanished, _concatenate(parts)
+        return ChangedNotes(changed, touched, vanished, _concatenate(parts))
 
     def _embed(self, notes: list[Note]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """Embeddings of ``notes`` and, once a memory exists, the memory slots each note reads."""
@@ -181,10 +181,10 @@ class Indexer:
             return encoder.encode(texts), None
         return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteStat], changed, touched, gone: set[str], embedded,
-                force: bool) -> dict:
+    def _commit(self, stored: dict[str, NoteStat], found: ChangedNotes, gone: set[str], force: bool) -> IndexReport:
         """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
-        vectors, slots = embedded if embedded is not None else (None, None)
+        changed, touched = found.changed, found.touched
+        vectors, slots = found.embedded if found.embedded is not None else (None, None)
         resolver = self.resolver()
         added = [note.path for note, _, _ in changed if note.path not in stored]
         with self.store.transaction():
@@ -213,8 +213,8 @@ class Indexer:
             generation = self.store.bump_generation() if (changed or gone) else self.store.generation
         self.update_vectors(np.array(ids, dtype=np.int64), vectors, np.array(gone_ids, dtype=np.int64),
                              generation)
-        return {"added": len(added), "updated": len(changed) - len(added), "deleted": len(gone),
-                "embedded": 0 if vectors is None else len(vectors)}
+        return IndexReport(added=len(added), updated=len(changed) - len(added), deleted=len(gone),
+                           embedded=0 if vectors is None else len(vectors))
 
     def update_vectors(self, ids: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray,
                        generation: int) -> None:

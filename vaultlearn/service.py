@@ -32,6 +32,7 @@ from .indexer import Indexer
 from .learning import Learning
 from .lock import WriterLock
 from .ranking import Ranking
+from .reports import IndexReport, LearnReport, Status
 from .paths import StatePaths
 from .store import Store
 
@@ -105,7 +106,7 @@ class VaultService:
 
     # ------------------------------------------------------------------------------------------------------
     # writing: indexing, renaming, learning
-    def index(self, paths: Iterable[str] | None = None, *, progress: bool = False) -> dict:
+    def index(self, paths: Iterable[str] | None = None, *, progress: bool = False) -> IndexReport:
         """Bring the state up to date with the vault: all of it (``paths=None``) or just ``paths``.
 
         Unchanged notes (same size and mtime, else same content hash) are neither parsed nor embedded; a path
@@ -113,12 +114,11 @@ class VaultService:
         """
         started = time.perf_counter()
         with self._write_lock:
-            report, warnings = self.indexer.update(paths, progress)
+            report = self.indexer.update(paths, progress)
             if paths is None and self.ranking.links_changed_since_fit():
-                report["rank_fit"] = self.fit_ranker()
-        report["warnings"] = warnings
-        report["seconds"] = round(time.perf_counter() - started, 3)
-        report["peak_memory_mb"] = _peak_memory_mb()
+                report.rank_fit = self.fit_ranker()
+        report.seconds = round(time.perf_counter() - started, 3)
+        report.peak_memory_mb = _peak_memory_mb()
         return report
 
     def rename(self, old: str, new: str) -> None:
@@ -127,7 +127,7 @@ class VaultService:
             self.index(self.indexer.rename(old, new))
 
     def learn(self, phase: str | None = None, *, force: bool = False,
-              progress: Callable[[dict], None] | None = None) -> dict:
+              progress: Callable[[dict], None] | None = None) -> LearnReport:
         """Learn the pending phases in order (or just ``phase``); commit each only if validation passes.
 
         A seeded share of each phase's links is held out (:mod:`model.validation`); the candidate is compared
@@ -152,11 +152,11 @@ class VaultService:
                 except BaseException:
                     self._encoder = self._learner = None  # the next use reloads the last committed state
                     raise
-                if not report["committed"]:
+                if not report.committed:
                     self._encoder = self._learner = None  # back to the committed model
                 self.learning.record_validation(report)
                 reports.append(report)
-            return {"phases": reports, "learned_phases": self.store.get_json("learned_phases", [])}
+            return LearnReport(reports, self.store.get_json("learned_phases", []))
 
     # ------------------------------------------------------------------------------------------------------
     # reading: suggestions and ranking
@@ -221,12 +221,8 @@ class VaultService:
         """The vault's phases in learning order, as last indexed."""
         return self.store.get_json("phase_order", [])
 
-    def status(self) -> dict:
-        """Counts of what is indexed, the phases, and what is learned and pending.
-
-        ``repair_due``: the learned model on disk is not the one the stored embeddings were made with (a
-        process was killed between learning's two commits); the next ``index`` or ``learn`` re-embeds every note.
-        """
+    def status(self) -> Status:
+        """Counts of what is indexed, the phases, and what is learned, declined and pending."""
         links, unresolved = self.store.link_counts()
         by_phase = self.store.phase_counts()
         notes = sum(by_phase.values())
@@ -234,26 +230,26 @@ class VaultService:
         learned = self.store.get_json("learned_phases", [])
         declined = self.learning.declined_now()
         ranker = self.ranker()
-        return {
-            "vault": str(self.vault),
-            "notes": notes,
-            "links": links,
-            "unresolved_links": unresolved,
-            "phases": order,
-            "phase_source": self.store.get_meta("phase_source"),
-            "notes_by_phase": {p: by_phase.get(p, 0) for p in order},
-            "embedded": self.store.embedded_count(),
-            "index_size": len(self.vectors()) if notes else 0,
-            "learned_phases": learned,
-            "pending_phases": [p for p in order if p not in learned and p not in declined],
-            "declined_phases": declined,
-            "learn_validation": self.store.get_json("learn_validation", {}),
-            "new_links_by_phase": self.new_links_by_phase(),
-            "rank_weights": dict(zip(ranker.features, ranker.coef)),
-            "notes_with_warnings": self.store.warned_count(),
-            "repair_due": notes > 0 and (self.indexer.memory_generation_on_disk()
-                                         != int(self.store.get_meta("memory_generation", "0"))),
-        }
+        return Status(
+            vault=str(self.vault),
+            notes=notes,
+            links=links,
+            unresolved_links=unresolved,
+            phases=order,
+            phase_source=self.store.get_meta("phase_source"),
+            notes_by_phase={p: by_phase.get(p, 0) for p in order},
+            embedded=self.store.embedded_count(),
+            index_size=len(self.vectors()) if notes else 0,
+            learned_phases=learned,
+            pending_phases=[p for p in order if p not in learned and p not in declined],
+            declined_phases=declined,
+            learn_validation=self.store.get_json("learn_validation", {}),
+            new_links_by_phase=self.new_links_by_phase(),
+            rank_weights=dict(zip(ranker.features, ranker.coef)),
+            notes_with_warnings=self.store.warned_count(),
+            repair_due=notes > 0 and (self.indexer.memory_generation_on_disk()
+                                      != int(self.store.get_meta("memory_generation", "0"))),
+        )
 
     def new_links_by_phase(self) -> dict[str, int]:
         """Per phase, the resolved links from its notes not yet seen by learning."""
