@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from synth_vault import write_vault  # noqa: E402
 from test_daemon_e2e import SAMPLE_VAULT, DaemonProcess, assert_consistent, poll  # noqa: E402
 
-from vaultlearn.config import STATE_DIR, Config  # noqa: E402
+from vaultlearn.config import Config  # noqa: E402
+from vaultlearn.paths import STATE_DIR, StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402
 
 PROBE = "Probe.md"
@@ -51,8 +52,8 @@ def build_vault(root: Path, real: Path | None = None) -> Path:
     else:
         vault = root / "vault"
         shutil.copytree(real, vault, ignore=shutil.ignore_patterns(STATE_DIR))
-    (vault / STATE_DIR).mkdir(exist_ok=True)
-    (vault / STATE_DIR / "config.toml").write_text("learn_quiet_seconds = 86400.0\n")  # no background learning
+    StatePaths(vault).root.mkdir(exist_ok=True)
+    StatePaths(vault).config.write_text("learn_quiet_seconds = 86400.0\n")  # no background learning
     (vault / PROBE).write_text("A probe note.\n")
     service = VaultService(vault)
     service.index()

@@ -29,7 +29,7 @@ from bench_index import FreeEncoder  # noqa: E402
 from synth_vault import write_vault  # noqa: E402
 from test_daemon_e2e import DaemonProcess, poll  # noqa: E402
 
-from vaultlearn.config import STATE_DIR  # noqa: E402
+from vaultlearn.paths import StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402
 
 TEXT = "Notes about {0}: sourdough starters, rye loaves and the oven at {0} degrees. Baking bread is patient work.\n"
@@ -45,8 +45,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         vault = write_vault(Path(tmp) / "vault", args.notes)
-        (vault / STATE_DIR).mkdir(exist_ok=True)
-        (vault / STATE_DIR / "config.toml").write_text("learn_quiet_seconds = 86400.0\n")
+        StatePaths(vault).root.mkdir(exist_ok=True)
+        StatePaths(vault).config.write_text("learn_quiet_seconds = 86400.0\n")
         service = VaultService(vault)
         service._encoder = FreeEncoder()
         service.index()

@@ -30,10 +30,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_vault import write_vault  # noqa: E402
 
-from vaultlearn.config import STATE_DIR, Config  # noqa: E402
+from vaultlearn.config import Config  # noqa: E402
+from vaultlearn.paths import StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402
-from vaultlearn.vault.parse import parse_note  # noqa: E402
-from vaultlearn.vault.scan import read_note_bytes, scan_vault  # noqa: E402
+from vaultlearn.vault.read import read_note_text  # noqa: E402
+from vaultlearn.vault.scan import scan_vault  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -61,17 +62,17 @@ def _rate(count: int, seconds: float) -> float:
 
 def _index_without_fit(vault: Path, config: Config, encoder) -> tuple[VaultService, dict, float]:
     """A fresh state indexed end to end, the rank-weight fit left out (timed separately by the caller)."""
-    shutil.rmtree(vault / STATE_DIR, ignore_errors=True)
-    (vault / STATE_DIR).mkdir()
-    (vault / STATE_DIR / "config.toml").write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
+    shutil.rmtree(StatePaths(vault).root, ignore_errors=True)
+    StatePaths(vault).root.mkdir()
+    StatePaths(vault).config.write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
     service = VaultService(vault, config)
     service._encoder = encoder
-    fit = service._links_changed_since_fit
-    service._links_changed_since_fit = lambda: False
+    fit = service.ranking.links_changed_since_fit
+    service.ranking.links_changed_since_fit = lambda: False
     t = time.perf_counter()
     report = service.index(progress=sys.stderr.isatty())
     seconds = time.perf_counter() - t
-    service._links_changed_since_fit = fit
+    service.ranking.links_changed_since_fit = fit
     return service, report, seconds
 
 
@@ -104,10 +105,9 @@ def main() -> None:
 
             from vaultlearn.model.encoder import NoteEncoder
 
-            texts = [parse_note(f.path, read_note_bytes(vault, f.path, config.max_note_bytes),
-                                config.max_embed_chars).text for f in files]
+            texts = [read_note_text(vault, f.path, config) for f in files]
             encoder = NoteEncoder(config)
-            plain = SentenceTransformer(os.environ.get("VAULTLEARN_MODEL") or str(encoder.model_path),
+            plain = SentenceTransformer(str(encoder.model_path),
                                         device=str(encoder.device))
             plain.max_seq_length = config.max_seq_length
             plain.encode(texts[:64])
@@ -143,18 +143,18 @@ def main() -> None:
         service, report, seconds = _index_without_fit(vault, config, FreeEncoder())
         service.fit_ranker()  # stored, so the re-index below does not refit
         print(f"end to end, stand-in encoder     : {_rate(n, seconds):8.1f} notes/s  = {seconds / n * 1e3:.3f} ms per "
-              f"note for everything but the forward pass; peak memory {report['peak_memory_mb']} MiB")
+              f"note for everything but the forward pass; peak memory {report.peak_memory_mb} MiB")
         service.close()
         service = VaultService(vault, config)
         report = service.index()
-        assert "rank_fit" not in report and report["embedded"] == 0, report
+        assert report.rank_fit is None and report.embedded == 0, report
         t = time.perf_counter()
         out = subprocess.run([sys.executable, "-m", "vaultlearn.cli", "index", str(vault), "--json", "-q"],
                              check=True, capture_output=True, text=True)
         cli = time.perf_counter() - t
         assert json.loads(out.stdout)["embedded"] == 0
         child = resource.getrusage(resource.RUSAGE_CHILDREN)
-        print(f"re-index, nothing changed        : {report['seconds']:8.3f} s in-process (service seconds); "
+        print(f"re-index, nothing changed        : {report.seconds:8.3f} s in-process (service seconds); "
               f"{cli:.2f} s wall as a CLI process, {child.ru_utime + child.ru_stime:.2f} s CPU "
               f"(peak {child.ru_maxrss // 1024} MiB)")
 

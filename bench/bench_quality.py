@@ -41,8 +41,7 @@ from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
 from vaultlearn.index.fit import COSINE, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
 from vaultlearn.service import FIT_SAMPLE, KEEP_WORDS_SHARE, VaultService
-from vaultlearn.vault.parse import parse_note
-from vaultlearn.vault.scan import read_note_bytes
+from vaultlearn.vault.read import read_note_text
 
 BLEND_GRAPH = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
 BLEND_MENTION = (0.0, 0.05, 0.1, 0.2, 0.4)
@@ -76,10 +75,9 @@ def no_trace_vectors(service: VaultService, ctx, hidden: np.ndarray, cache: Path
     if todo:
         texts = []
         for _, a, b in todo:
-            raw = read_note_bytes(service.vault, ctx.notes[a].path, service.config.max_note_bytes)
             names = [ctx.notes[b].path, *ctx.notes[b].aliases]
-            markdown = remove_traces(raw.decode("utf-8", errors="replace"), names)
-            texts.append(parse_note(ctx.notes[a].path, markdown.encode(), service.config.max_embed_chars).text)
+            texts.append(read_note_text(service.vault, ctx.notes[a].path, service.config,
+                                        lambda markdown: remove_traces(markdown, names)))
         for (key, _, _), vector in zip(todo, service.encoder().encode(texts)):
             stored[key] = np.asarray(vector, dtype=np.float32)
         np.savez(cache, **stored)

@@ -85,7 +85,7 @@ def bench(size: int, queries: int) -> None:
         started = time.perf_counter()
         report = service.index()
         index_seconds = time.perf_counter() - started
-        fit_seconds, fit_cpu = report["rank_fit"]["seconds"], report["rank_fit"]["cpu_seconds"]
+        fit_seconds, fit_cpu = report.rank_fit["seconds"], report.rank_fit["cpu_seconds"]
         paths = [row.path for row in service.store.notes()]
         rng = np.random.default_rng(1)
         picks = [paths[i] for i in rng.choice(len(paths), size=min(queries, len(paths)), replace=False)]

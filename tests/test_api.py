@@ -14,6 +14,7 @@ from vaultlearn.daemon.api import MAX_BODY_BYTES, create_app
 from vaultlearn.daemon.process import bind_socket, start_http
 from vaultlearn.errors import NoteNotFoundError, NotIndexedError
 from vaultlearn.index.suggest import Suggestion
+from vaultlearn.reports import Status
 
 TOKEN = "test-token-0123456789"
 
@@ -42,8 +43,9 @@ class MemoryService:
     def search(self, text: str, k: int = 10) -> list[Suggestion]:
         return [_suggestion(p.name) for p in sorted(self.vault.glob("*.md")) if text in p.read_text()][:k]
 
-    def status(self) -> dict:
-        return {"notes": len(list(self.vault.glob("*.md")))}
+    def status(self) -> Status:
+        return Status(str(self.vault), len(list(self.vault.glob("*.md"))), 0, 0, [], None, {}, 0, 0, [], [], {}, {},
+                      {}, {"cosine": 1.0}, 0, False)
 
     def phases(self) -> list[str]:
         return ["P1", "P2"]

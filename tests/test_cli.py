@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,14 +12,9 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import run
 from vaultlearn.cli import cli
 from vaultlearn.store import Store
-
-
-def run(*args, cwd=None):
-    """Run the real console entry point in a subprocess (exit codes and stderr as a user sees them)."""
-    return subprocess.run([sys.executable, "-m", "vaultlearn.cli", *map(str, args)], capture_output=True,
-                          text=True, cwd=cwd, env={**os.environ, "PYTHONWARNINGS": "ignore"})
 
 
 def vault_digest(vault: Path) -> dict[str, str]:

@@ -4,117 +4,19 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-from vaultlearn.config import STATE_DIR
+from tests.conftest import WATCH, DaemonProcess, make_vault, paths, poll
+from vaultlearn.paths import STATE_DIR
 from vaultlearn.daemon.writer import LearnPolicy
 from vaultlearn.service import VaultService
 from vaultlearn.vault.scan import scan_vault
-
-SAMPLE_VAULT = Path(__file__).resolve().parents[1] / "sample_vault"
-CONFIG = "debounce_seconds = 0.2\nlearn_quiet_seconds = 3600.0\n"
-WATCH = [sys.executable, "-m", "vaultlearn.cli", "watch"]  # `vaultlearn watch` of this checkout
-
-NOTES = {
-    "Kitchen/Sourdough.md": "Sourdough bread rises with a wild yeast starter. Feed the starter flour and water, "
-                            "then bake the loaf in a hot dutch oven until the crust is dark.",
-    "Kitchen/Rye bread.md": "Dense rye loaves use a sour starter, caraway seeds and a long cold fermentation "
-                            "before baking. [[Sourdough]]",
-    "Code/Asyncio.md": "Python asyncio runs coroutines on an event loop; await suspends a task until a future "
-                       "completes. Tasks are scheduled cooperatively.",
-    "Code/Threads.md": "Python threads share memory; the GIL serialises bytecode and locks protect shared state "
-                       "between threads. [[Asyncio]]",
-}
-
-
-class DaemonProcess:
-    """``vaultlearn watch VAULT --port 0`` with an authenticated client once it serves."""
-
-    def __init__(self, vault: Path, log: Path, *args: str):
-        self.vault = vault
-        self.log = log
-        self.proc = subprocess.Popen([*WATCH, str(vault), "--port", "0", *args], stdout=subprocess.DEVNULL,
-                                     stderr=open(log, "ab"))
-        self.client: httpx.Client | None = None
-
-    @property
-    def state(self) -> Path:
-        return self.vault / STATE_DIR
-
-    def wait_serving(self, timeout: float = 120) -> DaemonProcess:
-        """Wait for this process's daemon.json; connect with the token."""
-        info = poll(self._info, timeout, "daemon.json of the new daemon")
-        token = (self.state / "token").read_text().strip()
-        self.client = httpx.Client(base_url=f"http://{info['host']}:{info['port']}",
-                                   headers={"Authorization": f"Bearer {token}"}, timeout=30)
-        return self
-
-    def _info(self) -> dict | None:
-        assert self.proc.poll() is None, f"daemon exited with {self.proc.returncode}:\n{self.log.read_text()}"
-        try:
-            info = json.loads((self.state / "daemon.json").read_text())
-        except (OSError, ValueError):
-            return None
-        return info if info["pid"] == self.proc.pid else None
-
-    def status(self) -> dict:
-        return self.client.get("/status").json()
-
-    def wait_idle(self, timeout: float = 120) -> dict:
-        """Wait until every change seen so far is applied and no job is queued."""
-
-        def idle():
-            status = self.status()
-            busy = status["state"] != "idle" or status["pending_changes"] or status["queued_jobs"]
-            return None if busy else status
-
-        time.sleep(0.3)  # let the kernel deliver the last events
-        return poll(idle, timeout, "an idle daemon", interval=0.25)
-
-    def suggest(self, note: str, k: int = 5) -> httpx.Response:
-        return self.client.get("/suggest", params={"note": note, "k": k})
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 60) -> int:
-        if self.client:
-            self.client.close()
-        self.proc.send_signal(sig)
-        return self.proc.wait(timeout)
-
-    def kill(self) -> None:
-        if self.client:
-            self.client.close()
-        self.proc.kill()
-        self.proc.wait(10)
-
-
-def poll(check, timeout: float, what: str, interval: float = 0.05):
-    """Call ``check`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def make_vault(root: Path) -> Path:
-    vault = root / "vault"
-    shutil.copytree(SAMPLE_VAULT, vault)
-    for rel, text in NOTES.items():
-        (vault / rel).parent.mkdir(parents=True, exist_ok=True)
-        (vault / rel).write_text(text)
-    (vault / STATE_DIR).mkdir(exist_ok=True)
-    (vault / STATE_DIR / "config.toml").write_text(CONFIG)
-    return vault
 
 
 def assert_consistent(vault: Path) -> None:
@@ -127,26 +29,21 @@ def assert_consistent(vault: Path) -> None:
         stale = [p for p in sorted(on_disk) if not service.is_current(p)]
         assert not stale, stale[:5]
         status = service.status()
-        assert status["embedded"] == status["index_size"] == len(on_disk)
+        assert status.embedded == status.index_size == len(on_disk)
     finally:
         service.close()
 
 
-def paths(response: httpx.Response) -> list[str]:
-    assert response.status_code == 200, response.text
-    return [s["path"] for s in response.json()["suggestions"]]
-
-
 def test_learn_policy_learns_phases_in_order_up_to_a_ready_one():
     policy = LearnPolicy(min_new_links=20, quiet_seconds=1.0)
-    status = {"pending_phases": ["a", "b", "c"], "new_links_by_phase": {"a": 3, "b": 25, "c": 5}}
-    assert policy.ready_phase(status) == "a"  # b is ready, and a comes first
-    policy.tried("a", status)  # ...and stayed pending: not again until its links change
-    assert policy.ready_phase(status) is None
-    status["new_links_by_phase"]["a"] = 4
-    assert policy.ready_phase(status) == "a"
-    assert policy.ready_phase({"pending_phases": ["b", "c"], "new_links_by_phase": {"b": 25, "c": 5}}) == "b"
-    assert policy.ready_phase({"pending_phases": ["c"], "new_links_by_phase": {"c": 5, "a": 90}}) is None
+    pending, new = ["a", "b", "c"], {"a": 3, "b": 25, "c": 5}
+    assert policy.ready_phase(pending, new) == "a"  # b is ready, and a comes first
+    policy.tried("a", new)  # ...and stayed pending: not again until its links change
+    assert policy.ready_phase(pending, new) is None
+    new["a"] = 4
+    assert policy.ready_phase(pending, new) == "a"
+    assert policy.ready_phase(["b", "c"], {"b": 25, "c": 5}) == "b"
+    assert policy.ready_phase(["c"], {"c": 5, "a": 90}) is None
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from tests.test_daemon_e2e import DaemonProcess, make_vault, paths, poll
+from tests.conftest import DaemonProcess, make_vault, paths, poll
 
 FIRST_CHANGE_BOUND = 3.0  # seconds; measured ~0.3 s on an idle 2-core machine (bench/RESULTS.md), slack for CI
 RESTART_BOUND = 15.0  # process start → first suggestion, imports included, on a loaded 2-core machine

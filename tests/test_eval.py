@@ -73,6 +73,7 @@ def test_run_eval_schema(tmp_path):
     assert result["phases"] == ["alpha", "beta"] and result["protocol"] == "standard" and result["seeds"] == [0]
     run = result["runs"][0]
     assert "cache" not in run and run["seed"] == 0
+    assert run["heldout"] == [16, 16]  # per phase 5 clusters × 8 notes × 2 links = 80, a fifth held out
     for name in names:
         s = run["strategies"][name]
         assert [len(row) for row in s["R"]] == [1, 2] and [len(row) for row in s["MRR"]] == [1, 2]
@@ -80,8 +81,17 @@ def test_run_eval_schema(tmp_path):
         for key in ("gain", "forgetting", "relative_forgetting", "min_old_minus_frozen", "seconds"):
             assert key in s
         assert set(s["drift"]) == {"cosine", "top10_changed", "reembedded"}
+        figures = [v for row in s["R"] + s["MRR"] for v in row]
+        assert all(np.isfinite(v) and 0 <= v <= 1 for v in figures), (name, figures)
+        assert s["frozen_R"] == run["strategies"]["frozen"]["frozen_R"]  # one frozen baseline for every strategy
+        reported = {k: s[k] for k in ("gain", "forgetting", "relative_forgetting", "min_old_minus_frozen")}
+        assert reported == pytest.approx(summarize(s["R"], s["frozen_R"], run["heldout"]))
     frozen = run["strategies"]["frozen"]
     assert frozen["gain"] == 0 and frozen["drift"]["reembedded"] == 0
+    # the base model never changes: each phase scores the same on every later row, and nothing drifts
+    assert frozen["R"][1][0] == frozen["R"][0][0] and frozen["frozen_R"] == [frozen["R"][0][0], frozen["R"][1][1]]
+    assert frozen["forgetting"] == 0
+    assert frozen["drift"] == pytest.approx({"cosine": 0.0, "top10_changed": 0.0, "reembedded": 0.0}, abs=1e-6)
     assert run["strategies"]["propagate"]["drift"]["reembedded"] > 0  # linked notes moved, without training
     best = result["best_reference"]
     assert best in ("propagate", "adapter", "joint")

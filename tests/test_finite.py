@@ -48,8 +48,8 @@ def test_learning_that_turns_nan_fails_and_commits_nothing(sample_vault, monkeyp
     monkeypatch.setattr(ContinualLearner, "_sgd_rows", poisoned)
     with pytest.raises(NonFiniteError, match="phase"):
         service.learn()
-    assert service.status()["learned_phases"] == []
-    assert not (service.model_dir / "manifest.json").exists()
+    assert service.status().learned_phases == []
+    assert not (service.paths.model / "manifest.json").exists()
     service.close()
 
 

@@ -18,14 +18,13 @@ from pathlib import Path
 import networkx as nx
 import pytest
 
-from tests.test_cli import run
-from tests.test_hostile_vault import FIXTURE, mode_000_holds, run_cli
-from tests.test_learn_cli import TINY
-from vaultlearn.cli import _graphml
+from tests.conftest import FIXTURE, TINY, mode_000_holds, run, run_cli
+from vaultlearn.cli_state import graphml_text
 from vaultlearn.errors import VaultlearnError
 from vaultlearn.lock import FileLock
 from vaultlearn.notices import summarise
-from vaultlearn.service import WRITER_LOCK, VaultService
+from vaultlearn.paths import StatePaths
+from vaultlearn.service import VaultService
 from vaultlearn.store import Store
 from vaultlearn.vault.parse import parse_note
 from vaultlearn.vault.scan import read_note_bytes, scan_vault
@@ -113,7 +112,7 @@ def test_control_characters_end_a_tag_and_never_reach_graphml():
     graph.add_node("Bell\x07name.md", title="Bell\x07name", tags="draft\x07bell", phase="p\x00")
     graph.add_node("Plain.md", title="Plain", tags="", phase="")
     graph.add_edge("Bell\x07name.md", "Plain.md", kind="link")
-    back = nx.parse_graphml(_graphml(graph))
+    back = nx.parse_graphml(graphml_text(graph))
     assert set(back) == {"Bell\ufffdname.md", "Plain.md"}
     assert back.nodes["Bell\ufffdname.md"]["tags"] == "draft\ufffdbell" and back.number_of_edges() == 1
 
@@ -182,7 +181,7 @@ def test_two_index_runs_do_the_work_once_and_say_they_wait(sample_vault, tmp_pat
     state = sample_vault / ".vaultlearn"
     state.mkdir()
     Store(sample_vault).close()
-    held = FileLock(state / WRITER_LOCK)
+    held = FileLock(StatePaths(sample_vault).writer_lock)
     assert held.acquire()
     logs = [tmp_path / "first.err", tmp_path / "second.err"]
     procs = [subprocess.Popen([sys.executable, "-m", "vaultlearn.cli", "index", str(sample_vault), "--json", "-q"],

@@ -9,7 +9,6 @@ is indexed, every warning names its file, and the vault is byte-identical afterw
 
 from __future__ import annotations
 
-import ctypes
 import hashlib
 import json
 import os
@@ -17,17 +16,16 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import networkx as nx
 import pytest
 
-from tests.test_daemon_e2e import WATCH, DaemonProcess, poll
-from vaultlearn.config import STATE_DIR
+from tests.conftest import (FIXTURE, WATCH, DaemonProcess, drop_file_capabilities, mode_000_holds, poll,
+                            run_cli)
+from vaultlearn.paths import STATE_DIR
 from vaultlearn.store import Store
 
-FIXTURE = Path(__file__).resolve().parent / "fixtures" / "hostile_vault"
 # readable hostile notes: indexed, with a warning naming them
 WARNED = {
     "Hostile/Billion laughs.md": "through its aliases",
@@ -48,24 +46,6 @@ SKIPPED = {
 }
 BELL_NAME = "Hostile/Bell\x07name.md"
 CONFIG = "debounce_seconds = 0.2\nlearn_quiet_seconds = 3600.0\n"
-_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _PR_CAPBSET_DROP = 1, 2, 24
-
-
-def _drop_file_capabilities() -> None:
-    """In a child before exec: as root, give up reading files regardless of their mode (mode 000 holds)."""
-    if os.geteuid() == 0:
-        libc = ctypes.CDLL(None, use_errno=True)
-        for cap in (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH):
-            if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-                raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-
-def run_cli(*args) -> subprocess.CompletedProcess:
-    """The real console entry point in a subprocess that cannot read mode-000 files."""
-    return subprocess.run([sys.executable, "-m", "vaultlearn.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ, "PYTHONWARNINGS": "ignore"}, preexec_fn=_drop_file_capabilities)
-
-
 def make_hostile_vault(root: Path) -> Path:
     """A copy of the fixture vault plus the hostile files that cannot be committed."""
     vault = root / "vault"
@@ -125,16 +105,6 @@ def assert_warnings_name_their_files(vault: Path, lines: list[str], listed: set[
         assert all(p in known for p in named), line
 
 
-def mode_000_holds(path: Path) -> bool:
-    """Whether a child started by these tests is refused a mode-000 file (root needs its capabilities dropped)."""
-    try:
-        child = subprocess.run([sys.executable, "-c", f"open({str(path)!r}).read()"], capture_output=True,
-                               preexec_fn=_drop_file_capabilities)
-    except subprocess.SubprocessError:  # prctl refused: no CAP_SETPCAP in this container
-        return False
-    return child.returncode != 0 and b"PermissionError" in child.stderr
-
-
 @pytest.fixture
 def hostile_vault(tmp_path) -> Path:
     vault = make_hostile_vault(tmp_path)
@@ -189,7 +159,7 @@ class UnprivilegedDaemon(DaemonProcess):
         self.vault, self.log, self.client = vault, log, None
         self.proc = subprocess.Popen([*WATCH, str(vault), "--port", "0"],
                                      stdout=subprocess.DEVNULL, stderr=open(log, "ab"),
-                                     preexec_fn=_drop_file_capabilities)
+                                     preexec_fn=drop_file_capabilities)
 
 
 def test_watch_over_the_hostile_vault_keeps_applying_changes(hostile_vault, tmp_path):

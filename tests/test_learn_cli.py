@@ -8,19 +8,8 @@ import time
 
 import pytest
 
-from tests.test_cli import run
+from tests.conftest import TINY, run
 from vaultlearn.store import Store
-
-TINY = """memory_slots = 1024
-memory_topk = 8
-memory_heads = 2
-learn_steps = 4
-learn_batch_size = 8
-learn_top_t = 64
-learn_max_tokens = 64
-fisher_samples = 8
-"""
-
 
 @pytest.fixture
 def tiny_vault(sample_vault):

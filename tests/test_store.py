@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from vaultlearn.errors import StateError
-from vaultlearn.store import Store, target_key
+from vaultlearn.store import Store
+from vaultlearn.vault.names import name_key
 
 
 def _note(store, path):
@@ -46,7 +47,7 @@ def test_links_edges_and_counts(tmp_path):
     assert store.edges() == [(a, b, "link")]  # self link and unresolved/attachment links are not edges
     assert store.link_counts() == (1, 1)  # one note link; one unresolved (the attachment is neither)
     assert store.outgoing(a) == {a, b}
-    assert {link.target for _, link in store.links_with_keys([target_key("Folder/B.md")])} == {"b"}
+    assert {link.target for _, link in store.links_with_keys([name_key("Folder/B.md")])} == {"b"}
 
 
 def test_deleting_a_note_cascades_and_unresolves_links_to_it(tmp_path):
@@ -139,3 +140,22 @@ def test_light_reads_agree_with_full_rows(tmp_path):
     for src, _, _ in store.edges():
         expected[phase_of[src]] = expected.get(phase_of[src], 0) + 1
     assert store.edge_counts_by_phase() == expected == {"p1": 2, "p2": 1}
+
+
+def test_state_keyed_by_the_old_casefold_rule_is_rekeyed_and_still_finds_its_links(tmp_path):
+    """Links stored by a version that keyed targets with ``casefold`` (no NFC) are found by the keys of the notes
+    that appear later, as the resolver compares names (``lookup_key``)."""
+    decomposed = "Cafe\u0301"  # "Café" as NFD, as some file systems hand names over
+    store = Store(tmp_path)
+    with store.transaction():
+        a = _note(store, "a.md")
+        store.replace_links(a, [("Straße", "link", False), (decomposed, "link", False), ("Folder/B.MD", "link", False)])
+        for rowid, link in store.links_from([a]):  # the keys as the old rule wrote them
+            old = link.target.rsplit("/", 1)[-1].casefold()
+            store._execute("UPDATE links SET target_key = ? WHERE rowid = ?", (old.removesuffix(".md"), rowid))
+        store._execute("DELETE FROM meta WHERE key = 'link_key_rule'")
+    assert store.links_with_keys([name_key("Straße.md")]) == []  # "strasse" stored: the old rule misses it
+    store.close()
+    store = Store(tmp_path)
+    found = {link.target for _, link in store.links_with_keys([name_key(p) for p in ("Straße.md", "Café.md", "b.md")])}
+    assert found == {"Straße", decomposed, "Folder/B.MD"}

@@ -28,17 +28,17 @@ def test_refit_only_when_links_moved(sample_vault):
     service = VaultService(sample_vault)
     try:
         first = service.index()
-        assert "rank_fit" in first
+        assert first.rank_fit is not None
         links = Store(sample_vault, create=False).link_counts()[0]
-        assert first["rank_fit"]["links"] == links
-        assert "rank_fit" not in service.index()  # nothing changed
+        assert first.rank_fit["links"] == links
+        assert service.index().rank_fit is None  # nothing changed
         note = sample_vault / "Inbox" / "Ideas.md"
         added = int(0.03 * links) + 1
         targets = ["Dew Point", "Shade Cloth", "Relative Humidity", "Greenhouse Ventilation", "Food Drying Safety"]
         note.write_text(note.read_text(encoding="utf-8") + "\n" + " ".join(f"[[{t}]]" for t in targets[:added]) + "\n",
                         encoding="utf-8")
         moved = service.index()
-        assert "rank_fit" in moved and moved["rank_fit"]["links"] > links
+        assert moved.rank_fit is not None and moved.rank_fit["links"] > links
     finally:
         service.close()
 
@@ -54,7 +54,7 @@ def test_state_without_link_texts_is_relinked_without_re_embedding(sample_vault)
             service.store.set_meta("relink", "1")
         assert service.store.link_texts() == []
         report = service.index()
-        assert report["embedded"] == 0 and not service.store.get_meta("relink")
+        assert report.embedded == 0 and not service.store.get_meta("relink")
         assert sorted(service.store.link_texts()) == sorted(texts)
     finally:
         service.close()

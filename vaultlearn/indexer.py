@@ -7,7 +7,6 @@ that writes.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from datetime import datetime
@@ -20,7 +19,11 @@ from .config import Config
 from .errors import NoteNotFoundError
 from .index.vectors import VectorIndex
 from .model.manifest import read_manifest
-from .store import NoteRow, NoteStat, Store, target_key
+from .model_identity import model_key
+from .paths import StatePaths
+from .reports import ChangedNotes, IndexReport
+from .store import NoteRow, NoteStat, Store
+from .vault.names import NOTE_SUFFIX, is_note_path, name_key
 from .vault.note import Link, Note
 from .vault.parse import parse_note
 from .vault.phases import assign_phases
@@ -34,12 +37,12 @@ EMBED_CHUNK = 1024  # notes embedded at a time while worker processes parse the 
 class Indexer:
     """Brings the stored state of one vault up to date with its files; owns the resolver and the vector index."""
 
-    def __init__(self, vault: Path, config: Config, store: Store, state_dir: Path, model_dir: Path,
+    def __init__(self, vault: Path, config: Config, store: Store, paths: StatePaths,
                  encoder: Callable[[], object], index_lock: threading.RLock):
         """``encoder`` returns the loaded NoteEncoder (called only when a note has to be embedded);
         ``index_lock`` guards the in-memory vector index."""
         self.vault, self.config, self.store = vault, config, store
-        self.state_dir, self.model_dir = state_dir, model_dir
+        self.paths = paths
         self._encoder = encoder
         self._index_lock = index_lock
         self._vectors: VectorIndex | None = None
@@ -48,8 +51,7 @@ class Indexer:
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
-        key = f"{os.environ.get('VAULTLEARN_MODEL') or self.config.model}|{self.config.max_seq_length}"
-        return key + ("|cpu-bfloat16" if self.config.cpu_precision == "bfloat16" else "")
+        return model_key(self.config)
 
     def vectors(self) -> VectorIndex:
         """The vector index of the last committed generation (loaded from its file, rebuilt when stale)."""
@@ -57,12 +59,12 @@ class Indexer:
             generation = self.store.generation
             if self._vectors is None:
                 shape = (self.config.approximate_index_above, self.config.approximate_probe_share)
-                self._vectors = VectorIndex.load(self.state_dir, generation, *shape)
+                self._vectors = VectorIndex.load(self.paths.vector_indexes, generation, *shape)
                 if self._vectors is None:
                     ids, vecs = self.store.all_embeddings()
                     self._vectors = VectorIndex.build(ids, vecs, *shape)
                     if len(ids):
-                        self._vectors.save(self.state_dir, generation)
+                        self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation
             return self._vectors
 
@@ -74,9 +76,9 @@ class Indexer:
 
     # ------------------------------------------------------------------------------------------------------
     # indexing
-    def update(self, paths: Iterable[str] | None, progress: bool) -> tuple[dict, list[tuple[str, str]]]:
+    def update(self, paths: Iterable[str] | None, progress: bool) -> IndexReport:
         """Bring the state up to date with the vault (all of it, or ``paths``): the counts of what changed,
-        and the (path, message) warnings of the scan and of the notes read."""
+        with the (path, message) warnings of the scan and of the notes read."""
         stored = {row.path: row for row in self.store.note_stats()}
         warnings: list[tuple[str, str]] = []
         if paths is None:
@@ -91,10 +93,11 @@ class Indexer:
             self._relink(stored)
         force = (self.store.get_meta("model_key") not in (None, self.model_key())
                  or self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
-        changed, touched, vanished, embedded = self._read_and_embed(present, stored, force, progress, warnings)
-        gone |= vanished & set(stored)
-        report = self._commit(stored, changed, touched, gone, embedded, force)
-        return report, warnings + [(note.path, w) for note, _, _ in changed for w in note.warnings]
+        found = self._read_and_embed(present, stored, force, progress, warnings)
+        gone |= found.vanished & set(stored)
+        report = self._commit(stored, found, gone, force)
+        report.warnings = warnings + [(note.path, w) for note, _, _ in found.changed for w in note.warnings]
+        return report
 
     def _relink(self, stored: dict[str, NoteStat]) -> None:
         """Store every note's links again from its file, with their display texts (state written by a version
@@ -112,12 +115,12 @@ class Indexer:
 
     def memory_generation_on_disk(self) -> int:
         """The generation of the learned memory saved under the model folder (0: none)."""
-        manifest = read_manifest(self.model_dir)
+        manifest = read_manifest(self.paths.model)
         return manifest["generation"] if manifest else 0
 
     def sync_learned_state(self) -> None:
         """Record, with the embeddings just written, which learned memory produced them."""
-        manifest = read_manifest(self.model_dir) or {"generation": 0, "learned_phases": []}
+        manifest = read_manifest(self.paths.model) or {"generation": 0, "learned_phases": []}
         self.store.set_meta("memory_generation", str(manifest["generation"]))
         self.store.set_json("learned_phases", manifest["learned_phases"])
 
@@ -125,7 +128,7 @@ class Indexer:
         present, gone = {}, set()
         for rel in paths:
             rel = PurePosixPath(rel).as_posix()
-            if not rel.lower().endswith(".md") or is_ignored(rel, self.config.ignore):
+            if not is_note_path(rel) or is_ignored(rel, self.config.ignore):
                 continue
             try:
                 stat = (self.vault / rel).stat()
@@ -135,9 +138,7 @@ class Indexer:
         return present, gone
 
     def _read_and_embed(self, present: dict[str, ScannedFile], stored: dict[str, NoteStat], force: bool,
-                        progress: bool, warnings: list[tuple[str, str]],
-                        ) -> tuple[list[tuple[Note, ScannedFile, str]], list[tuple[int, ScannedFile]],
-                                   set[str], tuple[np.ndarray, list[np.ndarray] | None] | None]:
+                        progress: bool, warnings: list[tuple[str, str]]) -> ChangedNotes:
         """Parse the notes whose content differs from the stored state and embed them, a chunk at a time: in a
         large vault worker processes parse the next chunks while this one is embedded. A note that cannot be
         read is dropped as if it vanished, with a warning in ``warnings`` saying why."""
@@ -170,7 +171,7 @@ class Indexer:
             if waiting:
                 parts.append(self._embed(waiting))
                 bar.update(len(waiting))
-        return changed, touched, vanished, _concatenate(parts)
+        return ChangedNotes(changed, touched, vanished, _concatenate(parts))
 
     def _embed(self, notes: list[Note]) -> tuple[np.ndarray, list[np.ndarray] | None]:
         """Embeddings of ``notes`` and, once a memory exists, the memory slots each note reads."""
@@ -180,10 +181,10 @@ class Indexer:
             return encoder.encode(texts), None
         return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteStat], changed, touched, gone: set[str], embedded,
-                force: bool) -> dict:
+    def _commit(self, stored: dict[str, NoteStat], found: ChangedNotes, gone: set[str], force: bool) -> IndexReport:
         """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
-        vectors, slots = embedded if embedded is not None else (None, None)
+        changed, touched = found.changed, found.touched
+        vectors, slots = found.embedded if found.embedded is not None else (None, None)
         resolver = self.resolver()
         added = [note.path for note, _, _ in changed if note.path not in stored]
         with self.store.transaction():
@@ -199,7 +200,7 @@ class Indexer:
                 resolver.remove(path)
             for path in added:
                 resolver.add(path)
-            self._resolve_links(ids, {target_key(p) for p in [*gone, *added]})
+            self._resolve_links(ids, {name_key(p) for p in [*gone, *added]})
             if changed or gone:
                 self._assign_phases()
             if vectors is not None:
@@ -212,8 +213,8 @@ class Indexer:
             generation = self.store.bump_generation() if (changed or gone) else self.store.generation
         self.update_vectors(np.array(ids, dtype=np.int64), vectors, np.array(gone_ids, dtype=np.int64),
                              generation)
-        return {"added": len(added), "updated": len(changed) - len(added), "deleted": len(gone),
-                "embedded": 0 if vectors is None else len(vectors)}
+        return IndexReport(added=len(added), updated=len(changed) - len(added), deleted=len(gone),
+                           embedded=0 if vectors is None else len(vectors))
 
     def update_vectors(self, ids: np.ndarray, vectors: np.ndarray | None, removed: np.ndarray,
                        generation: int) -> None:
@@ -227,7 +228,7 @@ class Indexer:
             if vectors is not None and len(ids):
                 self._vectors.upsert(ids, vectors)
             if generation != self._vectors_generation:
-                self._vectors.save(self.state_dir, generation)
+                self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation
 
     def _resolve_links(self, source_ids: list[int], keys: set[str]) -> None:
@@ -269,7 +270,7 @@ class Indexer:
             self.store.rename_note(row.id, new, PurePosixPath(new).stem)
             resolver.remove(old)
             resolver.add(new)
-            self._resolve_links([row.id], {target_key(old), target_key(new)})
+            self._resolve_links([row.id], {name_key(old), name_key(new)})
             self._assign_phases()
             self.store.bump_generation()
         return [new]
@@ -299,7 +300,7 @@ class Indexer:
 
     def _stored_path(self, text: str) -> str | None:
         """``text`` itself, or with ``.md`` added, when that is an indexed note's exact path (no resolver needed)."""
-        for path in (text, f"{text}.md"):
+        for path in (text, text + NOTE_SUFFIX):
             if self.store.note_by_path(path) is not None:
                 return path
         return None

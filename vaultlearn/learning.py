@@ -17,9 +17,9 @@ from .config import Config
 from .errors import VaultlearnError, require_finite
 from .index.knn import nearest
 from .indexer import Indexer
+from .reports import PhaseReport
 from .store import NoteRow, Store
-from .vault.parse import parse_note
-from .vault.scan import read_note_bytes
+from .vault.read import read_note_text
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Learning:
         return LearnSplit(rows, position, self._texts(rows), edges, by_phase, heldout, train, adjacency)
 
     def learn_phase(self, name: str, order: list[str], split: LearnSplit, force: bool,
-                    progress: Callable[[dict], None] | None) -> dict:
+                    progress: Callable[[dict], None] | None) -> PhaseReport:
         """Learn phase ``name``, validate the candidate and commit it if it passes (or ``force``); the report
         says whether it was committed and why."""
         from .model.continual import PhaseData
@@ -99,9 +99,9 @@ class Learning:
             report = self._commit_learned(name, result, split, in_phase, links, candidate)
         else:
             report = self._decline(name, result, links)
-        report.update(committed=check["commit"] or force, forced=force and not check["commit"],
-                      reason=check["reason"], validation={k: v for k, v in check.items()
-                                                          if k not in ("commit", "reason")})
+        report.committed, report.forced = check["commit"] or force, force and not check["commit"]
+        report.reason, report.validation = check["reason"], {k: v for k, v in check.items()
+                                                             if k not in ("commit", "reason")}
         return report
 
     def _learnable(self, order: list[str], force: bool) -> list[str]:
@@ -119,12 +119,12 @@ class Learning:
         return {p: r["reason"] for p, r in records.items()
                 if not r["committed"] and r["links"] == counts.get(p, 0)}
 
-    def record_validation(self, report: dict) -> None:
+    def record_validation(self, report: PhaseReport) -> None:
         """Record a phase's validation outcome (a declined phase is skipped until its links change)."""
         records = self.store.get_json("learn_validation", {})
         keep = ("links", "committed", "forced", "reason", "validation")
         with self.store.transaction():
-            self.store.set_json("learn_validation", {**records, report["phase"]: {k: report[k] for k in keep}})
+            self.store.set_json("learn_validation", {**records, report.phase: {k: getattr(report, k) for k in keep}})
 
     def _candidate(self, phase: str, result: dict, split: LearnSplit) -> dict:
         """The learned model's embeddings of the notes whose memory slots changed (and of unposted notes)."""
@@ -151,23 +151,22 @@ class Learning:
         earlier = order[: order.index(phase)]
         return compare(current, changed, split.heldout, phase, earlier, split.edges, self.config)
 
-    def _decline(self, phase: str, result: dict, links: int) -> dict:
+    def _decline(self, phase: str, result: dict, links: int) -> PhaseReport:
         """What a declined phase reports: what was tried; nothing is saved or re-embedded."""
-        return {"phase": phase, "links": links, "steps": result["steps"], "seconds": round(result["seconds"], 2),
-                "loss_start": result["loss_start"], "loss_end": result["loss_end"],
-                "updated_slots": int(len(result["updated_slots"])), "reembedded": 0, "reembedded_share": 0.0,
-                "drift_cosine": 0.0, "top10_changed": 0.0}
+        return PhaseReport(phase, links, result["steps"], round(result["seconds"], 2), result["loss_start"],
+                           result["loss_end"], int(len(result["updated_slots"])), reembedded=0, reembedded_share=0.0,
+                           drift_cosine=0.0, top10_changed=0.0)
 
     def _texts(self, rows: list[NoteRow]) -> list[str]:
         """The embedded text of every note (re-read and parsed; a vanished file leaves its title)."""
         texts = []
         for row in rows:
-            raw = read_note_bytes(self.vault, row.path, self.config.max_note_bytes)
-            texts.append(parse_note(row.path, raw, self.config.max_embed_chars).text if raw else row.title)
+            text = read_note_text(self.vault, row.path, self.config)
+            texts.append(row.title if text is None else text)
         return texts
 
     def _commit_learned(self, phase: str, result: dict, split: LearnSplit, in_phase: set[int], links: int,
-                        candidate: dict) -> dict:
+                        candidate: dict) -> PhaseReport:
         """Save the learner and the re-embedded notes (``candidate``), measure drift, commit."""
         ids, vectors, slots = candidate["ids"], candidate["vectors"], candidate["slots"]
         rows, position = split.rows, split.position
@@ -177,7 +176,7 @@ class Learning:
                             if before[int(i)] is not None and position[int(i)] not in in_phase)
         probe = old_ids[np.random.default_rng(self.config.seed).permutation(len(old_ids))[:300]]
         top_before = self._top10(probe)
-        self._learner().save(self.indexer.model_dir)
+        self._learner().save(self.indexer.paths.model)
         with self.store.transaction():
             self.store.put_embeddings(ids, vectors)
             self.store.put_postings(ids, slots)
@@ -188,14 +187,11 @@ class Learning:
         self.indexer.update_vectors(ids, vectors, np.zeros(0, dtype=np.int64), generation)
         top_after = self._top10(probe)
         changed = sum(top_before[i] != top_after[i] for i in top_before)
-        return {
-            "phase": phase, "links": links, "steps": result["steps"], "seconds": round(result["seconds"], 2),
-            "loss_start": result["loss_start"], "loss_end": result["loss_end"],
-            "updated_slots": int(len(result["updated_slots"])), "reembedded": int(len(ids)),
-            "reembedded_share": len(ids) / max(1, len(rows)),
-            "drift_cosine": cosine_change / max(1, len(old_ids)),
-            "top10_changed": changed / max(1, len(top_before)),
-        }
+        return PhaseReport(phase, links, result["steps"], round(result["seconds"], 2), result["loss_start"],
+                           result["loss_end"], int(len(result["updated_slots"])), reembedded=int(len(ids)),
+                           reembedded_share=len(ids) / max(1, len(rows)),
+                           drift_cosine=cosine_change / max(1, len(old_ids)),
+                           top10_changed=changed / max(1, len(top_before)))
 
     def _top10(self, ids: np.ndarray) -> dict[int, tuple[int, ...]]:
         """The ten nearest notes of each of ``ids`` by the stored embeddings (itself excluded), in one exact

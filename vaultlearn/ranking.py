@@ -51,7 +51,7 @@ class Ranking:
         if position is None:
             raise NotIndexedError(f"{path} is not indexed yet: run `vaultlearn index`")
         raw = read_note_bytes(self.vault, path, self.config.max_note_bytes)
-        text = self.plain_text(path, raw) if raw is not None else None
+        text = self.own_words(path, raw) if raw is not None else None
         return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
 
     def rank_context(self) -> RankContext:
@@ -65,10 +65,11 @@ class Ranking:
             self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes, self.store.link_texts()))
         return self._rank_context[1]
 
-    def plain_text(self, path: str, raw: bytes, hidden_names: list[str] | None = None,
-                    keep_words: bool = False) -> str:
-        """The note's own words for the mention feature; ``hidden_names``: a hidden link's target, whose
-        words stay as plain text (``keep_words``) or are removed with every other trace of it."""
+    def own_words(self, path: str, raw: bytes, hidden_names: list[str] | None = None,
+                  keep_words: bool = False) -> str:
+        """The note's own words for the mention feature (:func:`index.mentions.plain_text` of its markdown);
+        ``hidden_names``: a hidden link's target, whose words stay as plain text (``keep_words``) or are removed
+        with every other trace of it."""
         markdown = raw.decode("utf-8", errors="replace")
         if hidden_names and not keep_words:
             markdown = remove_traces(markdown, hidden_names)
@@ -81,7 +82,7 @@ class Ranking:
             raw = read_note_bytes(self.vault, ctx.notes[a].path, self.config.max_note_bytes)
             target = ctx.notes[b]
             names = [target.path, *target.aliases]
-            texts.append(None if raw is None else self.plain_text(ctx.notes[a].path, raw, names, bool(keep)))
+            texts.append(None if raw is None else self.own_words(ctx.notes[a].path, raw, names, bool(keep)))
         return texts
 
     def fit(self, exclude_sources: Collection[int] = ()) -> dict:

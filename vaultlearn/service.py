@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .config import Config
 from .export import link_graph
-from .errors import NotAVaultError
+from .errors import NotAVaultError, NoteNotFoundError
 from .index.context import RankContext
 from .index.fit import LinearRanker
 from .index.suggest import Suggestion
@@ -32,11 +32,11 @@ from .indexer import Indexer
 from .learning import Learning
 from .lock import WriterLock
 from .ranking import Ranking
-from .store import Store, state_dir
+from .reports import IndexReport, LearnReport, Status
+from .paths import StatePaths
+from .store import Store
 
 log = logging.getLogger(__name__)
-
-WRITER_LOCK = "writer.lock"  # one process writes the state at a time (vaultlearn.lock)
 
 
 class VaultService:
@@ -50,17 +50,18 @@ class VaultService:
         if not vault.is_dir():
             raise NotAVaultError(f"{vault} is not a folder: give the path of an Obsidian vault")
         self.vault = vault.resolve()
+        self.paths = StatePaths(self.vault)
         self.config = config or Config.load(self.vault)
         self.store = Store(self.vault, create=create)
         say = on_wait or log.warning
         self._write_lock = WriterLock(
-            self.state_dir / WRITER_LOCK,
-            lambda holder: say(f"waiting for {holder}, which is writing to {self.state_dir}"))
+            self.paths.writer_lock,
+            lambda holder: say(f"waiting for {holder}, which is writing to {self.paths.root}"))
         self._index_lock = threading.RLock()
         self._model_lock = threading.Lock()  # one load, however many threads ask at once (the daemon preloads)
         self._encoder = None
         self._learner = None
-        self.indexer = Indexer(self.vault, self.config, self.store, self.state_dir, self.model_dir, self.encoder,
+        self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
         self.ranking = Ranking(self.vault, self.config, self.store)
@@ -68,14 +69,6 @@ class VaultService:
     def close(self) -> None:
         """Release the state files."""
         self.store.close()
-
-    @property
-    def state_dir(self) -> Path:
-        return state_dir(self.vault)
-
-    @property
-    def model_dir(self) -> Path:
-        return self.state_dir / "model"
 
     # ------------------------------------------------------------------------------------------------------
     # model and index access (lazy)
@@ -99,7 +92,7 @@ class VaultService:
             from .model.encoder import NoteEncoder
 
             encoder = NoteEncoder(self.config)
-            self._learner = ContinualLearner.load(self.model_dir, encoder, self.config)
+            self._learner = ContinualLearner.load(self.paths.model, encoder, self.config)
             encoder.encode(["warm-up"])  # the first forward pass sets up the kernels: not on a user's note
             self._encoder = encoder
 
@@ -113,7 +106,7 @@ class VaultService:
 
     # ------------------------------------------------------------------------------------------------------
     # writing: indexing, renaming, learning
-    def index(self, paths: Iterable[str] | None = None, *, progress: bool = False) -> dict:
+    def index(self, paths: Iterable[str] | None = None, *, progress: bool = False) -> IndexReport:
         """Bring the state up to date with the vault: all of it (``paths=None``) or just ``paths``.
 
         Unchanged notes (same size and mtime, else same content hash) are neither parsed nor embedded; a path
@@ -121,12 +114,11 @@ class VaultService:
         """
         started = time.perf_counter()
         with self._write_lock:
-            report, warnings = self.indexer.update(paths, progress)
+            report = self.indexer.update(paths, progress)
             if paths is None and self.ranking.links_changed_since_fit():
-                report["rank_fit"] = self.fit_ranker()
-        report["warnings"] = warnings
-        report["seconds"] = round(time.perf_counter() - started, 3)
-        report["peak_memory_mb"] = _peak_memory_mb()
+                report.rank_fit = self.fit_ranker()
+        report.seconds = round(time.perf_counter() - started, 3)
+        report.peak_memory_mb = _peak_memory_mb()
         return report
 
     def rename(self, old: str, new: str) -> None:
@@ -135,7 +127,7 @@ class VaultService:
             self.index(self.indexer.rename(old, new))
 
     def learn(self, phase: str | None = None, *, force: bool = False,
-              progress: Callable[[dict], None] | None = None) -> dict:
+              progress: Callable[[dict], None] | None = None) -> LearnReport:
         """Learn the pending phases in order (or just ``phase``); commit each only if validation passes.
 
         A seeded share of each phase's links is held out (:mod:`model.validation`); the candidate is compared
@@ -160,11 +152,11 @@ class VaultService:
                 except BaseException:
                     self._encoder = self._learner = None  # the next use reloads the last committed state
                     raise
-                if not report["committed"]:
+                if not report.committed:
                     self._encoder = self._learner = None  # back to the committed model
                 self.learning.record_validation(report)
                 reports.append(report)
-            return {"phases": reports, "learned_phases": self.store.get_json("learned_phases", [])}
+            return LearnReport(reports, self.store.get_json("learned_phases", []))
 
     # ------------------------------------------------------------------------------------------------------
     # reading: suggestions and ranking
@@ -180,6 +172,17 @@ class VaultService:
     def is_current(self, path: str) -> bool:
         """Whether the stored state of ``path`` matches the file (same size and mtime)."""
         return self.indexer.is_current(path)
+
+    def update_if_stale(self, path: str, on_update: Callable[[str], None]) -> None:
+        """Index the note ``path`` again first when its file changed since it was indexed (``on_update`` is told
+        why); a note whose file is gone is an error, answered before anything is written."""
+        if self.is_current(path):
+            return
+        if not (self.vault / path).is_file():
+            raise NoteNotFoundError(f"{path} is no longer in the vault (deleted or moved since it was indexed); "
+                                    "run `vaultlearn index`")
+        on_update(f"{path} changed since it was indexed; updating it first")
+        self.index([path])
 
     def suggest(self, note: str, k: int | None = None) -> list[Suggestion]:
         """Notes that ``note`` should link to and does not yet, best first. Uses no model."""
@@ -218,12 +221,8 @@ class VaultService:
         """The vault's phases in learning order, as last indexed."""
         return self.store.get_json("phase_order", [])
 
-    def status(self) -> dict:
-        """Counts of what is indexed, the phases, and what is learned and pending.
-
-        ``repair_due``: the learned model on disk is not the one the stored embeddings were made with (a
-        process was killed between learning's two commits); the next ``index`` or ``learn`` re-embeds every note.
-        """
+    def status(self) -> Status:
+        """Counts of what is indexed, the phases, and what is learned, declined and pending."""
         links, unresolved = self.store.link_counts()
         by_phase = self.store.phase_counts()
         notes = sum(by_phase.values())
@@ -231,26 +230,26 @@ class VaultService:
         learned = self.store.get_json("learned_phases", [])
         declined = self.learning.declined_now()
         ranker = self.ranker()
-        return {
-            "vault": str(self.vault),
-            "notes": notes,
-            "links": links,
-            "unresolved_links": unresolved,
-            "phases": order,
-            "phase_source": self.store.get_meta("phase_source"),
-            "notes_by_phase": {p: by_phase.get(p, 0) for p in order},
-            "embedded": self.store.embedded_count(),
-            "index_size": len(self.vectors()) if notes else 0,
-            "learned_phases": learned,
-            "pending_phases": [p for p in order if p not in learned and p not in declined],
-            "declined_phases": declined,
-            "learn_validation": self.store.get_json("learn_validation", {}),
-            "new_links_by_phase": self.new_links_by_phase(),
-            "rank_weights": dict(zip(ranker.features, ranker.coef)),
-            "notes_with_warnings": self.store.warned_count(),
-            "repair_due": notes > 0 and (self.indexer.memory_generation_on_disk()
-                                         != int(self.store.get_meta("memory_generation", "0"))),
-        }
+        return Status(
+            vault=str(self.vault),
+            notes=notes,
+            links=links,
+            unresolved_links=unresolved,
+            phases=order,
+            phase_source=self.store.get_meta("phase_source"),
+            notes_by_phase={p: by_phase.get(p, 0) for p in order},
+            embedded=self.store.embedded_count(),
+            index_size=len(self.vectors()) if notes else 0,
+            learned_phases=learned,
+            pending_phases=[p for p in order if p not in learned and p not in declined],
+            declined_phases=declined,
+            learn_validation=self.store.get_json("learn_validation", {}),
+            new_links_by_phase=self.new_links_by_phase(),
+            rank_weights=dict(zip(ranker.features, ranker.coef)),
+            notes_with_warnings=self.store.warned_count(),
+            repair_due=notes > 0 and (self.indexer.memory_generation_on_disk()
+                                      != int(self.store.get_meta("memory_generation", "0"))),
+        )
 
     def new_links_by_phase(self) -> dict[str, int]:
         """Per phase, the resolved links from its notes not yet seen by learning."""

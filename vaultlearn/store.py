@@ -1,4 +1,5 @@
-"""The state under ``VAULT/.vaultlearn/``: one sqlite file (notes, links, embeddings, slot postings, metadata).
+"""The state under ``VAULT/.vaultlearn/``: one sqlite file (notes, links, embeddings, slot postings, metadata),
+read and written through :class:`Store` (its tables and migrations: :mod:`store_schema`).
 
 sqlite transactions make every update atomic: a process killed mid-write leaves the previous committed state.
 Derived files (the FAISS index, model checkpoints) are written with :mod:`vaultlearn.atomic` and carry the
@@ -18,51 +19,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .config import STATE_DIR
 from .errors import StateError
-
-SCHEMA_VERSION = 2  # 2: links keep their display text
-DB_FILE = "state.sqlite"
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS notes (
-    id INTEGER PRIMARY KEY,
-    path TEXT NOT NULL UNIQUE,
-    title TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    size INTEGER NOT NULL,
-    mtime REAL NOT NULL,
-    phase TEXT,
-    phase_fields TEXT NOT NULL DEFAULT '{}',
-    aliases TEXT NOT NULL DEFAULT '[]',
-    tags TEXT NOT NULL DEFAULT '[]',
-    warnings TEXT NOT NULL DEFAULT '[]'
-);
-CREATE TABLE IF NOT EXISTS links (
-    src INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
-    target TEXT NOT NULL,
-    target_key TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    markdown INTEGER NOT NULL,
-    dst INTEGER REFERENCES notes(id) ON DELETE SET NULL,
-    attachment INTEGER NOT NULL DEFAULT 0,
-    display TEXT
-);
-CREATE INDEX IF NOT EXISTS links_src ON links(src);
-CREATE INDEX IF NOT EXISTS links_dst ON links(dst);
-CREATE INDEX IF NOT EXISTS links_key ON links(target_key);
-CREATE TABLE IF NOT EXISTS embeddings (
-    note_id INTEGER PRIMARY KEY REFERENCES notes(id) ON DELETE CASCADE,
-    vec BLOB NOT NULL
-);
-CREATE TABLE IF NOT EXISTS postings (
-    note_id INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
-    slot INTEGER NOT NULL,
-    PRIMARY KEY (note_id, slot)
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS postings_slot ON postings(slot);
-"""
+from .paths import StatePaths
+from .store_schema import open_database, transaction
+from .vault.names import name_key
 
 
 @dataclass(frozen=True)
@@ -104,50 +64,17 @@ class LinkRow:
     attachment: bool
 
 
-def target_key(target: str) -> str:
-    """The lookup key of a link target: its last path component, lower case, without ``.md``."""
-    name = target.rsplit("/", 1)[-1].casefold()
-    return name[:-3] if name.endswith(".md") else name
-
-
-def state_dir(vault: Path) -> Path:
-    """``VAULT/.vaultlearn``."""
-    return Path(vault) / STATE_DIR
-
-
 class Store:
     """Typed access to the sqlite state. Thread-safe: one connection, serialised by a lock."""
 
     def __init__(self, vault: Path, *, create: bool = True):
-        self.dir = state_dir(vault)
-        db = self.dir / DB_FILE
+        paths = StatePaths(Path(vault))
+        self.dir, db = paths.root, paths.database
         if not db.exists() and not create:
             raise StateError(f"{vault} has not been indexed yet: run `vaultlearn index {vault}`")
         self.dir.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute("PRAGMA foreign_keys=ON")
-            self._db.executescript(_SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise StateError(f"{db} is unreadable ({exc}); remove {self.dir} and index again") from exc
+        self._db = open_database(db)
         self._lock = threading.RLock()
-        version = self.get_meta("schema_version")
-        if version == "1":
-            self._migrate_from_1()
-        elif version is None:
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
-        elif int(version) != SCHEMA_VERSION:
-            raise StateError(f"{db} has schema {version}, this vaultlearn needs {SCHEMA_VERSION}: index again")
-
-    def _migrate_from_1(self) -> None:
-        """Schema 1 → 2: links gain a display text column, filled by the next index (``relink`` is set)."""
-        with self.transaction():
-            if "display" not in {row[1] for row in self._query("PRAGMA table_info(links)")}:
-                self._execute("ALTER TABLE links ADD COLUMN display TEXT")
-            self.set_meta("relink", "1")
-            self.set_meta("schema_version", str(SCHEMA_VERSION))
 
     def close(self) -> None:
         """Close the connection."""
@@ -157,14 +84,8 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """All writes inside commit together or not at all."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, transaction(self._db):
+            yield
 
     def _query(self, sql: str, params: Sequence = ()) -> list[tuple]:
         with self._lock:
@@ -308,7 +229,7 @@ class Store:
         self._db_many("DELETE FROM links WHERE src = ?", [(src,) for src in links_by_src])
         self._db_many(
             "INSERT INTO links(src, target, target_key, kind, markdown, display) VALUES (?, ?, ?, ?, ?, ?)",
-            [(src, link[0], target_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
+            [(src, link[0], name_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
              for src, links in links_by_src.items() for link in links],
         )
 

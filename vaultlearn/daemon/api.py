@@ -10,15 +10,16 @@ from __future__ import annotations
 import hmac
 import re
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, get_type_hints
 
-from fastapi import Body, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, create_model
 
 from vaultlearn.errors import NoteNotFoundError, NotIndexedError, StateError, VaultlearnError
 from vaultlearn.index.suggest import Suggestion  # a dataclass: the response schema and `suggest --json` are one
+from vaultlearn.reports import LearnReport, Status  # dataclasses: so are those of /status, /learn and --json
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_TEXT_CHARS = 10_000
@@ -65,6 +66,34 @@ class Queued(BaseModel):
     queued: bool
 
 
+class DaemonState(BaseModel):
+    """What the daemon is doing now (``Writer.snapshot``)."""
+
+    state: str
+    model: str
+    learning: dict | None
+    pending_changes: int
+    queued_jobs: list[str]
+    applied_batches: int
+    last_change: dict | None
+    last_error: str | None
+
+
+# /status: the daemon's state and the service's Status (the schema of `status --json`), whose keys the JSON lists first
+StatusResponse = create_model("StatusResponse", __base__=DaemonState,
+                              **{name: (hint, ...) for name, hint in get_type_hints(Status).items()})
+
+
+class LearningResponse(BaseModel):
+    """The current or last learning job: its phase and progress while it runs, then its report or error."""
+
+    running: bool
+    phase: str | None
+    progress: float | None
+    result: LearnReport | None = None
+    error: str | None = None
+
+
 def check_note_param(note: str) -> str:
     """Reject a note parameter that could name something outside the vault; 400 with the reason."""
     if not note or len(note) > MAX_PATH_CHARS:
@@ -78,9 +107,8 @@ def check_note_param(note: str) -> str:
     return note
 
 
-def create_app(service, state: DaemonControl, token: str) -> FastAPI:
-    """The API over ``service`` (a VaultService) and ``state`` (the daemon), guarded by ``token``."""
-    vault = Path(service.vault).resolve()
+def bearer_check(token: str):
+    """The dependency every route takes: ``Authorization: Bearer <token>``, compared in constant time; else 401."""
     bearer = HTTPBearer(auto_error=False, description="the token in VAULT/.vaultlearn/token")
     expected = token.encode()
 
@@ -89,27 +117,42 @@ def create_app(service, state: DaemonControl, token: str) -> FastAPI:
         if not (credentials and hmac.compare_digest(given, expected)):
             raise HTTPException(401, "missing or wrong bearer token", headers={"WWW-Authenticate": "Bearer"})
 
+    return authorized
+
+
+def create_app(service, state: DaemonControl, token: str) -> FastAPI:
+    """The API over ``service`` (a VaultService) and ``state`` (the daemon), guarded by ``token``."""
     app = FastAPI(
         title="vaultlearn",
         description="Local link suggestions for an Obsidian vault.",
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
-        dependencies=[Depends(authorized)],
     )
     app.add_middleware(BodyLimit, max_bytes=MAX_BODY_BYTES)
     _add_error_handlers(app)
+    router = APIRouter(dependencies=[Depends(bearer_check(token))])
 
-    @app.get("/openapi.json", include_in_schema=False)
+    @router.get("/openapi.json", include_in_schema=False)
     def openapi() -> dict:
         return app.openapi()
 
-    @app.get("/status")
-    def status() -> dict:
-        """Index and learning figures plus what the daemon is doing now."""
-        return {**service.status(), **state.snapshot()}
+    _add_reading_routes(router, service, state)
+    _add_job_routes(router, service, state)
+    app.include_router(router)
+    return app
 
-    @app.get("/suggest", response_model=SuggestResponse)
+
+def _add_reading_routes(router: APIRouter, service, state: DaemonControl) -> None:
+    """``/status``, ``/suggest`` and ``/search``: answered from the last committed state."""
+    vault = Path(service.vault).resolve()
+
+    @router.get("/status", response_model=StatusResponse)
+    def status() -> JSONResponse:
+        """Index and learning figures plus what the daemon is doing now."""
+        return JSONResponse({**service.status().to_json(), **state.snapshot()})
+
+    @router.get("/suggest", response_model=SuggestResponse)
     def suggest(
         note: str = Query(..., description="vault-relative path or link-style note name"),
         k: int = Query(min(max(service.config.suggest_k, 1), MAX_K), ge=1, le=MAX_K),
@@ -120,18 +163,22 @@ def create_app(service, state: DaemonControl, token: str) -> FastAPI:
             raise NoteNotFoundError(f"{note}: not a note of this vault")
         return {"note": path, "suggestions": [s.to_json() for s in service.suggest(path, k=k)]}
 
-    @app.post("/search", response_model=SearchResponse)
+    @router.post("/search", response_model=SearchResponse)
     def search(request: SearchRequest) -> dict:
         """Notes nearest to a free text."""
         return {"suggestions": [s.to_json() for s in service.search(request.text, k=request.k)]}
 
-    @app.post("/reindex", response_model=Queued)
+
+def _add_job_routes(router: APIRouter, service, state: DaemonControl) -> None:
+    """``/reindex`` and ``/learn``: jobs queued for the daemon's writer, and learning's progress."""
+
+    @router.post("/reindex", response_model=Queued)
     def reindex() -> dict:
         """Queue a full reconcile of the vault with the stored state."""
         state.request_reindex()
         return {"queued": True}
 
-    @app.post("/learn", response_model=Queued)
+    @router.post("/learn", response_model=Queued)
     def learn(request: LearnRequest | None = Body(None)) -> dict:
         """Queue learning of a phase (or every pending phase); 404 for a phase the vault does not have."""
         phase = request.phase if request else None
@@ -140,12 +187,10 @@ def create_app(service, state: DaemonControl, token: str) -> FastAPI:
         state.request_learn(phase)
         return {"queued": True}
 
-    @app.get("/learn")
-    def learning() -> dict:
+    @router.get("/learn", response_model=LearningResponse)
+    def learning() -> JSONResponse:
         """Progress of the current or last learning job."""
-        return state.learning()
-
-    return app
+        return JSONResponse(state.learning())
 
 
 def _add_error_handlers(app: FastAPI) -> None:

@@ -22,29 +22,27 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from vaultlearn.atomic import atomic_write_text
-from vaultlearn.config import STATE_DIR, Config
+from vaultlearn.config import Config
 from vaultlearn.daemon.watcher import VaultWatcher
 from vaultlearn.daemon.writer import SHUTDOWN_WAIT_SECONDS, LearnPolicy, Writer
 from vaultlearn.errors import VaultlearnError
 from vaultlearn.lock import FileLock
+from vaultlearn.paths import StatePaths
 
 log = logging.getLogger("vaultlearn.daemon")
 
-DAEMON_FILE = "daemon.json"
-TOKEN_FILE = "token"
-LOCK_FILE = "daemon.lock"
 PRELOAD_GRACE_SECONDS = 2.0  # the model starts loading this long after the API serves, if no request came
 
 
 # --- lock, discovery, binding ------------------------------------------------------------------------------
 def running_daemon(vault: Path) -> dict | None:
     """The discovery record of the daemon serving ``vault``; None when none runs (a stale file is ignored)."""
-    state = Path(vault) / STATE_DIR
+    paths = StatePaths(Path(vault))
     try:
-        info = json.loads((state / DAEMON_FILE).read_text(encoding="utf-8"))
+        info = json.loads(paths.daemon_info.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    lock = FileLock(state / LOCK_FILE)
+    lock = FileLock(paths.daemon_lock)
     if lock.acquire():  # nobody holds it: the file is left over from a killed daemon
         lock.release()
         return None
@@ -116,9 +114,9 @@ def start_http(app, sock: socket.socket):
 class Discovery:
     """``daemon.json`` and ``token`` under the state folder: written once serving, removed on clean exit."""
 
-    def __init__(self, state: Path):
-        self.info_path = state / DAEMON_FILE
-        self.token_path = state / TOKEN_FILE
+    def __init__(self, paths: StatePaths):
+        self.info_path = paths.daemon_info
+        self.token_path = paths.token
 
     def clear_stale(self) -> None:
         """Remove files left by a daemon that died without cleaning up (called with the lock held)."""
@@ -162,16 +160,16 @@ def run_daemon(vault: Path, config: Config, *, host: str | None = None, port: in
     # 2-core laptop that made one note's re-index 5-8x slower (measured: 0.9-1.5 s against 0.2 s passive).
     # Set before torch and faiss are loaded, which is later, in _serve.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-    state = vault.resolve() / STATE_DIR
-    state.mkdir(exist_ok=True)
-    lock = FileLock(state / LOCK_FILE)
+    paths = StatePaths(vault.resolve())
+    paths.root.mkdir(exist_ok=True)
+    lock = FileLock(paths.daemon_lock)
     if not lock.acquire():
         other = running_daemon(vault) or {}
         log.error("another vaultlearn daemon serves %s (pid %s, port %s)", vault, other.get("pid", "?"),
                   other.get("port", "?"))
         return 1
     try:
-        discovery = Discovery(state)
+        discovery = Discovery(paths)
         discovery.clear_stale()
         try:
             sock = bind_socket(host, port)

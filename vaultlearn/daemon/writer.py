@@ -15,10 +15,12 @@ from contextlib import contextmanager
 from vaultlearn.daemon.watcher import Batch, VaultWatcher
 from vaultlearn.errors import VaultlearnError
 from vaultlearn.notices import summarise
+from vaultlearn.reports import IndexReport
 
 log = logging.getLogger("vaultlearn.daemon")
 
 SHUTDOWN_WAIT_SECONDS = 10.0  # then the job is abandoned: every state change is crash-safe
+_COUNTS = ("added", "updated", "deleted", "embedded", "seconds")  # of an index pass, in last_change and the log
 
 
 class LearningAbandoned(Exception):
@@ -38,18 +40,16 @@ class LearnPolicy:
         self.quiet_seconds = quiet_seconds
         self._tried: dict[str, int] = {}
 
-    def ready_phase(self, status: dict) -> str | None:
-        """The phase to learn now given the service's status, or None."""
-        pending = status.get("pending_phases") or []
-        new = status.get("new_links_by_phase") or {}
+    def ready_phase(self, pending: list[str], new: dict[str, int]) -> str | None:
+        """The phase to learn now given the pending phases in order and their new-link counts, or None."""
         if not any(new.get(p, 0) >= self.min_new_links for p in pending):
             return None
         first = pending[0]
         return None if self._tried.get(first) == new.get(first, 0) else first
 
-    def tried(self, phase: str, status: dict) -> None:
-        """Remember the new-link count a phase had when it was learned (or failed to be)."""
-        self._tried[phase] = (status.get("new_links_by_phase") or {}).get(phase, 0)
+    def tried(self, phase: str, new: dict[str, int]) -> None:
+        """Remember the new-link count (``new``: per phase) a phase had when it was learned (or failed to be)."""
+        self._tried[phase] = new.get(phase, 0)
 
 
 class Writer:
@@ -182,7 +182,7 @@ class Writer:
                 if batch.rescan:
                     report = self.service.index()
                 else:
-                    report = self.service.index(batch.paths) if batch.paths else {}
+                    report = self.service.index(batch.paths) if batch.paths else None
         except Exception:
             self.request_reindex()  # these changes are not applied: a reconcile will pick them up
             raise
@@ -197,15 +197,15 @@ class Writer:
         self._record(report, Batch(rescan=True))
         log.info("reconciled the vault: %s", _summary(report))
 
-    def _record(self, report: dict, batch: Batch) -> None:
-        for line in summarise(report.get("warnings", [])):
+    def _record(self, report: IndexReport | None, batch: Batch) -> None:
+        for line in summarise(report.warnings if report else []):
             log.warning("%s", line)
         with self._lock:
             self._applied += 1
             self._last_error = None
             self._last_change = {
                 "moves": len(batch.moves), "paths": len(batch.paths), "rescan": batch.rescan,
-                **{k: report.get(k, 0) for k in ("added", "updated", "deleted", "embedded", "seconds")},
+                **{k: getattr(report, k) if report else 0 for k in _COUNTS},
             }
 
     def _background_phase(self) -> str | None:
@@ -215,7 +215,8 @@ class Writer:
         if self._policy_checked == self._applied:
             return None
         self._policy_checked = self._applied
-        return self.policy.ready_phase(self.service.status())
+        status = self.service.status()
+        return self.policy.ready_phase(status.pending_phases, status.new_links_by_phase)
 
     def _learn(self, phase: str | None) -> None:
         with self._lock:
@@ -225,7 +226,7 @@ class Writer:
             with self._busy("learning"):
                 result = self.service.learn(phase, progress=self._progress)
             log.info("learned %s; learned phases now: %s", phase or "the pending phases",
-                     ", ".join(result.get("learned_phases", [])))
+                     ", ".join(result.learned_phases))
         except LearningAbandoned:
             error = "abandoned at shutdown; the previous model stays in use"
             log.info("learning abandoned at shutdown")
@@ -235,10 +236,10 @@ class Writer:
             log.warning("learning %s failed: %s", phase or "the pending phases", error, exc_info=not expected)
         finally:
             if phase is not None:
-                self.policy.tried(phase, self.service.status())
+                self.policy.tried(phase, self.service.status().new_links_by_phase)
             self._policy_checked = None  # other phases may be ready now
             with self._lock:
-                self._learning.update(running=False, result=result, error=error)
+                self._learning.update(running=False, result=result.to_json() if result else None, error=error)
 
     def _progress(self, info: dict) -> None:
         """The service's progress callback: ``{"phase": name, "progress": fraction}``."""
@@ -258,6 +259,5 @@ class Writer:
                 self._state = "idle"
 
 
-def _summary(report: dict) -> str:
-    return ", ".join(f"{k} {report[k]}" for k in ("added", "updated", "deleted", "embedded", "seconds")
-                     if k in report)
+def _summary(report: IndexReport | None) -> str:
+    return ", ".join(f"{k} {getattr(report, k)}" for k in _COUNTS) if report else ""

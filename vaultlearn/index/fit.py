@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from vaultlearn.eval.protocol import recall_mrr
 from vaultlearn.index.features import FEATURES, PairFeatures
 from vaultlearn.index.threads import one_blas_thread
 
@@ -64,10 +65,11 @@ def target_ranks(scores: np.ndarray, pairs: PairFeatures, targets: np.ndarray) -
 
 
 def quality(ranks: np.ndarray) -> dict:
-    """Recall@10 and MRR of a set of ranks; an empty set is an error."""
+    """Recall@10 and MRR (:func:`eval.protocol.recall_mrr`) of a set of ranks; an empty set is an error."""
     if not len(ranks):
         raise ValueError("no hidden links to measure")
-    return {"recall@10": float(np.mean(ranks <= 10)), "mrr": float(np.mean(1.0 / ranks))}
+    recall, mrr = recall_mrr(ranks, 10)
+    return {"recall@10": recall, "mrr": mrr}
 
 
 def fit_linear(pairs: PairFeatures, targets: np.ndarray, queries: np.ndarray,

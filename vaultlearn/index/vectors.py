@@ -23,9 +23,8 @@ import faiss
 import numpy as np
 
 from ..atomic import atomic_write_bytes
+from ..paths import vector_index_file, vector_index_files
 
-INDEX_PREFIX = "index-"
-INDEX_SUFFIX = ".faiss"
 FEW_QUERIES = 16  # up to this many queries search on one thread: OpenMP fan-out for one query cost 16 ms
 # against 0.7 ms single-threaded (10k notes, 2 busy cores)
 
@@ -148,10 +147,10 @@ class VectorIndex:
         return np.vstack([self._index.reconstruct(int(i)) for i in ids])
 
     def save(self, folder: Path, generation: int) -> Path:
-        """Write the index atomically as ``index-<generation>.faiss`` and drop older generations."""
-        path = Path(folder) / f"{INDEX_PREFIX}{generation}{INDEX_SUFFIX}"
+        """Write the index atomically as the file of ``generation`` in ``folder`` and drop older generations."""
+        path = vector_index_file(folder, generation)
         atomic_write_bytes(path, faiss.serialize_index(self._index).tobytes())
-        for old in Path(folder).glob(f"{INDEX_PREFIX}*{INDEX_SUFFIX}"):
+        for old in vector_index_files(folder):
             if old != path:
                 old.unlink(missing_ok=True)
         return path
@@ -160,7 +159,7 @@ class VectorIndex:
     def load(cls, folder: Path, generation: int, approximate_above: int = APPROXIMATE_ABOVE,
              probe_share: float = PROBE_SHARE) -> "VectorIndex | None":
         """The index of exactly this generation, or None when it is missing or unreadable."""
-        path = Path(folder) / f"{INDEX_PREFIX}{generation}{INDEX_SUFFIX}"
+        path = vector_index_file(folder, generation)
         try:
             data = np.frombuffer(path.read_bytes(), dtype=np.uint8)
             return cls(faiss.deserialize_index(data), approximate_above, probe_share)

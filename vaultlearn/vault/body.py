@@ -18,8 +18,11 @@ from vaultlearn.vault.note import Link
 _FENCE = re.compile(r"[ \t]*(`{3,}|~{3,})(.*)")
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 # Inside [[...]]: no "[[" and no "]]", a single bracket is kept ("A single ] does not end a target").
-_WIKILINK = r"\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]"
-_WIKILINK_RE = re.compile(_WIKILINK)
+WIKILINK = r"\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]"
+_WIKILINK_RE = re.compile(WIKILINK)
+# [text](dest) with an optional title; dest in <...> may hold spaces, a bare one balanced parentheses.
+MARKDOWN_LINK = (r"\[(?P<mtext>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
+                 r"\(\s*(?P<mdest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)")
 # Obsidian's tag characters: anything but whitespace, control characters, ASCII punctuation other than
 # - _ /, and the Unicode general/supplemental punctuation blocks (so letters of every script and their marks
 # count).
@@ -28,9 +31,8 @@ _TAG_BODY = r"[^\s\x00-\x1f\x7f-\x9f\u2000-\u206F\u2E00-\u2E7F'!\"#$%&()*+,.:;<=
 _INLINE = re.compile(
     r"(?P<code>`+)"  # a run found by search is never preceded by a backtick
     r"|(?P<comment>%%|<!--)"
-    r"|(?P<wiki>" + _WIKILINK + r")"
-    r"|(?P<md>\[(?P<mtext>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
-    r"\(\s*(?P<mdest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\))"
+    r"|(?P<wiki>" + WIKILINK + r")"
+    r"|(?P<md>" + MARKDOWN_LINK + r")"
     r"|(?P<tag>#(?<!\S#)(?P<tagname>" + _TAG_BODY + r"))"  # "#" at line start or after whitespace
     r"|(?P<html></?[A-Za-z][A-Za-z0-9-]*(?:\s[^<>\n]*)?/?>)"
 )

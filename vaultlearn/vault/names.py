@@ -1,4 +1,4 @@
-"""Name rules shared by the parser and the resolver: note suffix, attachment extensions, lookup keys."""
+"""Name rules shared by the parser, the resolver and the store: note suffix, attachment extensions, lookup keys."""
 
 from __future__ import annotations
 
@@ -44,3 +44,9 @@ def has_attachment_extension(target: str) -> bool:
 def lookup_key(name: str) -> str:
     """Case- and Unicode-normalised form used to compare link text with file paths (Obsidian ignores case)."""
     return unicodedata.normalize("NFC", name).lower()
+
+
+def name_key(target: str) -> str:
+    """The :func:`lookup_key` of the note name a link target or note path ends in (last component, no ``.md``):
+    a note that appears or goes can change how the links with its name key resolve."""
+    return lookup_key(strip_note_suffix(target.rsplit("/", 1)[-1]))

@@ -13,11 +13,12 @@ import multiprocessing
 import os
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from vaultlearn.config import Config
 from vaultlearn.vault.note import Note
 from vaultlearn.vault.parse import parse_note
 from vaultlearn.vault.scan import read_note_bytes
@@ -25,6 +26,17 @@ from vaultlearn.vault.scan import read_note_bytes
 PARALLEL_ABOVE = 2000  # notes to read; below this, starting workers (~0.3 s each) costs more than it saves
 CHUNK = 256  # notes per task sent to a worker
 MAX_WORKERS = 8
+
+
+def read_note_text(vault: Path, path: str, config: Config, edit: Callable[[str], str] | None = None) -> str | None:
+    """The text the index embeds for the note at ``path`` (read and parsed, its markdown first passed through
+    ``edit`` when given); None when the file cannot be read."""
+    raw = read_note_bytes(Path(vault), path, config.max_note_bytes)
+    if raw is None:
+        return None
+    if edit is not None:
+        raw = edit(raw.decode("utf-8", errors="replace")).encode("utf-8")
+    return parse_note(path, raw, config.max_embed_chars).text
 
 
 def content_hash(raw: bytes) -> str:

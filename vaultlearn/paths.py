@@ -1,0 +1,48 @@
+"""StatePaths: the name of every file and folder vaultlearn keeps under ``VAULT/.vaultlearn/``.
+
+No other module spells one of these names; each asks a :class:`StatePaths` built from the vault root.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+STATE_DIR = ".vaultlearn"
+_VECTOR_INDEX = "index-{generation}.faiss"  # a derived cache named by the store generation it was built from
+
+
+def vector_index_file(folder: Path, generation: int) -> Path:
+    """The vector index file of ``generation`` in ``folder``."""
+    return Path(folder) / _VECTOR_INDEX.format(generation=generation)
+
+
+def vector_index_files(folder: Path) -> list[Path]:
+    """Every vector index file in ``folder``, of any generation."""
+    return sorted(Path(folder).glob(_VECTOR_INDEX.format(generation="*")))
+
+
+@dataclass(frozen=True)
+class StatePaths:
+    """The state files of the vault at ``vault``; every other field is a path under ``root``."""
+
+    vault: Path
+    root: Path = field(init=False)  # VAULT/.vaultlearn
+    config: Path = field(init=False)  # the user's settings (`vaultlearn init` writes every one)
+    database: Path = field(init=False)  # sqlite: notes, links, embeddings, postings, meta (the fitted reranker too)
+    writer_lock: Path = field(init=False)  # held by the one process writing the state (index, rename, learn)
+    daemon_lock: Path = field(init=False)  # held by the one `vaultlearn watch` serving the vault, for its life
+    daemon_info: Path = field(init=False)  # discovery: the running daemon's host, port, pid and start time
+    token: Path = field(init=False)  # discovery: the running daemon's API token
+    vector_indexes: Path = field(init=False)  # the folder of the vector index files (vector_index_file)
+    model: Path = field(init=False)  # the learner's state: its manifest, learned memory and learner tensors
+    overlap_png: Path = field(init=False)  # the default picture of `vaultlearn report overlap`
+
+    def __post_init__(self) -> None:
+        root = Path(self.vault) / STATE_DIR
+        names = {"config": "config.toml", "database": "state.sqlite", "writer_lock": "writer.lock",
+                 "daemon_lock": "daemon.lock", "daemon_info": "daemon.json", "token": "token", "model": "model",
+                 "overlap_png": "overlap.png"}
+        for attribute, path in {"root": root, "vector_indexes": root,
+                                **{key: root / name for key, name in names.items()}}.items():
+            object.__setattr__(self, attribute, path)
