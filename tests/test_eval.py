@@ -4,14 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaultlearn.eval.protocol import (
-    EvalCorpus,
-    rank_of_targets,
-    recall_mrr,
-    split_links,
-    summarize,
-    targets_by_source,
-)
+from vaultlearn.eval.protocol import EvalCorpus, split_links, summarize
+from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
 from vaultlearn.eval.strategies import format_table, run_eval, run_seeds
 from vaultlearn.plots import plot_recall_matrix
 

@@ -7,7 +7,7 @@ import torch
 
 import vaultlearn.eval.strategies as strategies
 from vaultlearn.errors import NonFiniteError
-from vaultlearn.eval.protocol import rank_of_targets, targets_by_source
+from vaultlearn.metrics import rank_of_targets, targets_by_source
 from vaultlearn.eval.strategies import run_eval
 from vaultlearn.model.continual import ContinualLearner
 from vaultlearn.model.encoder import NoteEncoder

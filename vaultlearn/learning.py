@@ -15,7 +15,7 @@ import numpy as np
 
 from .config import Config
 from .errors import VaultlearnError, require_finite
-from .index.knn import nearest
+from .metrics import changed_share, neighbour_sets
 from .indexer import Indexer
 from .reports import PhaseReport
 from .store import NoteRow, Store
@@ -186,22 +186,20 @@ class Learning:
             generation = self.store.bump_generation()
         self.indexer.update_vectors(ids, vectors, np.zeros(0, dtype=np.int64), generation)
         top_after = self._top10(probe)
-        changed = sum(top_before[i] != top_after[i] for i in top_before)
         return PhaseReport(phase, links, result["steps"], round(result["seconds"], 2), result["loss_start"],
                            result["loss_end"], int(len(result["updated_slots"])), reembedded=int(len(ids)),
                            reembedded_share=len(ids) / max(1, len(rows)),
                            drift_cosine=cosine_change / max(1, len(old_ids)),
-                           top10_changed=changed / max(1, len(top_before)))
+                           top10_changed=changed_share([top_before[i] for i in top_before],
+                                                        [top_after.get(i, frozenset()) for i in top_before]))
 
-    def _top10(self, ids: np.ndarray) -> dict[int, tuple[int, ...]]:
-        """The ten nearest notes of each of ``ids`` by the stored embeddings (itself excluded), in one exact
-        batched search (on a GPU when FAISS has one)."""
+    def _top10(self, ids: np.ndarray) -> dict[int, frozenset[int]]:
+        """The ten nearest notes (ids) of each of ``ids`` by the stored embeddings, itself excluded
+        (:func:`metrics.neighbour_sets`)."""
         all_ids, all_vectors = self.store.all_embeddings()
         row_of = {int(i): n for n, i in enumerate(all_ids)}
         probe = [int(i) for i in ids if int(i) in row_of]
         if not probe:
             return {}
-        _, hits = nearest(all_vectors, 11, all_vectors[[row_of[i] for i in probe]])
-        return {i: tuple(int(all_ids[h]) for h in row if h >= 0 and all_ids[h] != i)[:10]
-                for i, row in zip(probe, hits)}
-
+        sets = neighbour_sets(all_vectors, np.array([row_of[i] for i in probe], dtype=np.int64))
+        return {i: frozenset(int(all_ids[h]) for h in hits) for i, hits in zip(probe, sets)}

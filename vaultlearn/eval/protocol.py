@@ -21,9 +21,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from vaultlearn.errors import require_finite
-
-TOP_K = 10
+from vaultlearn.metrics import (
+    changed_share,
+    cosine_shift,
+    neighbour_sets,
+    rank_of_targets,
+    recall_mrr,
+    targets_by_source,
+)
 
 
 @dataclass
@@ -92,44 +97,6 @@ def split_links(corpus: EvalCorpus, seed: int, share: float = 0.2) -> Split:
     return Split(train=train, heldout=heldout, visible=visible)
 
 
-def rank_of_targets(
-    emb: np.ndarray, links: list[tuple[int, int]], candidates: np.ndarray, targets_of: dict[int, set[int]]
-) -> np.ndarray:
-    """1-based rank of each held-out target among ``candidates`` for its source (cosine; filtered ranking).
-
-    A NaN or infinite embedding or score raises :class:`NonFiniteError` (a NaN compares false, so it would
-    otherwise rank first)."""
-    ranks = np.zeros(len(links), dtype=np.int64)
-    cand = np.asarray(candidates)
-    cand_emb = emb[cand]
-    require_finite(cand_emb, "embeddings of the candidate notes")
-    for row, (a, b) in enumerate(links):
-        with np.errstate(invalid="ignore", over="ignore"):  # reported just below, as an error
-            scores = cand_emb @ emb[a]
-        require_finite(scores, f"similarity scores of note {a}")
-        drop = np.isin(cand, list((targets_of.get(a, set()) - {b}) | {a}))
-        target = scores[cand == b]
-        if target.size == 0:
-            raise ValueError(f"held-out target {b} is not among the candidates")
-        ranks[row] = 1 + int(np.sum(scores[~drop] > target[0]))
-    return ranks
-
-
-def recall_mrr(ranks: np.ndarray, k: int = TOP_K) -> tuple[float, float]:
-    """Recall@k and mean reciprocal rank of 1-based ranks (NaN for no links)."""
-    if len(ranks) == 0:
-        return float("nan"), float("nan")
-    return float(np.mean(ranks <= k)), float(np.mean(1.0 / ranks))
-
-
-def targets_by_source(edges: list[tuple[int, int]]) -> dict[int, set[int]]:
-    """Outgoing targets per source note."""
-    out: dict[int, set[int]] = {}
-    for a, b in edges:
-        out.setdefault(a, set()).add(b)
-    return out
-
-
 def score_phases(
     corpus: EvalCorpus, split: Split, emb: np.ndarray, upto: int
 ) -> tuple[list[float], list[float]]:
@@ -144,26 +111,12 @@ def score_phases(
     return recalls, mrrs
 
 
-def top_k_sets(emb: np.ndarray, queries: np.ndarray, candidates: np.ndarray, k: int = TOP_K) -> list[frozenset]:
-    """For each query note, the set of its ``k`` nearest candidates (itself excluded)."""
-    cand = np.asarray(candidates)
-    scores = emb[queries] @ emb[cand].T
-    scores[queries[:, None] == cand[None, :]] = -np.inf
-    kk = min(k, max(len(cand) - 1, 0))
-    top = np.argpartition(-scores, kk - 1, axis=1)[:, :kk] if kk else np.zeros((len(queries), 0), dtype=int)
-    return [frozenset(cand[row].tolist()) for row in top]
-
-
 def drift(before: np.ndarray, after: np.ndarray, old: np.ndarray) -> tuple[float, float]:
     """Mean cosine distance of the ``old`` notes' embeddings, and the share of them whose top-10 among the old
     notes (the index as it stood before the phase) changed."""
     if len(old) == 0:
         return 0.0, 0.0
-    cosine = float(np.mean(1.0 - np.sum(before[old] * after[old], axis=1)))
-    sets_before = top_k_sets(before, old, old)
-    sets_after = top_k_sets(after, old, old)
-    changed = float(np.mean([a != b for a, b in zip(sets_before, sets_after)]))
-    return cosine, changed
+    return cosine_shift(before[old], after[old]), changed_share(neighbour_sets(before[old]), neighbour_sets(after[old]))
 
 
 def summarize(R: list[list[float]], frozen: list[float], n_heldout: list[int]) -> dict:

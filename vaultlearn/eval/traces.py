@@ -11,15 +11,12 @@ import re
 from collections.abc import Sequence
 from urllib.parse import unquote
 
-from vaultlearn.vault.names import lookup_key, strip_note_suffix
+from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
+from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
 
-# [[inner]] with an optional leading "!" (same inner rule as the body parser: no "[[" or "]]" inside)
-WIKILINK_RE = re.compile(r"!?\[\[(?P<inner>(?:[^\[\]\n]|\[(?!\[)|\](?!\]))+)\]\]")
-# [text](dest) with an optional leading "!" and an optional title
-MARKDOWN_LINK_RE = re.compile(
-    r"!?\[(?P<text>(?:[^\[\]\n]|\[[^\[\]\n]*\])*)\]"
-    r"\(\s*(?P<dest><[^<>\n]*>|(?:[^\s()]|\([^\s()]*\))+)(?:\s+(?:\"[^\"\n]*\"|'[^'\n]*'))?\s*\)"
-)
+# a [[wikilink]] or a [text](dest) markdown link as the body parser reads them, with an optional leading "!"
+WIKILINK_RE = re.compile("!?" + WIKILINK)
+MARKDOWN_LINK_RE = re.compile("!?" + MARKDOWN_LINK)
 _SPACE_RUNS = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 
@@ -44,12 +41,12 @@ def remove_traces(markdown: str, target_names: Sequence[str]) -> str:
         return ""
 
     def drop_markdown_link(match: re.Match) -> str:
-        dest = match.group("dest")
+        dest = match.group("mdest")
         dest = dest[1:-1] if dest.startswith("<") else dest
         if not links_to(unquote(dest.partition("#")[0]), keys):
             return match.group(0)
-        if match.group("text").strip():
-            shown.append(match.group("text").strip())
+        if match.group("mtext").strip():
+            shown.append(match.group("mtext").strip())
         return ""
 
     text = WIKILINK_RE.sub(drop_wikilink, markdown)
@@ -62,7 +59,7 @@ def remove_traces(markdown: str, target_names: Sequence[str]) -> str:
             ref, bar, display = match.group("inner").partition("|")
             bang = "!" if match.group(0).startswith("!") else ""
             return f"{bang}[[{ref}{bar}{mentions.sub('', display)}]]"
-        if match.group("dest") is not None:
+        if match.group("mdest") is not None:
             head = match.group(0)[: match.group(0).index("](")]
             return mentions.sub("", head) + match.group(0)[len(head) :]
         return ""
@@ -76,17 +73,3 @@ def mention_pattern(words: Sequence[str]) -> re.Pattern:
     ordered = sorted({w.strip() for w in words if w.strip()}, key=len, reverse=True)
     alternatives = "|".join(re.escape(word) for word in ordered)
     return re.compile(rf"(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
-
-
-def links_to(target: str, keys: set[str]) -> bool:
-    """True when a link target as typed (``B``, ``B.md``, ``folder/B``) names one of ``keys`` (lookup keys).
-
-    A bare name matches a name's last component; a path matches a name that ends with it (Obsidian
-    resolves partial paths).
-    """
-    key = lookup_key(strip_note_suffix(target.strip()))
-    if not key:
-        return False
-    if "/" not in key:
-        return any(k.rsplit("/", 1)[-1] == key for k in keys)
-    return any(k == key or k.endswith("/" + key) for k in keys)

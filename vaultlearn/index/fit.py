@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from vaultlearn.eval.protocol import recall_mrr
+from vaultlearn.metrics import recall_mrr
 from vaultlearn.index.features import FEATURES, PairFeatures
 from vaultlearn.index.threads import one_blas_thread
 
@@ -65,7 +65,7 @@ def target_ranks(scores: np.ndarray, pairs: PairFeatures, targets: np.ndarray) -
 
 
 def quality(ranks: np.ndarray) -> dict:
-    """Recall@10 and MRR (:func:`eval.protocol.recall_mrr`) of a set of ranks; an empty set is an error."""
+    """Recall@10 and MRR (:func:`metrics.recall_mrr`) of a set of ranks; an empty set is an error."""
     if not len(ranks):
         raise ValueError("no hidden links to measure")
     recall, mrr = recall_mrr(ranks, 10)

@@ -21,14 +21,14 @@ from urllib.parse import unquote
 
 import numpy as np
 
-from vaultlearn.eval.traces import MARKDOWN_LINK_RE, WIKILINK_RE, links_to
-from vaultlearn.vault.names import lookup_key, strip_note_suffix
+from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
+from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
 from vaultlearn.vault.parse import parse_note
 
 _NON_WORD = re.compile(r"[\W_]+")
 _PLURAL = re.compile(r"(?<=\w\w\w)(?<!s)s\b")
 _UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
-_LINKS = re.compile(f"{WIKILINK_RE.pattern}|{MARKDOWN_LINK_RE.pattern}")
+_LINKS = re.compile(f"!?{WIKILINK}|!?{MARKDOWN_LINK}")
 MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
 MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
 
@@ -51,9 +51,9 @@ def plain_text(path: str, markdown: str, shown: Sequence[str] = ()) -> str:
             target = ref.rstrip("\\").partition("#")[0]
             words = display if bar else strip_note_suffix(target.rsplit("/", 1)[-1])
         else:
-            dest = match.group("dest")
+            dest = match.group("mdest")
             target = unquote((dest[1:-1] if dest.startswith("<") else dest).partition("#")[0])
-            words = match.group("text")
+            words = match.group("mtext")
         return f" {words} " if keys and links_to(target, keys) else " "
 
     unlinked = _LINKS.sub(replace, markdown)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -31,8 +30,8 @@ from safetensors.torch import save as save_safetensors
 from vaultlearn.atomic import atomic_write_bytes
 from vaultlearn.config import DEFAULT_MODEL, Config
 from vaultlearn.model.memory import SparseMemory
+from vaultlearn.model_identity import model_override
 
-MODEL_ENV = "VAULTLEARN_MODEL"
 MEMORY_FILE = "memory.safetensors"
 CPU_PRECISIONS = ("float32", "bfloat16")
 CUDA_TOKENS_PER_BATCH = 65536  # length-bucketed GPU batches: about this many (estimated) tokens each
@@ -40,7 +39,7 @@ CUDA_TOKENS_PER_BATCH = 65536  # length-bucketed GPU batches: about this many (e
 
 def resolve_model(name: str) -> str:
     """Model folder or name: ``$VAULTLEARN_MODEL`` if set, the bundled package folder for the default model."""
-    override = os.environ.get(MODEL_ENV)
+    override = model_override()
     if override:
         return override
     if name == DEFAULT_MODEL:

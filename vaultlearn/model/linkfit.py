@@ -15,7 +15,6 @@ per-example Fisher of each learned phase (its per-phase Fisher is kept either wa
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -25,10 +24,11 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.eval.protocol import rank_of_targets, recall_mrr
+from vaultlearn.metrics import rank_of_targets, recall_mrr
 from vaultlearn.model.continual import PhaseData, info_nce, plan_phase
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
 from vaultlearn.model.linkmap import LinkMap, propagate
+from vaultlearn.model.validation import unit_hash
 
 MAX_STEPS = 300
 CHECK_EVERY = 25
@@ -40,8 +40,7 @@ ALPHAS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75)
 
 def is_checking_link(seed: int, source: str, target: str, share: float = CHECKING_SHARE) -> bool:
     """Whether the link source → target checks the map rather than fits it: the same answer in every phase."""
-    digest = hashlib.blake2b(f"{seed}\0{source}\0{target}".encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < share
+    return unit_hash(f"checking|{seed}|{source}|{target}") < share
 
 
 @dataclass
@@ -56,7 +55,7 @@ class LinkTask:
 
 
 @dataclass
-class PhaseReport:
+class LinkMapReport:
     phase: str
     steps: int  # the checked step kept (0: the previous map)
     fitting_links: int
@@ -91,12 +90,12 @@ class LinkMapLearner:
         targets = {i: set(n) for i, n in enumerate(task.adjacency)}
         return recall_mrr(rank_of_targets(emb, checking, np.arange(len(emb)), targets))[1]
 
-    def learn(self, phase: str, task: LinkTask, seed: int) -> PhaseReport:
+    def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
         start = time.perf_counter()
         if not task.fitting or not task.checking:
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
-            return PhaseReport(phase, 0, len(task.fitting), len(task.checking), self.map.alpha, None, None, None,
+            return LinkMapReport(phase, 0, len(task.fitting), len(task.checking), self.map.alpha, None, None, None,
                                None, time.perf_counter() - start)
         base = torch.as_tensor(task.embeddings)
         weight = torch.nn.Parameter(self.map.weight.detach().clone())
@@ -130,7 +129,7 @@ class LinkMapLearner:
         self._consolidate(phase, task, base, pairs, batches, negatives, seed)
         scores = {alpha: self.check(task, alpha=alpha) for alpha in ALPHAS}
         self.map.alpha = max(ALPHAS, key=lambda a: (scores[a], -a))
-        return PhaseReport(phase, best_step, len(pairs), len(task.checking), self.map.alpha, before,
+        return LinkMapReport(phase, best_step, len(pairs), len(task.checking), self.map.alpha, before,
                            scores[self.map.alpha], loss_start, loss_end, time.perf_counter() - start)
 
     def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:

@@ -18,19 +18,20 @@ from collections.abc import Sequence
 import numpy as np
 
 from vaultlearn.config import Config
-from vaultlearn.eval.protocol import rank_of_targets, recall_mrr, targets_by_source
+from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
 
 
 def held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]], share: float, seed: int) -> set[int]:
     """Indices of the held-out links among one phase's ``links``; ``names`` are their (source, target) paths."""
     if len(links) < 2:
         return set()
-    marks = [_unit_hash(f"{seed}|{src}|{dst}") for src, dst in names]
+    marks = [unit_hash(f"{seed}|{src}|{dst}") for src, dst in names]
     chosen = {i for i, mark in enumerate(marks) if mark < share}
     return chosen or {int(np.argmin(marks))}
 
 
-def _unit_hash(text: str) -> float:
+def unit_hash(text: str) -> float:
+    """A stable pseudo-random number in [0, 1) for ``text`` (the same in every process and phase)."""
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") / 2**64
 
 

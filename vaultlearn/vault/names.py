@@ -50,3 +50,17 @@ def name_key(target: str) -> str:
     """The :func:`lookup_key` of the note name a link target or note path ends in (last component, no ``.md``):
     a note that appears or goes can change how the links with its name key resolve."""
     return lookup_key(strip_note_suffix(target.rsplit("/", 1)[-1]))
+
+
+def links_to(target: str, keys: set[str]) -> bool:
+    """True when a link target as typed (``B``, ``B.md``, ``folder/B``) names one of ``keys`` (lookup keys).
+
+    A bare name matches a name's last component; a path matches a name that ends with it (Obsidian
+    resolves partial paths).
+    """
+    key = lookup_key(strip_note_suffix(target.strip()))
+    if not key:
+        return False
+    if "/" not in key:
+        return any(k.rsplit("/", 1)[-1] == key for k in keys)
+    return any(k == key or k.endswith("/" + key) for k in keys)
