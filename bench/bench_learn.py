@@ -21,7 +21,8 @@ import numpy as np
 import torch
 
 from vaultlearn.config import Config
-from vaultlearn.model.continual import ContinualLearner, PhaseData
+from vaultlearn.model.continual import ContinualLearner
+from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 
 CLUSTER = 20  # notes per cluster

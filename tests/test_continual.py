@@ -5,49 +5,13 @@ import pytest
 import torch
 
 import vaultlearn.model.continual as continual
-from vaultlearn.config import Config
-from vaultlearn.eval.protocol import EvalCorpus, split_links
-from vaultlearn.eval.strategies import phase_data
-from vaultlearn.model.continual import ContinualLearner, HiddenCache
+from vaultlearn.eval.protocol import split_links
+from vaultlearn.eval.learners import phase_data
+from vaultlearn.model.continual import ContinualLearner
+from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.encoder import NoteEncoder
 
-FILLER = (
-    "river stone paper window garden silver morning letter window bridge quiet number table light yellow market "
-    "winter candle forest music engine coffee summer pencil island mirror planet ticket rocket shadow"
-).split()
-MARKERS = ["zorbex", "quillon", "varnak", "drelith", "pomaru", "skivet", "talbrin", "wexolo", "brunmig", "yestrel"]
-
-
-def synthetic_corpus(seed: int = 0) -> EvalCorpus:
-    """Two phases × 5 clusters × 8 notes: a rare marker word among filler; links i→i+1, i→i+3 in a cluster."""
-    rng = np.random.default_rng(seed)
-    paths, texts, phase_of, edges = [], [], [], []
-    for p, phase in enumerate(["alpha", "beta"]):
-        for c in range(5):
-            marker = MARKERS[5 * p + c]
-            first = len(paths)
-            for i in range(8):
-                words = rng.choice(FILLER, size=20).tolist()
-                words.insert(int(rng.integers(20)), marker)
-                paths.append(f"{phase}/{marker}-{i}.md")
-                texts.append(" ".join(words))
-                phase_of.append(phase)
-            edges += [(first + i, first + (i + step) % 8) for i in range(8) for step in (1, 3)]
-    for i in range(10):  # notes in no phase: the background before the first phase
-        paths.append(f"misc-{i}.md")
-        texts.append(" ".join(rng.choice(FILLER, size=21)))
-        phase_of.append(None)
-    return EvalCorpus(paths, texts, phase_of, ["alpha", "beta"], edges)
-
-
-def tiny_config(**kw) -> Config:
-    base = dict(
-        max_seq_length=32, memory_slots=1024, memory_topk=4, memory_heads=1, memory_key_dim=16,
-        learn_steps=30, learn_batch_size=8, learn_lr=2.0, learn_top_t=4096, learn_max_tokens=32, fisher_samples=8,
-    )
-    base.update(kw)
-    return Config(**base)
-
+from .conftest import synthetic_corpus, tiny_config
 
 @pytest.fixture(scope="module")
 def corpus():

@@ -6,10 +6,11 @@ import torch
 
 from vaultlearn.eval.protocol import EvalCorpus, split_links, summarize
 from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
-from vaultlearn.eval.strategies import format_table, run_eval, run_seeds
+from vaultlearn.eval.strategies import run_eval, run_seeds
+from vaultlearn.eval.summary import format_table
 from vaultlearn.plots import plot_recall_matrix
 
-from .test_continual import synthetic_corpus, tiny_config
+from .conftest import synthetic_corpus, tiny_config
 
 
 def test_split_holds_out_a_fifth_per_phase_deterministically():
@@ -143,7 +144,7 @@ def test_eval_cli_no_trace_with_seeds(sample_vault):
 
 def test_note_memory_adds_slots_per_phase_and_never_rewrites_old_ones(monkeypatch):
     import vaultlearn.eval.notememory as notememory
-    from vaultlearn.eval.strategies import phase_data
+    from vaultlearn.eval.learners import phase_data
 
     corpus = synthetic_corpus()
     split = split_links(corpus, 0)

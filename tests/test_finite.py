@@ -5,14 +5,14 @@ import numpy as np
 import pytest
 import torch
 
-import vaultlearn.eval.strategies as strategies
+import vaultlearn.eval.learners as learners
 from vaultlearn.errors import NonFiniteError
 from vaultlearn.metrics import rank_of_targets, targets_by_source
 from vaultlearn.eval.strategies import run_eval
 from vaultlearn.model.continual import ContinualLearner
 from vaultlearn.model.encoder import NoteEncoder
 
-from .test_continual import synthetic_corpus, tiny_config
+from .conftest import synthetic_corpus, tiny_config
 
 
 def test_a_nan_embedding_is_an_error_not_rank_one():
@@ -31,7 +31,7 @@ def test_eval_run_with_a_nan_embedding_fails(monkeypatch):
         emb[known[0]] = np.nan
         return 1
 
-    monkeypatch.setattr(strategies._Frozen, "learn", poisoned)
+    monkeypatch.setattr(learners.Frozen, "learn", poisoned)
     with pytest.raises(NonFiniteError):
         run_eval(synthetic_corpus(), ["frozen"], tiny_config(), steps=1, seed=0, device="cpu", max_phases=1)
 

@@ -8,7 +8,7 @@ from vaultlearn.errors import NonFiniteError
 from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
 from vaultlearn.model.linkmap import LinkMap, propagate
 
-from .test_continual import synthetic_corpus, tiny_config
+from .conftest import synthetic_corpus, tiny_config
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -103,13 +103,13 @@ def test_a_non_finite_embedding_is_an_error_not_a_score():
 
 def test_eval_strategy_maps_new_notes_and_replays_earlier_links():
     from vaultlearn.eval.protocol import split_links
-    from vaultlearn.eval.strategies import _LinkMap, phase_data
+    from vaultlearn.eval.learners import LinkMapStrategy, phase_data
 
     corpus = synthetic_corpus()
     split = split_links(corpus, 0)
     config = tiny_config()
     frozen = unit(np.random.default_rng(0).normal(size=(len(corpus.texts), 8)))
-    strategy = _LinkMap(frozen, config, corpus.paths, use_fisher=True, use_twp=True)
+    strategy = LinkMapStrategy(frozen, config, corpus.paths, use_fisher=True, use_twp=True)
     emb = frozen.copy()
     for k, phase in enumerate(corpus.phases[:2]):
         data, known = phase_data(corpus, split, k, twp=True, config=config)

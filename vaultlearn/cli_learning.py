@@ -89,7 +89,8 @@ def evaluate(vault, vault_opt, strategies, phase_by, max_phases, steps, seed, n_
     from dataclasses import replace
 
     from .eval.corpus import load_corpus
-    from .eval.strategies import format_table, run_seeds
+    from .eval.strategies import run_seeds
+    from .eval.summary import format_table
     from .plots import plot_recall_matrix
 
     root = open_vault(vault_opt, vault)

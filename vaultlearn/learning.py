@@ -82,7 +82,7 @@ class Learning:
                     progress: Callable[[dict], None] | None) -> PhaseReport:
         """Learn phase ``name``, validate the candidate and commit it if it passes (or ``force``); the report
         says whether it was committed and why."""
-        from .model.continual import PhaseData
+        from .model.pairs import PhaseData
 
         learner, rows = self._learner(), split.rows
         in_phase = {i for i, row in enumerate(rows) if row.phase == name}

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.model.continual import PhaseData, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, info_nce, plan_phase
 
 NOTE_MEMORY_TOPK = 16
 NOTE_MEMORY_TAU = 0.05

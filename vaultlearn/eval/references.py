@@ -20,8 +20,9 @@ import torch.nn.functional as F
 
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.model.continual import PhaseData, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, info_nce, plan_phase
 
+REFERENCES = ("propagate", "adapter", "joint")  # joint: a dense strategy (eval/learners.py)
 PROPAGATE_ALPHA = 0.5
 ADAPTER_STEPS = 200
 ADAPTER_LR = 1e-4

@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,136 +29,14 @@ from vaultlearn.atomic import atomic_write_bytes, atomic_write_text
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
 from vaultlearn.model.encoder import NoteEncoder, pad_hidden
+from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.fisher import OnlineEWC, StableDims, per_example_fisher, unit_max
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
+from vaultlearn.model.pairs import PhaseData, example_loss, info_nce, plan_phase
 from vaultlearn.model.topology import edge_weights, linked_similarity, topology_importance
 
-LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
-HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
 KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
 FISHER_GROUPS = ("memory_values", "output_dims")  # per-phase Fishers kept for the overlap report
-
-
-@dataclass
-class PhaseData:
-    """What one phase's learning sees. Indices refer to ``texts`` (all notes known now)."""
-
-    texts: list[str]
-    phase_notes: np.ndarray  # this phase's notes
-    pairs: list[tuple[int, int]]  # (anchor, positive): the phase's links
-    background: np.ndarray  # notes of the phases already learned (before the first phase: the vault's others)
-    adjacency: list[set[int]]  # undirected links per note (every link the learner may see)
-    weights: np.ndarray | None = None  # per pair; None: graph edge weights (config.edge_weighting)
-
-
-def info_nce(
-    anchor: torch.Tensor, candidates: torch.Tensor, weights: torch.Tensor, scale: float = LOSS_SCALE
-) -> torch.Tensor:
-    """Weighted InfoNCE: anchor i's positive is candidates[i]; every other candidate row is a negative."""
-    logits = scale * anchor @ candidates.T
-    per_pair = F.cross_entropy(logits, torch.arange(len(anchor), device=anchor.device), reduction="none")
-    return (weights * per_pair).sum() / weights.sum()
-
-
-def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
-    """``steps`` batches of pair indices: seeded epochs without replacement, reshuffled each epoch."""
-    batch = min(batch, n_pairs)
-    out, pool = [], np.zeros(0, dtype=np.int64)
-    for _ in range(steps):
-        if len(pool) < batch:
-            pool = np.concatenate([pool, rng.permutation(n_pairs)])
-        out.append(pool[:batch])
-        pool = pool[batch:]
-    return out
-
-
-def hard_negative_pool(
-    emb: np.ndarray, anchors: Sequence[int], exclude: Sequence[set[int]], candidates: np.ndarray, size: int
-) -> dict[int, np.ndarray]:
-    """Per anchor, its ``size`` nearest candidates (cosine) that are neither itself nor in ``exclude[anchor]``."""
-    pool: dict[int, np.ndarray] = {}
-    cand = np.asarray(candidates)
-    for a in sorted(set(anchors)):
-        order = cand[np.argsort(-(emb[cand] @ emb[a]), kind="stable")]
-        banned = exclude[a] | {a}
-        pool[a] = np.array([c for c in order[: size + len(banned)] if c not in banned][:size], dtype=np.int64)
-    return pool
-
-
-def plan_phase(
-    data: PhaseData, emb: np.ndarray, config: Config, phase_index: int
-) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """The phase's training batches (pair indices) and one hard negative per anchor (-1: none), seeded.
-
-    Hard negatives are drawn from each anchor's nearest notes under ``emb`` (the current model's embeddings of
-    ``data.texts``) that are more than two links away: a near note that shares a neighbour with the anchor is
-    too often a link not written yet (or one held out) to be pushed away."""
-    rng = np.random.default_rng([config.seed, phase_index])
-    pairs = np.asarray(data.pairs, dtype=np.int64)
-    near = [set(n) for n in data.adjacency]
-    for a, b in data.pairs:
-        near[a].add(b)
-        near[b].add(a)
-    exclude = [set().union(near[a], *(near[b] for b in near[a])) for a in range(len(near))]
-    pool = hard_negative_pool(emb, pairs[:, 0], exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
-    batches = pair_batches(len(pairs), config.learn_batch_size, config.learn_steps, rng)
-    negatives = [
-        np.array([rng.choice(pool[a]) if len(pool[a]) else -1 for a in pairs[b, 0]], dtype=np.int64)
-        for b in batches
-    ]
-    return batches, negatives
-
-
-class HiddenCache:
-    """Per note text: its block-L token states and its memory lookup, each computed once."""
-
-    def __init__(self, encoder: NoteEncoder):
-        self.encoder = encoder
-        self._states: dict[str, torch.Tensor] = {}
-        self._lookups: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        self._pooled: dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]] = {}
-        self._keys_version: tuple[int, int] | None = None
-
-    def states(self, texts: Sequence[str], *, show_progress: bool = False) -> list[torch.Tensor]:
-        """Block-L states of each text (tokens, hidden), computing the missing ones in one pass."""
-        missing = list(dict.fromkeys(t for t in texts if t not in self._states))
-        if missing:
-            for text, state in zip(missing, self.encoder.hidden_states(missing, show_progress=show_progress)):
-                self._states[text] = state
-        return [self._states[t] for t in texts]
-
-    def lookups(self, texts: Sequence[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Memory (slot ids, weights) per token of each text; recomputed if the memory's keys changed."""
-        memory = self.encoder.memory
-        if memory is None:
-            raise ValueError("the memory has not been created yet")
-        version = (id(memory), memory.keys._version)
-        if version != self._keys_version:
-            self._lookups.clear()
-            self._pooled.clear()
-            self._keys_version = version
-        missing = list(dict.fromkeys(t for t in texts if t not in self._lookups))
-        with torch.no_grad():
-            for text, state in zip(missing, self.states(missing)):
-                idx, w = memory.lookup(state.to(self.encoder.device))
-                self._lookups[text] = (idx.cpu(), w.cpu())
-        return [self._lookups[t] for t in texts]
-
-    def pooled(self, texts: Sequence[str]) -> list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]]:
-        """Per text: its mean block-L state, the slots its tokens read, each slot's summed softmax weight over
-        the token count, and each slot's read count (what :attr:`NoteEncoder.linear_readout` training needs)."""
-        lookups = self.lookups(texts)
-        for text, (idx, w) in zip(texts, lookups):
-            if text not in self._pooled:
-                state = self._states[text]
-                ids, inverse, counts = torch.unique(idx.flatten(), return_inverse=True, return_counts=True)
-                weight = torch.zeros(len(ids)).index_add_(0, inverse, w.flatten().float()) / len(state)
-                self._pooled[text] = (state.float().mean(0), ids, weight, counts)
-        return [self._pooled[t] for t in texts]
-
-    def slots(self, texts: Sequence[str]) -> list[np.ndarray]:
-        """Sorted unique slot ids each text reads."""
-        return [np.unique(idx.numpy()) for idx, _ in self.lookups(texts)]
 
 
 class ContinualLearner:
@@ -385,8 +262,12 @@ class ContinualLearner:
         sample = rng.permutation(len(pairs))[: c.fisher_samples]
         notes = np.unique(np.concatenate([pairs.ravel(), *negatives]))
         current = self._embed(corpus.texts, notes[notes >= 0])
+
+        def embed(idx):
+            return self._forward([corpus.texts[j] for j in idx])[0]
+
         fisher, dims = per_example_fisher(
-            (self._example_loss(corpus, pairs, i, batches, negatives, current, rng) for i in sample), [values]
+            (example_loss(embed, pairs, i, batches, negatives, current, rng) for i in sample), [values]
         )
         importance = c.ewc_lambda * unit_max(fisher[0])
         if self.use_twp:
@@ -399,21 +280,6 @@ class ContinualLearner:
         if self.use_fisher:
             self.ewc.consolidate({"values": importance}, {"values": values})
             self.dims.consolidate(dims)
-
-    def _example_loss(self, corpus, pairs, i, batches, negatives, current, rng):
-        """Closure: one pair's InfoNCE against fixed (no-grad) negatives from a random training batch."""
-
-        def loss():
-            a, p = pairs[i]
-            k = int(rng.integers(len(batches)))
-            others = [j for j in np.concatenate([pairs[batches[k], 1], negatives[k]]) if j >= 0 and j not in (a, p)]
-            emb, _ = self._forward([corpus.texts[a], corpus.texts[p]])
-            fixed = torch.as_tensor(current[others], device=emb.device)
-            anchor = emb[0:1]
-            value = info_nce(anchor, torch.cat([emb[1:2], fixed]), torch.ones(1, device=emb.device))
-            return value, anchor
-
-        return loss
 
     def _structure(self, corpus, pairs, weights, batch):
         """Closure: S = Σ w·cos² over one batch of the phase's links (TWP's topology structure)."""

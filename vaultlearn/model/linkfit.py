@@ -25,7 +25,7 @@ import torch
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
 from vaultlearn.metrics import rank_of_targets, recall_mrr
-from vaultlearn.model.continual import PhaseData, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, example_loss, info_nce, plan_phase
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
 from vaultlearn.model.linkmap import LinkMap, propagate
 from vaultlearn.model.validation import unit_hash
@@ -147,21 +147,19 @@ class LinkMapLearner:
         return info_nce(mapped[torch.as_tensor(where[:n])], mapped[torch.as_tensor(where[n:])], link_weights[batch])
 
     def _consolidate(self, phase, task, base, pairs, batches, negatives, seed) -> None:
-        """Per-example Fisher of the phase's own fitting links under the kept map; fold it into online EWC."""
+        """Per-example Fisher of a sample of the fitting links under the kept map; fold it into online EWC."""
         rng = np.random.default_rng([seed, len(self.phase_fisher), 1])
         sample = rng.permutation(len(pairs))[: self.config.fisher_samples]
         weight = self.map.weight
+        current = self.map.apply(task.embeddings)
 
-        def example(i: int):
-            def loss():
-                b = int(rng.integers(len(batches)))
-                value = self._loss(base, weight, pairs, np.array([i]), negatives[b], torch.ones(len(pairs)))
-                return value, None
-            return loss
+        def embed(idx):
+            return torch.nn.functional.normalize(base[idx] @ weight.T, p=2, dim=1)
 
         weight.requires_grad_(True)
         try:
-            fisher, _ = per_example_fisher((example(int(i)) for i in sample), [weight])
+            examples = (example_loss(embed, pairs, int(i), batches, negatives, current, rng) for i in sample)
+            fisher, _ = per_example_fisher(examples, [weight])
         finally:
             weight.requires_grad_(False)
         self.phase_fisher[phase] = fisher[0]

@@ -1,0 +1,111 @@
+"""What every link learner trains on: a phase's data, the seeded batch plan with graph-aware hard negatives,
+the weighted InfoNCE loss, and the one-example loss closures the per-example Fisher needs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from vaultlearn.config import Config
+
+LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
+HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
+
+
+@dataclass
+class PhaseData:
+    """What one phase's learning sees. Indices refer to ``texts`` (all notes known now)."""
+
+    texts: list[str]
+    phase_notes: np.ndarray  # this phase's notes
+    pairs: list[tuple[int, int]]  # (anchor, positive): the phase's links
+    background: np.ndarray  # notes of the phases already learned (before the first phase: the vault's others)
+    adjacency: list[set[int]]  # undirected links per note (every link the learner may see)
+    weights: np.ndarray | None = None  # per pair; None: graph edge weights (config.edge_weighting)
+
+
+def info_nce(
+    anchor: torch.Tensor, candidates: torch.Tensor, weights: torch.Tensor, scale: float = LOSS_SCALE
+) -> torch.Tensor:
+    """Weighted InfoNCE: anchor i's positive is candidates[i]; every other candidate row is a negative."""
+    logits = scale * anchor @ candidates.T
+    per_pair = F.cross_entropy(logits, torch.arange(len(anchor), device=anchor.device), reduction="none")
+    return (weights * per_pair).sum() / weights.sum()
+
+
+def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """``steps`` batches of pair indices: seeded epochs without replacement, reshuffled each epoch."""
+    batch = min(batch, n_pairs)
+    out, pool = [], np.zeros(0, dtype=np.int64)
+    for _ in range(steps):
+        if len(pool) < batch:
+            pool = np.concatenate([pool, rng.permutation(n_pairs)])
+        out.append(pool[:batch])
+        pool = pool[batch:]
+    return out
+
+
+def hard_negative_pool(
+    emb: np.ndarray, anchors: Sequence[int], exclude: Sequence[set[int]], candidates: np.ndarray, size: int
+) -> dict[int, np.ndarray]:
+    """Per anchor, its ``size`` nearest candidates (cosine) that are neither itself nor in ``exclude[anchor]``."""
+    pool: dict[int, np.ndarray] = {}
+    cand = np.asarray(candidates)
+    for a in sorted(set(anchors)):
+        order = cand[np.argsort(-(emb[cand] @ emb[a]), kind="stable")]
+        banned = exclude[a] | {a}
+        pool[a] = np.array([c for c in order[: size + len(banned)] if c not in banned][:size], dtype=np.int64)
+    return pool
+
+
+def plan_phase(
+    data: PhaseData, emb: np.ndarray, config: Config, phase_index: int
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """The phase's training batches (pair indices) and one hard negative per anchor (-1: none), seeded.
+
+    Hard negatives are drawn from each anchor's nearest notes under ``emb`` (the current model's embeddings of
+    ``data.texts``) that are more than two links away: a near note that shares a neighbour with the anchor is
+    too often a link not written yet (or one held out) to be pushed away."""
+    rng = np.random.default_rng([config.seed, phase_index])
+    pairs = np.asarray(data.pairs, dtype=np.int64)
+    near = [set(n) for n in data.adjacency]
+    for a, b in data.pairs:
+        near[a].add(b)
+        near[b].add(a)
+    exclude = [set().union(near[a], *(near[b] for b in near[a])) for a in range(len(near))]
+    pool = hard_negative_pool(emb, pairs[:, 0], exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
+    batches = pair_batches(len(pairs), config.learn_batch_size, config.learn_steps, rng)
+    negatives = [
+        np.array([rng.choice(pool[a]) if len(pool[a]) else -1 for a in pairs[b, 0]], dtype=np.int64)
+        for b in batches
+    ]
+    return batches, negatives
+
+
+def example_loss(
+    embed: Callable[[Sequence[int]], torch.Tensor],
+    pairs: np.ndarray,
+    i: int,
+    batches: Sequence[np.ndarray],
+    negatives: Sequence[np.ndarray],
+    fixed: np.ndarray,
+    rng: np.random.Generator,
+) -> Callable[[], tuple[torch.Tensor, torch.Tensor]]:
+    """Closure: pair ``i``'s InfoNCE against fixed (no-grad) negatives from a random training batch, with the
+    anchor's embedding (for the Fisher of the output dimensions). ``embed`` maps note indices to differentiable
+    embeddings; ``fixed`` holds the current embeddings of every note."""
+
+    def loss():
+        a, p = pairs[i]
+        k = int(rng.integers(len(batches)))
+        others = [j for j in np.concatenate([pairs[batches[k], 1], negatives[k]]) if j >= 0 and j not in (a, p)]
+        emb = embed([int(a), int(p)])
+        anchor = emb[0:1]
+        candidates = torch.cat([emb[1:2], torch.as_tensor(fixed[others], device=emb.device)])
+        return info_nce(anchor, candidates, torch.ones(1, device=emb.device)), anchor
+
+    return loss
