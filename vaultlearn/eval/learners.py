@@ -86,9 +86,9 @@ class LinkMapStrategy(Frozen):
     """The link map on the frozen embeddings: every learned phase's links replayed, links split once and for all
     into fitting and checking links by their notes' paths."""
 
-    def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], use_fisher: bool, use_twp: bool):
+    def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], use_twp: bool, **options):
         self.frozen, self.config, self.paths, self.use_twp = frozen, config, paths, use_twp
-        self.learner = LinkMapLearner(frozen.shape[1], config, use_fisher=use_fisher)
+        self.learner = LinkMapLearner(frozen.shape[1], config, **options)
         self.learned: list[tuple[int, int]] = []  # global training links of the learned phases
         self.mapped = np.zeros(len(frozen), dtype=bool)
 

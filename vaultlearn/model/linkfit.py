@@ -36,6 +36,7 @@ LEARNING_RATE = 1e-4
 CHECKING_SHARE = 0.2
 MAX_CHECKING_LINKS = 500
 ALPHAS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75)
+EWC_LAMBDA = 100.0  # the penalty's scale over the largest Fisher entry (as the memory's ewc_lambda)
 
 
 def is_checking_link(seed: int, source: str, target: str, share: float = CHECKING_SHARE) -> bool:
@@ -71,10 +72,10 @@ class LinkMapReport:
 class LinkMapLearner:
     """Owns the map and its online-EWC state; ``learn`` one phase at a time."""
 
-    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True):
+    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, ewc_lambda: float = EWC_LAMBDA):
         self.map = LinkMap(dim)
         self.config = config
-        self.use_fisher = use_fisher
+        self.use_fisher, self.ewc_lambda = use_fisher, ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
 
@@ -164,7 +165,7 @@ class LinkMapLearner:
             weight.requires_grad_(False)
         self.phase_fisher[phase] = fisher[0]
         if self.use_fisher:
-            importance = self.config.ewc_lambda * unit_max(fisher[0])
+            importance = self.ewc_lambda * unit_max(fisher[0])
             self.ewc.consolidate({"weight": importance}, {"weight": weight})
 
 
