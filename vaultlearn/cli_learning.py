@@ -66,8 +66,8 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
 @vault_arguments
 @click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,propagate,adapter,joint",
               show_default=True,
-              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, linkmap and their ablations) "
-                   "and references (propagate, adapter, joint).")
+              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, linkmap and their "
+                   "ablations) and references (propagate, adapter, joint).")
 @click.option("--phase-by", type=click.Choice(["frontmatter", "tag", "folder", "date"]), default=None,
               help="Where phases come from (default: the configured order, first that fits).")
 @click.option("--max-phases", type=click.IntRange(1), default=None, help="Only the first N phases.")
