@@ -6,9 +6,13 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
    phase (block-L states, key init, hard negatives, IDF, the steps, Fisher + TWP) and steps/s of the step loop.
 2. Encode throughput on the same texts: sentence-transformers ``encode`` (baseline), NoteEncoder with the
    memory inactive (all zero), NoteEncoder with the learned memory active; printed as ratios.
-Runs on CPU, and on CUDA too when present.
+3. The link map (``--learner linkmap``): one phase on the base model's embeddings of the same notes, with
+   the phase's links split into fitting and checking links: wall time (embedding excluded: the map works on
+   stored embeddings), the checked step kept, loss start → end and the checking links' MRR before → after.
+Runs on CPU, and on CUDA too when present (``--device`` picks one).
 
-    python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512]
+    python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--device cpu]
+        [--learner memory|linkmap|both]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.model.continual import ContinualLearner
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
 from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 
@@ -78,6 +83,28 @@ def bench_learning(device: str, n_links: int, steps: int) -> tuple[NoteEncoder, 
     return encoder, data
 
 
+def bench_link_map(device: str, n_links: int) -> None:
+    config = Config()
+    data = synthetic_phase(n_links)
+    embeddings = NoteEncoder(config, device).encode(data.texts)
+    fitting, checking = [], []
+    for a, b in data.pairs:
+        (checking if is_checking_link(config.seed, f"n{a}", f"n{b}") else fitting).append((a, b))
+    visible = [set(n) for n in data.adjacency]
+    for a, b in checking:
+        visible[a].discard(b)
+        visible[b].discard(a)
+    learner = LinkMapLearner(embeddings.shape[1], config)
+    start = time.perf_counter()
+    report = learner.learn("bench", LinkTask(embeddings, fitting, checking, visible), config.seed)
+    wall = time.perf_counter() - start
+    print(
+        f"  {n_links:>6} links, {len(data.texts)} notes: link map {wall:6.1f} s wall (step {report.steps} kept, "
+        f"alpha {report.alpha}; loss {report.loss_start:.3f} → {report.loss_end:.3f}; checking MRR "
+        f"{report.check_mrr_before:.3f} → {report.check_mrr_after:.3f} on {report.checking_links} links)"
+    )
+
+
 def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -111,8 +138,10 @@ def main() -> None:
     parser.add_argument("--links", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--encode-notes", type=int, default=512)
+    parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="only this device")
+    parser.add_argument("--learner", choices=["memory", "linkmap", "both"], default="both")
     args = parser.parse_args()
-    devices = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     c = Config()
     print(f"bench_learn: synthetic vault; {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads")
@@ -121,10 +150,14 @@ def main() -> None:
           f"{c.learn_max_tokens} training tokens")
     for device in devices:
         print(f"[{device}]")
-        encoder = data = None
-        for n_links in args.links:
-            encoder, data = bench_learning(device, n_links, args.steps)
-        bench_encode(encoder, data.texts[: args.encode_notes])
+        if args.learner in ("linkmap", "both"):
+            for n_links in args.links:
+                bench_link_map(device, n_links)
+        if args.learner in ("memory", "both"):
+            encoder = data = None
+            for n_links in args.links:
+                encoder, data = bench_learning(device, n_links, args.steps)
+            bench_encode(encoder, data.texts[: args.encode_notes])
 
 
 if __name__ == "__main__":
