@@ -32,11 +32,11 @@ from vaultlearn.model.encoder import NoteEncoder, pad_hidden
 from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.fisher import OnlineEWC, StableDims, per_example_fisher, unit_max
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
+from vaultlearn.model.overlap import phase_fishers
 from vaultlearn.model.pairs import PhaseData, example_loss, info_nce, plan_phase
 from vaultlearn.model.topology import edge_weights, linked_similarity, topology_importance
 
 KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
-FISHER_GROUPS = ("memory_values", "output_dims")  # per-phase Fishers kept for the overlap report
 
 
 class ContinualLearner:
@@ -354,22 +354,6 @@ class ContinualLearner:
         learner.background_batches = manifest["background_batches"]
         learner.learned_phases = list(manifest["learned_phases"])
         learner.history = list(manifest["history"])
-        learner.phase_fisher = _phase_fishers(manifest, tensors)
+        learner.phase_fisher = phase_fishers(manifest, tensors)
         learner.generation = manifest["generation"]
         return learner
-
-
-def read_phase_fishers(state_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
-    """Per learned phase, its own Fisher per group (``memory_values`` per slot, ``output_dims``); {} if no state."""
-    manifest = read_manifest(state_dir)
-    if manifest is None:
-        return {}
-    return _phase_fishers(manifest, load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes()))
-
-
-def _phase_fishers(manifest: dict, tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
-    return {
-        phase: {group: tensors[f"phase.{i}.{group}"] for group in FISHER_GROUPS}
-        for i, phase in enumerate(manifest["phase_fisher"])
-    }
-

@@ -9,8 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vaultlearn.model.continual import FISHER_GROUPS, read_phase_fishers
+import torch
+from safetensors.torch import load as load_safetensors
+
 from vaultlearn.model.fisher import fisher_overlap
+from vaultlearn.model.manifest import read_manifest
+
+FISHER_GROUPS = ("memory_values", "output_dims")  # per-phase Fishers the learner keeps for this report
 
 
 def overlap_table(state_dir: Path) -> dict:
@@ -28,3 +33,20 @@ def overlap_table(state_dir: Path) -> dict:
             matrix.append(row)
         groups[group] = matrix
     return {"phases": phases, "groups": groups}
+
+
+def read_phase_fishers(state_dir: Path) -> dict[str, dict[str, torch.Tensor]]:
+    """Per learned phase, its own Fisher per group (``memory_values`` per slot, ``output_dims``); {} if no state."""
+    manifest = read_manifest(state_dir)
+    if manifest is None:
+        return {}
+    return phase_fishers(manifest, load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes()))
+
+
+def phase_fishers(manifest: dict, tensors: dict[str, torch.Tensor]) -> dict[str, dict[str, torch.Tensor]]:
+    """The per-phase Fishers among a saved learner's ``tensors``, by phase and group."""
+    return {
+        phase: {group: tensors[f"phase.{i}.{group}"] for group in FISHER_GROUPS}
+        for i, phase in enumerate(manifest["phase_fisher"])
+    }
+
