@@ -64,7 +64,7 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
 
 @click.command("eval")
 @vault_arguments
-@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,propagate,adapter,joint",
+@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,linkmap,propagate,adapter,joint",
               show_default=True,
               help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, linkmap and their "
                    "ablations) and references (propagate, adapter, joint).")
