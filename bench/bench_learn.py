@@ -26,7 +26,7 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.model.continual import ContinualLearner
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link, without_links
 from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 
@@ -90,10 +90,7 @@ def bench_link_map(device: str, n_links: int) -> None:
     fitting, checking = [], []
     for a, b in data.pairs:
         (checking if is_checking_link(config.seed, f"n{a}", f"n{b}") else fitting).append((a, b))
-    visible = [set(n) for n in data.adjacency]
-    for a, b in checking:
-        visible[a].discard(b)
-        visible[b].discard(a)
+    visible = without_links(data.adjacency, checking)
     learner = LinkMapLearner(embeddings.shape[1], config)
     start = time.perf_counter()
     report = learner.learn("bench", LinkTask(embeddings, fitting, checking, visible), config.seed)

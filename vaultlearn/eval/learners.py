@@ -22,7 +22,7 @@ from vaultlearn.model.encoder import NoteEncoder
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher
 from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
-from vaultlearn.model.pairs import PhaseData, example_loss, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.topology import edge_weights
 
 DENSE_LR = {"full": 2e-5, "ewc": 2e-5, "lora": 2e-4}
@@ -152,12 +152,9 @@ class Dense(Frozen):
         return torch.nn.functional.normalize(emb.float(), p=2, dim=1)
 
     def _loss(self, data: PhaseData, pairs: np.ndarray, batch: np.ndarray, negatives: np.ndarray) -> torch.Tensor:
-        negs = negatives[negatives >= 0]
-        notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
-        emb = self._embed_train([data.texts[i] for i in notes])
-        n = len(batch)
-        weights = torch.as_tensor(data.weights[batch], dtype=torch.float32, device=emb.device)
-        return info_nce(emb[torch.as_tensor(where[:n])], emb[torch.as_tensor(where[n:])], weights)
+        weights = torch.as_tensor(data.weights, dtype=torch.float32)
+        return batch_loss(lambda notes: self._embed_train([data.texts[i] for i in notes]), pairs, batch, negatives,
+                          weights)
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
         if not data.pairs:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.model.pairs import PhaseData, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, batch_loss, plan_phase
 
 NOTE_MEMORY_TOPK = 16
 NOTE_MEMORY_TAU = 0.05
@@ -84,13 +84,9 @@ class NoteMemory:
         optimizer = torch.optim.Adam([fresh], lr=NOTE_MEMORY_LR)
         pairs_arr = np.asarray(pairs, dtype=np.int64)
         for step, (batch, neg) in enumerate(zip(batches, negatives)):
-            negs = neg[neg >= 0]
-            notes, where = np.unique(np.concatenate([pairs_arr[batch, 0], pairs_arr[batch, 1], negs]),
-                                     return_inverse=True)
-            mapped = self._read(known[notes], torch.cat([old_values, fresh]))
-            n = len(batch)
-            loss = info_nce(mapped[torch.as_tensor(where[:n])], mapped[torch.as_tensor(where[n:])],
-                            torch.ones(n))
+            values = torch.cat([old_values, fresh])
+            loss = batch_loss(lambda notes: self._read(known[notes], values), pairs_arr, batch, neg,
+                              torch.ones(len(pairs_arr)))
             require_finite(loss, f"note-memory training loss of phase {phase!r} at step {step + 1}")
             optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -16,11 +16,11 @@ from dataclasses import replace
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.model.pairs import PhaseData, info_nce, plan_phase
+from vaultlearn.model.linkmap import map_embeddings, propagate
+from vaultlearn.model.pairs import PhaseData, batch_loss, plan_phase
 
 REFERENCES = ("propagate", "adapter", "joint")  # joint: a dense strategy (eval/learners.py)
 PROPAGATE_ALPHA = 0.5
@@ -38,12 +38,7 @@ class Propagate:
         """New notes keep their frozen embedding until the next phase smooths them."""
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
-        base = self.frozen[known]
-        out = base.copy()
-        for i, neighbours in enumerate(data.adjacency):
-            if neighbours:
-                out[i] += PROPAGATE_ALPHA * base[sorted(neighbours)].mean(0)
-        out /= np.linalg.norm(out, axis=1, keepdims=True)
+        out = propagate(self.frozen[known], data.adjacency, PROPAGATE_ALPHA)
         changed = np.any(out != emb[known], axis=1)
         emb[known] = out
         return int(changed.sum())
@@ -60,7 +55,7 @@ class Adapter:
         self.optimizer = torch.optim.Adam([self.weight], lr=ADAPTER_LR)
 
     def _map(self, rows: np.ndarray) -> torch.Tensor:
-        return F.normalize(torch.as_tensor(self.frozen[rows]) @ self.weight.T, p=2, dim=1)
+        return map_embeddings(torch.as_tensor(self.frozen[rows]), self.weight)
 
     def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
         """Notes that just became known are mapped with the current W."""
@@ -74,11 +69,7 @@ class Adapter:
         weights = torch.as_tensor(data.weights, dtype=torch.float32)
         batches, negatives = plan_phase(data, emb[known], self.config, k)
         for step, (batch, neg) in enumerate(zip(batches, negatives)):
-            negs = neg[neg >= 0]
-            notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
-            mapped = self._map(known[notes])
-            n = len(batch)
-            loss = info_nce(mapped[torch.as_tensor(where[:n])], mapped[torch.as_tensor(where[n:])], weights[batch])
+            loss = batch_loss(lambda notes: self._map(known[notes]), pairs, batch, neg, weights)
             require_finite(loss, f"adapter training loss of phase {phase!r} at step {step + 1}")
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -25,9 +26,9 @@ import torch
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
 from vaultlearn.metrics import rank_of_targets, recall_mrr
-from vaultlearn.model.pairs import PhaseData, example_loss, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
-from vaultlearn.model.linkmap import LinkMap, propagate
+from vaultlearn.model.linkmap import LinkMap, map_embeddings, propagate
 from vaultlearn.model.validation import unit_hash
 
 MAX_STEPS = 300
@@ -54,6 +55,21 @@ class LinkTask:
     checking: list[tuple[int, int]]  # every learned phase's checking links
     adjacency: list[set[int]]  # visible links per note, both directions (filtering, hard negatives)
     weights: np.ndarray | None = None  # per fitting link (TWP edge weights); None: uniform
+
+    @cached_property
+    def checked(self) -> list[tuple[int, int]]:
+        """The checking links a check ranks (at most ``MAX_CHECKING_LINKS``)."""
+        return self.checking[:MAX_CHECKING_LINKS]
+
+    @cached_property
+    def targets(self) -> dict[int, set[int]]:
+        """Every note's linked notes, for the filtered ranking."""
+        return {i: set(n) for i, n in enumerate(self.adjacency)}
+
+    @cached_property
+    def unchecked_graph(self) -> list[set[int]]:
+        """The links without the checked ones: what propagation may use while they are checked."""
+        return without_links(self.adjacency, self.checked)
 
 
 @dataclass
@@ -84,13 +100,11 @@ class LinkMapLearner:
         """Filtered MRR of the checking links' targets among all known notes under ``weight`` (default: the
         map) and propagation ``alpha`` over the links without the checking ones."""
         with torch.no_grad():
-            w = self.map.weight if weight is None else weight
-            emb = torch.nn.functional.normalize(torch.as_tensor(task.embeddings) @ w.T, p=2, dim=1).numpy()
-        checking = task.checking[:MAX_CHECKING_LINKS]
+            emb = map_embeddings(torch.as_tensor(task.embeddings), self.map.weight if weight is None else weight)
+        emb = emb.numpy()
         if alpha:
-            emb = propagate(emb, _without(task.adjacency, checking), alpha)
-        targets = {i: set(n) for i, n in enumerate(task.adjacency)}
-        return recall_mrr(rank_of_targets(emb, checking, np.arange(len(emb)), targets))[1]
+            emb = propagate(emb, task.unchecked_graph, alpha)
+        return recall_mrr(rank_of_targets(emb, task.checked, np.arange(len(emb)), task.targets))[1]
 
     def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
@@ -98,7 +112,7 @@ class LinkMapLearner:
         if not task.fitting or not task.checking:
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
             return LinkMapReport(phase, 0, len(task.fitting), len(task.checking), self.map.alpha, None, None, None,
-                               None, time.perf_counter() - start)
+                                 None, time.perf_counter() - start)
         base = torch.as_tensor(task.embeddings)
         weight = torch.nn.Parameter(self.map.weight.detach().clone())
         anchor = {"weight": weight}
@@ -132,7 +146,7 @@ class LinkMapLearner:
         scores = {alpha: self.check(task, alpha=alpha) for alpha in ALPHAS}
         self.map.alpha = max(ALPHAS, key=lambda a: (scores[a], -a))
         return LinkMapReport(phase, best_step, len(pairs), len(task.checking), self.map.alpha, before,
-                           scores[self.map.alpha], loss_start, loss_end, time.perf_counter() - start)
+                             scores[self.map.alpha], loss_start, loss_end, time.perf_counter() - start)
 
     def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         data = PhaseData(texts=[""] * len(task.embeddings), phase_notes=np.zeros(0, np.int64), pairs=task.fitting,
@@ -142,11 +156,7 @@ class LinkMapLearner:
 
     @staticmethod
     def _loss(base, weight, pairs, batch, negs, link_weights) -> torch.Tensor:
-        negs = negs[negs >= 0]
-        notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
-        mapped = torch.nn.functional.normalize(base[notes] @ weight.T, p=2, dim=1)
-        n = len(batch)
-        return info_nce(mapped[torch.as_tensor(where[:n])], mapped[torch.as_tensor(where[n:])], link_weights[batch])
+        return batch_loss(lambda notes: map_embeddings(base[notes], weight), pairs, batch, negs, link_weights)
 
     def _consolidate(self, phase, task, base, pairs, batches, negatives, seed) -> None:
         """Per-example Fisher of a sample of the fitting links under the kept map; fold it into online EWC."""
@@ -156,7 +166,7 @@ class LinkMapLearner:
         current = self.map.apply(task.embeddings)
 
         def embed(idx):
-            return torch.nn.functional.normalize(base[idx] @ weight.T, p=2, dim=1)
+            return map_embeddings(base[idx], weight)
 
         weight.requires_grad_(True)
         try:
@@ -170,7 +180,7 @@ class LinkMapLearner:
             self.ewc.consolidate({"weight": importance}, {"weight": weight})
 
 
-def _without(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
+def without_links(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
     """``adjacency`` with ``links`` removed in both directions (a copy)."""
     out = [set(n) for n in adjacency]
     for a, b in links:

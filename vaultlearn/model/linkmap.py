@@ -34,7 +34,7 @@ class LinkMap(nn.Module):
 
     def forward(self, embeddings: torch.Tensor) -> torch.Tensor:
         """The map alone (no propagation): differentiable in ``weight``."""
-        return F.normalize(embeddings.float() @ self.weight.T, p=2, dim=-1)
+        return map_embeddings(embeddings, self.weight)
 
     @torch.no_grad()
     def apply(self, embeddings: np.ndarray, adjacency: list[set[int]] | None = None,
@@ -65,6 +65,11 @@ class LinkMap(nn.Module):
         link_map = cls(**{key: config[key] for key in cls.config_keys})
         link_map.load_state_dict(load_safetensors((folder / "model.safetensors").read_bytes()))
         return link_map
+
+
+def map_embeddings(embeddings: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """normalize(W x) for each row x of ``embeddings``: the map under any candidate ``weight``."""
+    return F.normalize(embeddings.float() @ weight.T, p=2, dim=-1)
 
 
 def propagate(embeddings: np.ndarray, adjacency: list[set[int]], alpha: float) -> np.ndarray:

@@ -37,6 +37,23 @@ def info_nce(
     return (weights * per_pair).sum() / weights.sum()
 
 
+def batch_loss(
+    embed: Callable[[np.ndarray], torch.Tensor],
+    pairs: np.ndarray,
+    batch: np.ndarray,
+    negatives: np.ndarray,
+    weights: torch.Tensor,
+) -> torch.Tensor:
+    """:func:`info_nce` of one planned batch: its anchors against its positives and hard negatives (``-1``: none),
+    each note embedded once by ``embed`` (note indices → differentiable embeddings); ``weights`` per pair."""
+    negs = negatives[negatives >= 0]
+    notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
+    emb = embed(notes)
+    n = len(batch)
+    where = torch.as_tensor(where, device=emb.device)
+    return info_nce(emb[where[:n]], emb[where[n:]], weights[batch].to(emb.device))
+
+
 def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
     """``steps`` batches of pair indices: seeded epochs without replacement, reshuffled each epoch."""
     batch = min(batch, n_pairs)
