@@ -94,8 +94,9 @@ def _migrate_from_1(conn: sqlite3.Connection) -> None:
 def _rekey_links(conn: sqlite3.Connection) -> None:
     """Store every link's target key as :func:`name_key` makes it (state written with an older key rule)."""
     rows = conn.execute("SELECT rowid, target, target_key FROM links").fetchall()
+    keyed = ((name_key(target), rowid, key) for rowid, target, key in rows)
     conn.executemany("UPDATE links SET target_key = ? WHERE rowid = ?",
-                     [(name_key(target), rowid) for rowid, target, key in rows if name_key(target) != key])
+                     [(new, rowid) for new, rowid, key in keyed if new != key])
     _set_meta(conn, "link_key_rule", LINK_KEY_RULE)
 
 
