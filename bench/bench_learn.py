@@ -97,7 +97,7 @@ def bench_link_map(device: str, n_links: int) -> None:
     wall = time.perf_counter() - start
     print(
         f"  {n_links:>6} links, {len(data.texts)} notes: link map {wall:6.1f} s wall (step {report.steps} kept, "
-        f"alpha {report.alpha}; loss {report.loss_start:.3f} → {report.loss_end:.3f}; checking MRR "
+        f"loss {report.loss_start:.3f} → {report.loss_end:.3f}; checking MRR "
         f"{report.check_mrr_before:.3f} → {report.check_mrr_after:.3f} on {report.checking_links} links)"
     )
 

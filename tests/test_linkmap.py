@@ -1,4 +1,4 @@
-"""The link map: saving and loading itself, propagation, the fixed fitting/checking split, and the learner."""
+"""The link map: saving and loading itself (and the learner), the fixed fitting/checking split, and the learner."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,8 @@ import torch
 
 from vaultlearn.errors import NonFiniteError
 from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
-from vaultlearn.model.linkmap import LinkMap, propagate
+from vaultlearn.index.learned import committed_map
+from vaultlearn.model.linkmap import LinkMap
 
 from .conftest import synthetic_corpus, tiny_config
 
@@ -16,24 +17,35 @@ def unit(x: np.ndarray) -> np.ndarray:
 
 
 def test_link_map_saves_and_loads_itself(tmp_path):
-    link_map = LinkMap(4, alpha=0.35)
+    link_map = LinkMap(4)
     with torch.no_grad():
         link_map.weight.copy_(torch.randn(4, 4, generator=torch.Generator().manual_seed(0)))
     link_map.save(tmp_path / "map")
     assert sorted(p.name for p in (tmp_path / "map").iterdir()) == ["config.json", "model.safetensors"]
     again = LinkMap.load(tmp_path / "map")
     x = unit(np.random.default_rng(0).normal(size=(5, 4)))
-    adjacency = [{1}, {0, 2}, {1}, set(), set()]
-    assert again.alpha == 0.35
-    np.testing.assert_array_equal(again.apply(x, adjacency), link_map.apply(x, adjacency))
+    np.testing.assert_array_equal(again.apply(x), link_map.apply(x))
+    np.testing.assert_allclose(np.linalg.norm(again.apply(x), axis=1), 1.0, atol=1e-6)
+    np.testing.assert_allclose(LinkMap(4).apply(x), x, atol=1e-6)  # the identity at the start
 
 
-def test_identity_map_without_links_returns_the_embeddings_and_propagation_mixes_linked_notes():
-    x = unit(np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]))
-    np.testing.assert_allclose(LinkMap(2).apply(x, [{1}, {0}, set()]), x, atol=1e-6)  # alpha 0: no propagation
-    out = propagate(x, [{1}, {0}, set()], 1.0)
-    np.testing.assert_allclose(out[0], unit(np.array([[1.0, 1.0]]))[0], atol=1e-6)
-    np.testing.assert_allclose(out[2], x[2])  # no links: unchanged
+def test_the_learner_saves_loads_and_commits_by_its_manifest(tmp_path):
+    x, links, adjacency = rotated_links(n=80)
+    learner = LinkMapLearner(x.shape[1], tiny_config())
+    assert committed_map(tmp_path) == (0, None)
+    learner.learn("a", LinkTask(x, links[10:], links[:10], adjacency), seed=0)
+    learner.save(tmp_path)
+    learner.learn("b", LinkTask(x, links[10:], links[:10], adjacency, own=20), seed=0)
+    learner.save(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["learner-000002.safetensors", "manifest.json", "map-000002"]
+    generation, weight = committed_map(tmp_path)
+    np.testing.assert_array_equal(weight, learner.map.weight.numpy())
+    again = LinkMapLearner.load(tmp_path, x.shape[1], tiny_config())
+    assert generation == again.generation == 2 and again.learned_phases == ["a", "b"]
+    assert list(again.phase_fisher) == ["a", "b"]
+    assert torch.equal(again.phase_fisher["b"], learner.phase_fisher["b"])
+    assert again.ewc.importance["weight"].shape == (x.shape[1], x.shape[1])
+    np.testing.assert_array_equal(again.map.apply(x), learner.map.apply(x))
 
 
 def test_checking_links_are_fixed_per_link_and_about_a_fifth():
@@ -79,7 +91,7 @@ def test_the_learner_learns_a_link_structure_the_base_embeddings_miss(monkeypatc
     assert report.check_mrr_after > 3 * report.check_mrr_before  # held-out links the base model ranks ~40th
     assert learner.check(LinkTask(x, fitting, checking, visible)) == pytest.approx(report.check_mrr_after)
     assert learner.phase_fisher["p"].shape == (x.shape[1], x.shape[1]) and learner.phase_fisher["p"].sum() > 0
-    assert np.isfinite(learner.map.apply(x, visible)).all()
+    assert np.isfinite(learner.map.apply(x)).all()
 
 
 def test_the_learner_keeps_the_previous_map_when_no_step_checks_better():
@@ -89,7 +101,7 @@ def test_the_learner_keeps_the_previous_map_when_no_step_checks_better():
     checking = [(i, i + 120) for i in range(0, 120, 4)]
     learner = LinkMapLearner(x.shape[1], tiny_config(), use_fisher=False)
     report = learner.learn("p", LinkTask(twins, links, checking, adjacency + [set() for _ in range(120)]), seed=0)
-    assert report.check_mrr_before == 1.0 and report.steps == 0 and report.alpha == 0.0
+    assert report.check_mrr_before == 1.0 and report.steps == 0
     assert torch.equal(learner.map.weight, torch.eye(x.shape[1]))
 
 

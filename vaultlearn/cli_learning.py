@@ -64,9 +64,9 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
 
 @click.command("eval")
 @vault_arguments
-@click.option("--strategies", default="frozen,full,lora,ewc,sparse,vaultlearn,linkmap,propagate,adapter,joint",
+@click.option("--strategies", default="frozen,full,lora,ewc,sparse,memory,vaultlearn,propagate,adapter,joint",
               show_default=True,
-              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, vaultlearn, linkmap and their "
+              help="Comma-separated strategies (frozen, full, lora, ewc, sparse, memory, vaultlearn and their "
                    "ablations) and references (propagate, adapter, joint).")
 @click.option("--phase-by", type=click.Choice(["frontmatter", "tag", "folder", "date"]), default=None,
               help="Where phases come from (default: the configured order, first that fits).")

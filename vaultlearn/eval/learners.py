@@ -93,7 +93,7 @@ class LinkMapStrategy(Frozen):
         self.mapped = np.zeros(len(frozen), dtype=bool)
 
     def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
-        """Notes that just became known are mapped (their links propagate from the next learned phase on)."""
+        """Notes that just became known are mapped with the current map."""
         new = known[~self.mapped[known]]
         emb[new] = self.learner.map.apply(self.frozen[new])
         self.mapped[new] = True
@@ -107,10 +107,12 @@ class LinkMapStrategy(Frozen):
             (checking if checks else fitting).append((local[a], local[b]))
         mode = self.config.edge_weighting if self.use_twp else "none"
         weights = edge_weights(fitting, data.adjacency, mode, self.config.seed) if fitting else None
-        task = LinkTask(self.frozen[known], fitting, checking, data.adjacency, weights)
+        own = sum(not is_checking_link(self.config.seed, self.paths[int(known[a])], self.paths[int(known[b])])
+                  for a, b in data.pairs)
+        task = LinkTask(self.frozen[known], fitting, checking, data.adjacency, weights, own)
         self.learner.learn(phase, task, self.config.seed)
         before = emb[known].copy()
-        emb[known] = self.learner.map.apply(self.frozen[known], data.adjacency)
+        emb[known] = self.learner.map.apply(self.frozen[known])
         return int(np.any(emb[known] != before, axis=1).sum())
 
 

@@ -19,13 +19,22 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.model.linkmap import map_embeddings, propagate
+from vaultlearn.model.linkmap import map_embeddings
 from vaultlearn.model.pairs import PhaseData, batch_loss, plan_phase
 
 REFERENCES = ("propagate", "adapter", "joint")  # joint: a dense strategy (eval/learners.py)
 PROPAGATE_ALPHA = 0.5
 ADAPTER_STEPS = 200
 ADAPTER_LR = 1e-4
+
+
+def propagate(embeddings: np.ndarray, adjacency: list[set[int]], alpha: float) -> np.ndarray:
+    """normalize(e_i + α · mean of e_j over i's linked notes j); notes without links keep their embedding."""
+    out = embeddings.copy()
+    for i, linked in enumerate(adjacency):
+        if linked:
+            out[i] += alpha * embeddings[sorted(linked)].mean(0)
+    return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 class Propagate:

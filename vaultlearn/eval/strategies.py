@@ -1,10 +1,12 @@
 """Continual-learning strategies run through the protocol on the same data, seeds, batches and step budget.
 
 frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
-sparse: the memory with TF-IDF top-t slots, plain SGD. vaultlearn: sparse + EWC on values (Fisher + TWP
-importance) + Fisher-stable output dimensions (the default). Ablations: vaultlearn-nofisher (no EWC and no
-stable dimensions, TWP edge weights kept), vaultlearn-notwp (no topology importance, uniform link weights),
-vaultlearn-noidf (TF-only slot ranking).
+vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: replay, a checked stopping point,
+online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher, vaultlearn-notwp.
+sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
+importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
+no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
+memory-noidf (TF-only slot ranking).
 References (no continual constraint, the bar): propagate and adapter (references.py), joint (full finetuning on
 every phase's training links at once, before the first phase is scored, with the whole run's step budget).
 Several seeds: :func:`run_seeds` gives mean ± sd of every figure and each strategy's gain against the best
@@ -32,20 +34,20 @@ from vaultlearn.model.hidden import HiddenCache
 
 SPARSE_OPTIONS = {
     "sparse": {"use_idf": True, "use_fisher": False, "use_twp": False},
-    "vaultlearn": {"use_idf": True, "use_fisher": True, "use_twp": True},
-    "vaultlearn-nofisher": {"use_idf": True, "use_fisher": False, "use_twp": True},
-    "vaultlearn-notwp": {"use_idf": True, "use_fisher": True, "use_twp": False},
-    "vaultlearn-noidf": {"use_idf": False, "use_fisher": True, "use_twp": True},
+    "memory": {"use_idf": True, "use_fisher": True, "use_twp": True},
+    "memory-nofisher": {"use_idf": True, "use_fisher": False, "use_twp": True},
+    "memory-notwp": {"use_idf": True, "use_fisher": True, "use_twp": False},
+    "memory-noidf": {"use_idf": False, "use_fisher": True, "use_twp": True},
 }
 NOTE_MEMORY_OPTIONS = {  # experimental design (notememory.py): train the phase's values, replay earlier links
     "notemem-init": {"train": False, "replay": False},
     "notemem": {"train": True, "replay": False},
     "notemem-replay": {"train": True, "replay": True},
 }
-LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py) and its ablations
-    "linkmap": {"use_fisher": True, "use_twp": True},
-    "linkmap-nofisher": {"use_fisher": False, "use_twp": True},
-    "linkmap-notwp": {"use_fisher": True, "use_twp": False},
+LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, and its ablations
+    "vaultlearn": {"use_fisher": True, "use_twp": True},
+    "vaultlearn-nofisher": {"use_fisher": False, "use_twp": True},
+    "vaultlearn-notwp": {"use_fisher": True, "use_twp": False},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 

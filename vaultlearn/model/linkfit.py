@@ -7,28 +7,37 @@ another phase checks with. Training starts from the previous phase's map, takes 
 negatives plus one graph-aware hard negative per anchor, the learners' shared batch plan) on the fitting links,
 and every ``CHECK_EVERY`` steps ranks the checking links' targets among the known notes (filtered MRR). The map
 kept is the best checked one — the previous map included, so a phase that does not help changes nothing.
-Then the propagation strength α is the best checked one of ``ALPHAS`` (checking links removed from the graph
-while they are checked; 0 included).
 With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map, the importance being the
-per-example Fisher of each learned phase (its per-phase Fisher is kept either way: the overlap report).
+per-example Fisher of each learned phase on its own fitting links (kept per phase either way: the overlap
+report). The learner saves itself like the token-level memory does: files under new names, then the manifest
+swap (the commit point).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors.torch import load as load_safetensors
+from safetensors.torch import save as save_safetensors
 
+from vaultlearn.atomic import atomic_write_bytes, atomic_write_text
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
 from vaultlearn.metrics import rank_of_targets, recall_mrr
 from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
-from vaultlearn.model.linkmap import LinkMap, map_embeddings, propagate
+from vaultlearn.index.learned import LINKMAP_KIND
+from vaultlearn.model.linkmap import LinkMap, map_embeddings
+from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
+from vaultlearn.model.overlap import phase_fishers
 from vaultlearn.model.validation import unit_hash
 
 MAX_STEPS = 300
@@ -36,7 +45,7 @@ CHECK_EVERY = 25
 LEARNING_RATE = 1e-4
 CHECKING_SHARE = 0.2
 MAX_CHECKING_LINKS = 500
-ALPHAS = (0.0, 0.1, 0.2, 0.35, 0.5, 0.75)
+MAP_FISHER = "map_weights"  # the overlap report's group: the per-example Fisher of W
 EWC_LAMBDA = 1.0  # the penalty's scale over the largest Fisher entry; of 100, 10, 1 and 0 the best mean gain over
 # both development vaults and both protocols, 3 seeds (docs/RESULTS.md): 100 locks the map after the first phase
 
@@ -51,10 +60,11 @@ class LinkTask:
     """One phase's learning as the map sees it; note indices refer to ``embeddings`` (the known notes)."""
 
     embeddings: np.ndarray  # base-model embeddings, float32 (n, dim), L2-normalised
-    fitting: list[tuple[int, int]]  # every learned phase's fitting links, this phase's included
+    fitting: list[tuple[int, int]]  # every learned phase's fitting links, this phase's last
     checking: list[tuple[int, int]]  # every learned phase's checking links
     adjacency: list[set[int]]  # visible links per note, both directions (filtering, hard negatives)
     weights: np.ndarray | None = None  # per fitting link (TWP edge weights); None: uniform
+    own: int | None = None  # how many of the last fitting links are this phase's (None: all)
 
     @cached_property
     def checked(self) -> list[tuple[int, int]]:
@@ -67,9 +77,10 @@ class LinkTask:
         return {i: set(n) for i, n in enumerate(self.adjacency)}
 
     @cached_property
-    def unchecked_graph(self) -> list[set[int]]:
-        """The links without the checked ones: what propagation may use while they are checked."""
-        return without_links(self.adjacency, self.checked)
+    def own_links(self) -> np.ndarray:
+        """Indices into ``fitting`` of this phase's own links."""
+        n = len(self.fitting)
+        return np.arange(n - (n if self.own is None else min(self.own, n)), n)
 
 
 @dataclass
@@ -78,7 +89,6 @@ class LinkMapReport:
     steps: int  # the checked step kept (0: the previous map)
     fitting_links: int
     checking_links: int
-    alpha: float
     check_mrr_before: float | None
     check_mrr_after: float | None
     loss_start: float | None  # InfoNCE of the first training batch under the previous map
@@ -95,24 +105,26 @@ class LinkMapLearner:
         self.use_fisher, self.ewc_lambda = use_fisher, ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
+        self.learned_phases: list[str] = []
+        self.generation = 0
 
-    def check(self, task: LinkTask, weight: torch.Tensor | None = None, alpha: float = 0.0) -> float:
+    kind = LINKMAP_KIND
+
+    def check(self, task: LinkTask, weight: torch.Tensor | None = None) -> float:
         """Filtered MRR of the checking links' targets among all known notes under ``weight`` (default: the
-        map) and propagation ``alpha`` over the links without the checking ones."""
+        map)."""
         with torch.no_grad():
             emb = map_embeddings(torch.as_tensor(task.embeddings), self.map.weight if weight is None else weight)
-        emb = emb.numpy()
-        if alpha:
-            emb = propagate(emb, task.unchecked_graph, alpha)
-        return recall_mrr(rank_of_targets(emb, task.checked, np.arange(len(emb)), task.targets))[1]
+        return recall_mrr(rank_of_targets(emb.numpy(), task.checked, np.arange(len(emb)), task.targets))[1]
 
     def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
         start = time.perf_counter()
+        self.learned_phases.append(phase)
         if not task.fitting or not task.checking:
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
-            return LinkMapReport(phase, 0, len(task.fitting), len(task.checking), self.map.alpha, None, None, None,
-                                 None, time.perf_counter() - start)
+            return LinkMapReport(phase, 0, len(task.fitting), len(task.checking), None, None, None, None,
+                                 time.perf_counter() - start)
         base = torch.as_tensor(task.embeddings)
         weight = torch.nn.Parameter(self.map.weight.detach().clone())
         anchor = {"weight": weight}
@@ -143,10 +155,8 @@ class LinkMapLearner:
             self.map.weight.copy_(best)
             loss_end = float(self._loss(base, best, pairs, *probe, link_weights))
         self._consolidate(phase, task, base, pairs, batches, negatives, seed)
-        scores = {alpha: self.check(task, alpha=alpha) for alpha in ALPHAS}
-        self.map.alpha = max(ALPHAS, key=lambda a: (scores[a], -a))
-        return LinkMapReport(phase, best_step, len(pairs), len(task.checking), self.map.alpha, before,
-                             scores[self.map.alpha], loss_start, loss_end, time.perf_counter() - start)
+        return LinkMapReport(phase, best_step, len(pairs), len(task.checking), before, best_score, loss_start,
+                             loss_end, time.perf_counter() - start)
 
     def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         data = PhaseData(texts=[""] * len(task.embeddings), phase_notes=np.zeros(0, np.int64), pairs=task.fitting,
@@ -159,9 +169,10 @@ class LinkMapLearner:
         return batch_loss(lambda notes: map_embeddings(base[notes], weight), pairs, batch, negs, link_weights)
 
     def _consolidate(self, phase, task, base, pairs, batches, negatives, seed) -> None:
-        """Per-example Fisher of a sample of the fitting links under the kept map; fold it into online EWC."""
+        """Per-example Fisher of a sample of the phase's own fitting links under the kept map; fold it into online
+        EWC."""
         rng = np.random.default_rng([seed, len(self.phase_fisher), 1])
-        sample = rng.permutation(len(pairs))[: self.config.fisher_samples]
+        sample = rng.permutation(task.own_links)[: self.config.fisher_samples]
         weight = self.map.weight
         current = self.map.apply(task.embeddings)
 
@@ -178,6 +189,47 @@ class LinkMapLearner:
         if self.use_fisher:
             importance = self.ewc_lambda * unit_max(fisher[0])
             self.ewc.consolidate({"weight": importance}, {"weight": weight})
+
+    # ----- state -----
+    def save(self, state_dir: Path) -> None:
+        """Write the map and the learner's tensors under new names, then swap the manifest (the commit point)."""
+        state_dir = Path(state_dir)
+        generation = self.generation + 1
+        map_folder, learner_file = f"map-{generation:06d}", f"learner-{generation:06d}.safetensors"
+        self.map.save(state_dir / map_folder)
+        tensors = {f"ewc.{k}": v for k, v in self.ewc.state().items()}
+        tensors.update({f"phase.{i}.{MAP_FISHER}": f for i, f in enumerate(self.phase_fisher.values())})
+        atomic_write_bytes(state_dir / learner_file,
+                           save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
+        manifest = {"format": STATE_FORMAT, "kind": LINKMAP_KIND, "generation": generation, "map": map_folder,
+                    "learner": learner_file, "learned_phases": self.learned_phases,
+                    "phase_fisher": list(self.phase_fisher), "fisher_groups": [MAP_FISHER],
+                    "use_fisher": self.use_fisher, "ewc_lambda": self.ewc_lambda}
+        atomic_write_text(state_dir / MANIFEST, json.dumps(manifest, indent=1))
+        self.generation = generation
+        for old in state_dir.glob("learner-*.safetensors"):
+            if old.name != learner_file:
+                old.unlink(missing_ok=True)
+        for old in state_dir.glob("map-*"):
+            if old.name != map_folder:
+                shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, state_dir: Path, dim: int, config: Config) -> "LinkMapLearner":
+        """The learner saved in ``state_dir``; a fresh one (identity map) if nothing is saved there."""
+        manifest = read_manifest(state_dir)
+        if manifest is None:
+            return cls(dim, config)
+        if manifest.get("kind") != LINKMAP_KIND:
+            raise ValueError(f"{state_dir} holds a learned {manifest.get('kind', 'memory')} state, not a link map")
+        learner = cls(dim, config, use_fisher=manifest["use_fisher"], ewc_lambda=manifest["ewc_lambda"])
+        learner.map = LinkMap.load(Path(state_dir) / manifest["map"])
+        tensors = load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes())
+        learner.ewc.load_state({k[4:]: v for k, v in tensors.items() if k.startswith("ewc.")})
+        learner.phase_fisher = {p: groups[MAP_FISHER] for p, groups in phase_fishers(manifest, tensors).items()}
+        learner.learned_phases = list(manifest["learned_phases"])
+        learner.generation = manifest["generation"]
+        return learner
 
 
 def without_links(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
