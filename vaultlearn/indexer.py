@@ -17,8 +17,9 @@ from tqdm import tqdm
 
 from .config import Config
 from .errors import NoteNotFoundError
+from .index.learned import committed_map, map_vectors
 from .index.vectors import VectorIndex
-from .model.manifest import read_manifest
+from .model.manifest import MANIFEST, read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
 from .reports import ChangedNotes, IndexReport
@@ -48,6 +49,7 @@ class Indexer:
         self._vectors: VectorIndex | None = None
         self._vectors_generation: int | None = None
         self._resolver: LinkResolver | None = None
+        self._map: tuple[float, int, np.ndarray | None] | None = None  # (manifest mtime, generation, weight)
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
@@ -62,11 +64,30 @@ class Indexer:
                 self._vectors = VectorIndex.load(self.paths.vector_indexes, generation, *shape)
                 if self._vectors is None:
                     ids, vecs = self.store.all_embeddings()
-                    self._vectors = VectorIndex.build(ids, vecs, *shape)
+                    self._vectors = VectorIndex.build(ids, self.learned_vectors(vecs), *shape)
                     if len(ids):
                         self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation
             return self._vectors
+
+    def learned_vectors(self, vectors: np.ndarray) -> np.ndarray:
+        """What search uses for stored (or just encoded) embeddings: the committed link map applied to them, or
+        the embeddings themselves when no link map is committed."""
+        weight = self.committed_map()[1]
+        return vectors if weight is None or not len(vectors) else map_vectors(vectors, weight)
+
+    def committed_map(self) -> tuple[int, np.ndarray | None]:
+        """The committed learned state's generation and link-map weight (re-read when the manifest changes)."""
+        manifest = self.paths.model / MANIFEST
+        stamp = manifest.stat().st_mtime_ns if manifest.exists() else 0
+        if self._map is None or self._map[0] != stamp:
+            self._map = (stamp, *committed_map(self.paths.model))
+        return self._map[1], self._map[2]
+
+    def drop_vectors(self) -> None:
+        """Forget the in-memory vector index: the next :meth:`vectors` builds it from the committed state."""
+        with self._index_lock:
+            self._vectors = self._vectors_generation = None
 
     def resolver(self) -> LinkResolver:
         """The link resolver over the stored paths (built on first use, kept in step by commits and renames)."""
@@ -91,11 +112,13 @@ class Indexer:
             gone &= set(stored)
         if self.store.get_meta("relink"):
             self._relink(stored)
+        learned_since = self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0"))
+        # a learned memory changes the embeddings themselves; a link map changes only what search makes of them
         force = (self.store.get_meta("model_key") not in (None, self.model_key())
-                 or self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0")))
+                 or (learned_since and self.committed_map()[1] is None))
         found = self._read_and_embed(present, stored, force, progress, warnings)
         gone |= found.vanished & set(stored)
-        report = self._commit(stored, found, gone, force)
+        report = self._commit(stored, found, gone, force or learned_since)
         report.warnings = warnings + [(note.path, w) for note, _, _ in found.changed for w in note.warnings]
         return report
 
@@ -181,8 +204,9 @@ class Indexer:
             return encoder.encode(texts), None
         return encoder.encode_with_slots(texts)
 
-    def _commit(self, stored: dict[str, NoteStat], found: ChangedNotes, gone: set[str], force: bool) -> IndexReport:
-        """Write one consistent new state: notes, links, resolutions, phases, embeddings, index."""
+    def _commit(self, stored: dict[str, NoteStat], found: ChangedNotes, gone: set[str], sync: bool) -> IndexReport:
+        """Write one consistent new state: notes, links, resolutions, phases, embeddings, index; ``sync``: record
+        the learned state on disk as the one the embeddings go with (it changed, or every note was embedded)."""
         changed, touched = found.changed, found.touched
         vectors, slots = found.embedded if found.embedded is not None else (None, None)
         resolver = self.resolver()
@@ -208,9 +232,11 @@ class Indexer:
             if slots is not None:
                 self.store.put_postings(ids, slots)
             self.store.set_meta("model_key", self.model_key())
-            if force or self.store.get_meta("memory_generation") is None:
+            if sync or self.store.get_meta("memory_generation") is None:
                 self.sync_learned_state()
-            generation = self.store.bump_generation() if (changed or gone) else self.store.generation
+            generation = self.store.bump_generation() if (changed or gone or sync) else self.store.generation
+        if sync:
+            self.drop_vectors()
         self.update_vectors(np.array(ids, dtype=np.int64), vectors, np.array(gone_ids, dtype=np.int64),
                              generation)
         return IndexReport(added=len(added), updated=len(changed) - len(added), deleted=len(gone),
@@ -226,7 +252,7 @@ class Indexer:
                 return
             self._vectors.remove(removed)
             if vectors is not None and len(ids):
-                self._vectors.upsert(ids, vectors)
+                self._vectors.upsert(ids, self.learned_vectors(vectors))
             if generation != self._vectors_generation:
                 self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation

@@ -1,5 +1,10 @@
-"""Learning commits: learn one phase, re-embed the notes whose memory slots changed, gate the candidate on
-held-out links, and commit it (model first, then the embeddings) with its drift, or decline it.
+"""Learning commits: learn one phase, gate the candidate on held-out links, and commit it with its drift, or
+decline it.
+
+Two learners (``config.learner``). The link map (the default) learns a map on the stored embeddings from every
+learned phase's training links: a candidate is the map applied to them, a commit saves the map and makes the
+vector index again (no note is re-encoded). The token-level memory re-embeds the notes whose memory slots
+changed, and a commit writes the model first, then those embeddings.
 
 Validation and declined phases are recorded in the store, so a declined phase is not tried again until its
 links change. The service holds the writer lock and drops its loaded model after a decline or a failure.
@@ -14,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from .config import Config
-from .errors import VaultlearnError, require_finite
-from .metrics import changed_share, neighbour_sets
+from .errors import StateError, VaultlearnError, require_finite
+from .index.learned import LINKMAP_KIND
+from .metrics import changed_share, cosine_shift, neighbour_sets
 from .indexer import Indexer
 from .reports import PhaseReport
 from .store import NoteRow, Store
@@ -52,13 +58,14 @@ class Learning:
             raise VaultlearnError(f"no phase {phase!r}; the phases are: {', '.join(order) or 'none'}")
         return [phase] if phase else self._learnable(order, force)
 
-    def split(self) -> LearnSplit:
-        """Every note and link of the committed state, each phase's links split by :func:`held_out`."""
+    def split(self, hidden: set[tuple[int, int]] = frozenset()) -> LearnSplit:
+        """Every note and link of the committed state, each phase's links split by :func:`held_out`; links in
+        ``hidden`` (note ids) are left out altogether (an evaluation's held-out links)."""
         from .model.validation import held_out
 
         rows = self.store.notes()
         position = {row.id: i for i, row in enumerate(rows)}
-        edges = sorted({(position[a], position[b]) for a, b, _ in self.store.edges()})
+        edges = sorted({(position[a], position[b]) for a, b, _ in self.store.edges() if (a, b) not in hidden})
         phase_of = [row.phase for row in rows]
         by_phase: dict[str, list[tuple[int, int]]] = {}
         for a, b in edges:
@@ -82,6 +89,8 @@ class Learning:
                     progress: Callable[[dict], None] | None) -> PhaseReport:
         """Learn phase ``name``, validate the candidate and commit it if it passes (or ``force``); the report
         says whether it was committed and why."""
+        if self._learner().kind == LINKMAP_KIND:
+            return self._learn_map_phase(name, order, split, force, progress)
         from .model.pairs import PhaseData
 
         learner, rows = self._learner(), split.rows
@@ -99,10 +108,71 @@ class Learning:
             report = self._commit_learned(name, result, split, in_phase, links, candidate)
         else:
             report = self._decline(name, result, links)
-        report.committed, report.forced = check["commit"] or force, force and not check["commit"]
-        report.reason, report.validation = check["reason"], {k: v for k, v in check.items()
-                                                             if k not in ("commit", "reason")}
-        return report
+        return _verdict(report, check, force)
+
+    def _learn_map_phase(self, name: str, order: list[str], split: LearnSplit, force: bool,
+                         progress: Callable[[dict], None] | None) -> PhaseReport:
+        """The link map's phase: :meth:`map_candidate`, then commit the map (or keep the current one)."""
+        if progress:
+            progress({"phase": name, "progress": 0.0})
+        result, check, current, candidate = self.map_candidate(self._learner(), name, order, split)
+        rows = split.rows
+        old = np.array([i for i, row in enumerate(rows) if row.phase != name], dtype=np.int64)
+        probe = old[np.random.default_rng(self.config.seed).permutation(len(old))[:300]]
+        committed = check["commit"] or force
+        report = PhaseReport(
+            name, len(split.by_phase.get(name, [])), result.steps, round(result.seconds, 2), result.loss_start,
+            result.loss_end, updated_slots=0, reembedded=0, reembedded_share=0.0,
+            drift_cosine=cosine_shift(current[old], candidate[old]) if committed else 0.0,
+            top10_changed=changed_share(neighbour_sets(current, probe), neighbour_sets(candidate, probe))
+            if committed and len(probe) else 0.0,
+            vectors_changed=float(np.mean(np.any(candidate != current, axis=1))) if committed else 0.0)
+        if committed:
+            self._commit_map(name, report.links)
+        if progress:
+            progress({"phase": name, "progress": 1.0})
+        return _verdict(report, check, force)
+
+    def map_candidate(self, learner, name: str, order: list[str], split: LearnSplit):
+        """Fit ``learner`` (a LinkMapLearner, changed in place) on the training links of phase ``name`` and every
+        earlier one (replay: the vault keeps them) and validate its map against the map it had; returns the
+        learner's report, the validation, and the stored embeddings mapped before and after."""
+        from .model.linkfit import link_task
+        from .model.validation import compare
+
+        base = self._stored_embeddings(split)
+        links = [split.train.get(p, []) for p in order[: order.index(name) + 1]]
+        task = link_task(base, links, [row.path for row in split.rows], split.adjacency, self.config)
+        current = learner.map.apply(base)
+        result = learner.learn(name, task, self.config.seed)
+        candidate = learner.map.apply(base)
+        check = compare(current, candidate, split.heldout, name, order[: order.index(name)], split.edges,
+                        self.config)
+        return result, check, current, candidate
+
+    def _stored_embeddings(self, split: LearnSplit) -> np.ndarray:
+        """The stored embedding of every note, in split order (every note is embedded after an index)."""
+        ids, vectors = self.store.all_embeddings()
+        out = np.zeros((len(split.rows), vectors.shape[1] if len(vectors) else 1), dtype=np.float32)
+        seen = np.zeros(len(split.rows), dtype=bool)
+        for i, v in zip(ids.tolist(), vectors):
+            if i in split.position:
+                out[split.position[i]], seen[split.position[i]] = v, True
+        if not seen.all():
+            missing = split.rows[int(np.argmin(seen))].path
+            raise StateError(f"{missing} has no embedding: run `vaultlearn index` before learning")
+        return out
+
+    def _commit_map(self, phase: str, links: int) -> None:
+        """Save the learner (its manifest swap is the commit point), record it with the embeddings, and make the
+        vector index again from the new map."""
+        self._learner().save(self.indexer.paths.model)
+        with self.store.transaction():
+            self.indexer.sync_learned_state()
+            counts = self.store.get_json("learned_link_counts", {})
+            self.store.set_json("learned_link_counts", {**counts, phase: links})
+            self.store.bump_generation()
+        self.indexer.drop_vectors()
 
     def _learnable(self, order: list[str], force: bool) -> list[str]:
         """Phases to learn: not learned, and (unless ``force``) not declined with the links they still have."""
@@ -139,15 +209,10 @@ class Learning:
         """:func:`model.validation.compare` of the committed embeddings against the candidate's."""
         from .model.validation import compare
 
-        ids, vectors = self.store.all_embeddings()
-        position = split.position
-        current = np.zeros((len(split.rows), vectors.shape[1] if len(vectors) else 1), dtype=np.float32)
-        for i, v in zip(ids, vectors):
-            if int(i) in position:
-                current[position[int(i)]] = v
+        current = self._stored_embeddings(split)
         changed = current.copy()
         for i, v in zip(candidate["ids"], candidate["vectors"]):
-            changed[position[int(i)]] = v
+            changed[split.position[int(i)]] = v
         earlier = order[: order.index(phase)]
         return compare(current, changed, split.heldout, phase, earlier, split.edges, self.config)
 
@@ -155,7 +220,7 @@ class Learning:
         """What a declined phase reports: what was tried; nothing is saved or re-embedded."""
         return PhaseReport(phase, links, result["steps"], round(result["seconds"], 2), result["loss_start"],
                            result["loss_end"], int(len(result["updated_slots"])), reembedded=0, reembedded_share=0.0,
-                           drift_cosine=0.0, top10_changed=0.0)
+                           drift_cosine=0.0, top10_changed=0.0, vectors_changed=0.0)
 
     def _texts(self, rows: list[NoteRow]) -> list[str]:
         """The embedded text of every note (re-read and parsed; a vanished file leaves its title)."""
@@ -191,7 +256,8 @@ class Learning:
                            reembedded_share=len(ids) / max(1, len(rows)),
                            drift_cosine=cosine_change / max(1, len(old_ids)),
                            top10_changed=changed_share([top_before[i] for i in top_before],
-                                                        [top_after.get(i, frozenset()) for i in top_before]))
+                                                        [top_after.get(i, frozenset()) for i in top_before]),
+                           vectors_changed=len(ids) / max(1, len(rows)))
 
     def _top10(self, ids: np.ndarray) -> dict[int, frozenset[int]]:
         """The ten nearest notes (ids) of each of ``ids`` by the stored embeddings, itself excluded
@@ -203,3 +269,11 @@ class Learning:
             return {}
         sets = neighbour_sets(all_vectors, np.array([row_of[i] for i in probe], dtype=np.int64))
         return {i: frozenset(int(all_ids[h]) for h in hits) for i, hits in zip(probe, sets)}
+
+
+def _verdict(report: PhaseReport, check: dict, force: bool) -> PhaseReport:
+    """``report`` with the validation's verdict, its reason and its figures."""
+    report.committed, report.forced = check["commit"] or force, force and not check["commit"]
+    report.reason = check["reason"]
+    report.validation = {k: v for k, v in check.items() if k not in ("commit", "reason")}
+    return report

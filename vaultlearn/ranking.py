@@ -4,7 +4,7 @@ vault's own links (hide-and-rank), with the hidden links' source texts read from
 from __future__ import annotations
 
 import time
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 import numpy as np
@@ -29,8 +29,9 @@ REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count m
 class Ranking:
     """Rank weights and rank context of one vault's committed state."""
 
-    def __init__(self, vault: Path, config: Config, store: Store):
-        self.vault, self.config, self.store = vault, config, store
+    def __init__(self, vault: Path, config: Config, store: Store, learned: Callable[[np.ndarray], np.ndarray]):
+        """``learned`` turns stored embeddings into the vectors search uses (:meth:`Indexer.learned_vectors`)."""
+        self.vault, self.config, self.store, self._learned = vault, config, store, learned
         self._rank_context: tuple[int, RankContext] | None = None
 
     def ranker(self) -> LinearRanker:
@@ -59,6 +60,7 @@ class Ranking:
         generation = self.store.generation
         if self._rank_context is None or self._rank_context[0] != generation:
             ids, vectors = self.store.all_embeddings()
+            vectors = self._learned(vectors)
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]

@@ -54,13 +54,14 @@ class PhaseReport:
     links: int
     steps: int
     seconds: float
-    loss_start: float
-    loss_end: float
-    updated_slots: int
-    reembedded: int
+    loss_start: float | None  # None: the link map had no fitting links to train on
+    loss_end: float | None
+    updated_slots: int  # the token-level memory's; 0 for the link map
+    reembedded: int  # notes encoded again (the link map re-encodes none)
     reembedded_share: float
-    drift_cosine: float
-    top10_changed: float
+    drift_cosine: float  # mean cosine distance of old notes' vectors before → after
+    top10_changed: float  # share of (a sample of) old notes whose ten nearest notes changed
+    vectors_changed: float  # share of notes whose search vector changed
     committed: bool = False
     forced: bool = False
     reason: str = ""

@@ -3,7 +3,9 @@ is done by :mod:`indexer` (the index path), :mod:`learning` (learning commits) a
 weights and suggestions).
 
 files → scan/parse → store (notes, links) → resolve → phases → embed (changed notes only) → vector index
-→ rank weights. Learning: phase links → ContinualLearner → changed memory slots → affected notes → re-embed.
+→ rank weights. Learning: phase links → the link map (fit on stored embeddings, validated) → the vector index
+made again from the mapped embeddings; or, with ``learner = "memory"``, → ContinualLearner → changed memory
+slots → affected notes → re-embed.
 
 Thread model: one writer at a time (``index``, ``rename``, ``learn`` take the write lock, which is also the
 vault's writer lock across processes: another ``vaultlearn index`` or daemon waits for it); readers
@@ -23,7 +25,8 @@ from pathlib import Path
 
 from .config import Config
 from .export import link_graph
-from .errors import NotAVaultError, NoteNotFoundError
+from .errors import NotAVaultError, NoteNotFoundError, VaultlearnError
+from .index.learned import LINKMAP_KIND
 from .index.context import RankContext
 from .index.fit import LinearRanker
 from .index.suggest import Suggestion
@@ -31,6 +34,7 @@ from .index.vectors import VectorIndex
 from .indexer import Indexer
 from .learning import Learning
 from .lock import WriterLock
+from .model.manifest import read_manifest
 from .ranking import Ranking
 from .reports import IndexReport, LearnReport, Status
 from .paths import StatePaths
@@ -64,7 +68,7 @@ class VaultService:
         self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
-        self.ranking = Ranking(self.vault, self.config, self.store)
+        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer.learned_vectors)
 
     def close(self) -> None:
         """Release the state files."""
@@ -79,7 +83,8 @@ class VaultService:
         return self._encoder
 
     def learner(self):
-        """The ContinualLearner holding the learned state (loaded with the encoder)."""
+        """The learner holding the committed learned state, loaded with the encoder: a LinkMapLearner or a
+        ContinualLearner, as the state on disk (or, before any, ``config.learner``) says."""
         if self._learner is None:
             self._load_model()
         return self._learner
@@ -88,13 +93,24 @@ class VaultService:
         with self._model_lock:
             if self._encoder is not None and self._learner is not None:
                 return  # another thread loaded it while this one waited
-            from .model.continual import ContinualLearner
             from .model.encoder import NoteEncoder
 
             encoder = NoteEncoder(self.config)
-            self._learner = ContinualLearner.load(self.paths.model, encoder, self.config)
+            if self.learned_kind() == LINKMAP_KIND:
+                from .model.linkfit import LinkMapLearner
+
+                self._learner = LinkMapLearner.load(self.paths.model, encoder.dim, self.config)
+            else:
+                from .model.continual import ContinualLearner
+
+                self._learner = ContinualLearner.load(self.paths.model, encoder, self.config)
             encoder.encode(["warm-up"])  # the first forward pass sets up the kernels: not on a user's note
             self._encoder = encoder
+
+    def learned_kind(self) -> str:
+        """The learner of the committed learned state (``config.learner`` before anything is learned)."""
+        manifest = read_manifest(self.paths.model)
+        return self.config.learner if manifest is None else manifest.get("kind", "memory")
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
@@ -138,6 +154,10 @@ class VaultService:
         re-embedded notes. A crash between the two is repaired by the next ``index`` (the memory generation on
         disk differs from the one the embeddings were made with, so every note is re-embedded).
         """
+        if self.learned_kind() != self.config.learner:
+            raise VaultlearnError(
+                f"{self.paths.model} holds what the {self.learned_kind()} learner learned, but config.toml says "
+                f"learner = {self.config.learner!r}: set it back, or remove {self.paths.model} to learn anew")
         with self._write_lock:
             self.index()
             order = self.phases()
@@ -156,6 +176,8 @@ class VaultService:
                     self._encoder = self._learner = None  # back to the committed model
                 self.learning.record_validation(report)
                 reports.append(report)
+            if any(report.committed for report in reports):
+                self.fit_ranker()  # the rank features are similarities of the vectors that just changed
             return LearnReport(reports, self.store.get_json("learned_phases", []))
 
     # ------------------------------------------------------------------------------------------------------
@@ -191,7 +213,7 @@ class VaultService:
 
     def search(self, text: str, k: int | None = None) -> list[Suggestion]:
         """Notes nearest to a free text (loads the model)."""
-        query = self.encoder().encode([text])[0]
+        query = self.indexer.learned_vectors(self.encoder().encode([text]))[0]
         vectors = self.vectors()
         with self._index_lock:
             scores, ids = vectors.search(query, k or self.config.suggest_k)

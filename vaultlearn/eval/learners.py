@@ -21,7 +21,7 @@ from vaultlearn.model.continual import ContinualLearner
 from vaultlearn.model.encoder import NoteEncoder
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher
 from vaultlearn.model.hidden import HiddenCache
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
+from vaultlearn.model.linkfit import LinkMapLearner, link_task
 from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.topology import edge_weights
 
@@ -83,13 +83,13 @@ class Sparse(Frozen):
 
 
 class LinkMapStrategy(Frozen):
-    """The link map on the frozen embeddings: every learned phase's links replayed, links split once and for all
-    into fitting and checking links by their notes' paths."""
+    """The link map on the frozen embeddings, as `vaultlearn learn` runs it (:func:`model.linkfit.link_task`):
+    every learned phase's links replayed, split once and for all into fitting and checking links."""
 
     def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], use_twp: bool, **options):
         self.frozen, self.config, self.paths, self.use_twp = frozen, config, paths, use_twp
         self.learner = LinkMapLearner(frozen.shape[1], config, **options)
-        self.learned: list[tuple[int, int]] = []  # global training links of the learned phases
+        self.learned: list[list[tuple[int, int]]] = []  # global training links of each learned phase
         self.mapped = np.zeros(len(frozen), dtype=bool)
 
     def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
@@ -99,17 +99,11 @@ class LinkMapStrategy(Frozen):
         self.mapped[new] = True
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
-        self.learned += [(int(known[a]), int(known[b])) for a, b in data.pairs]
+        self.learned.append([(int(known[a]), int(known[b])) for a, b in data.pairs])
         local = {int(g): i for i, g in enumerate(known)}
-        fitting, checking = [], []
-        for a, b in self.learned:
-            checks = is_checking_link(self.config.seed, self.paths[a], self.paths[b])
-            (checking if checks else fitting).append((local[a], local[b]))
-        mode = self.config.edge_weighting if self.use_twp else "none"
-        weights = edge_weights(fitting, data.adjacency, mode, self.config.seed) if fitting else None
-        own = sum(not is_checking_link(self.config.seed, self.paths[int(known[a])], self.paths[int(known[b])])
-                  for a, b in data.pairs)
-        task = LinkTask(self.frozen[known], fitting, checking, data.adjacency, weights, own)
+        links = [[(local[a], local[b]) for a, b in phase_links] for phase_links in self.learned]
+        task = link_task(self.frozen[known], links, [self.paths[g] for g in known], data.adjacency, self.config,
+                         self.use_twp)
         self.learner.learn(phase, task, self.config.seed)
         before = emb[known].copy()
         emb[known] = self.learner.map.apply(self.frozen[known])

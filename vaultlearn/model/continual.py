@@ -42,6 +42,8 @@ KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
 class ContinualLearner:
     """Sparse memory finetuning of the encoder's memory, one phase after another, with state on disk."""
 
+    kind = "memory"  # config.learner
+
     def __init__(
         self,
         encoder: NoteEncoder,

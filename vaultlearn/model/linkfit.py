@@ -38,6 +38,7 @@ from vaultlearn.index.learned import LINKMAP_KIND
 from vaultlearn.model.linkmap import LinkMap, map_embeddings
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
 from vaultlearn.model.overlap import phase_fishers
+from vaultlearn.model.topology import edge_weights
 from vaultlearn.model.validation import unit_hash
 
 MAX_STEPS = 300
@@ -230,6 +231,22 @@ class LinkMapLearner:
         learner.learned_phases = list(manifest["learned_phases"])
         learner.generation = manifest["generation"]
         return learner
+
+
+def link_task(embeddings: np.ndarray, links_by_phase: Sequence[Sequence[tuple[int, int]]], paths: Sequence[str],
+              adjacency: list[set[int]], config: Config, use_twp: bool = True) -> LinkTask:
+    """The task of learning the last of ``links_by_phase`` (every learned phase's training links in order, the
+    earlier ones replayed): each link fitting or checking by :func:`is_checking_link` of its notes' ``paths``;
+    TWP degree weights (``config.edge_weighting``) unless ``use_twp`` is off."""
+    fitting, checking, own = [], [], 0
+    for k, links in enumerate(links_by_phase):
+        for a, b in links:
+            checks = is_checking_link(config.seed, paths[a], paths[b])
+            (checking if checks else fitting).append((a, b))
+            own += not checks and k == len(links_by_phase) - 1
+    mode = config.edge_weighting if use_twp else "none"
+    weights = edge_weights(fitting, adjacency, mode, config.seed) if fitting else None
+    return LinkTask(embeddings, fitting, checking, adjacency, weights, own)
 
 
 def without_links(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
