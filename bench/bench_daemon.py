@@ -28,9 +28,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the daemon does, so the baseline is comparable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 from synth_vault import write_vault  # noqa: E402
-from test_daemon_e2e import SAMPLE_VAULT, DaemonProcess, assert_consistent, poll  # noqa: E402
+from tests.conftest import SAMPLE_VAULT, DaemonProcess, poll  # noqa: E402
+from tests.test_daemon_e2e import assert_consistent  # noqa: E402
 
 from vaultlearn.config import Config  # noqa: E402
 from vaultlearn.paths import STATE_DIR, StatePaths  # noqa: E402

@@ -24,10 +24,10 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the daemon does, so the baseline is comparable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))
 from bench_index import FreeEncoder  # noqa: E402
 from synth_vault import write_vault  # noqa: E402
-from test_daemon_e2e import DaemonProcess, poll  # noqa: E402
+from tests.conftest import DaemonProcess, poll  # noqa: E402
 
 from vaultlearn.paths import StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402

@@ -48,7 +48,8 @@ from vaultlearn.eval.traces import remove_traces
 from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
 from vaultlearn.index.fit import COSINE, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
-from vaultlearn.service import FIT_SAMPLE, KEEP_WORDS_SHARE, VaultService
+from vaultlearn.ranking import FIT_SAMPLE, KEEP_WORDS_SHARE
+from vaultlearn.service import VaultService
 from vaultlearn.vault.read import read_note_text
 
 BLEND_GRAPH = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.8)
