@@ -39,7 +39,8 @@ def test_eval_run_with_a_nan_embedding_fails(monkeypatch):
 def test_learning_that_turns_nan_fails_and_commits_nothing(sample_vault, monkeypatch):
     from vaultlearn.service import VaultService
 
-    service = VaultService(sample_vault, tiny_config(learn_steps=2, learn_top_t=64, memory_topk=8, memory_heads=2))
+    service = VaultService(sample_vault, tiny_config(learn_steps=2, learn_top_t=64, memory_topk=8, memory_heads=2,
+                                                     learner="memory"))
     service.index()
 
     def poisoned(self, rows):
@@ -48,6 +49,21 @@ def test_learning_that_turns_nan_fails_and_commits_nothing(sample_vault, monkeyp
     monkeypatch.setattr(ContinualLearner, "_sgd_rows", poisoned)
     with pytest.raises(NonFiniteError, match="phase"):
         service.learn()
+    assert service.status().learned_phases == []
+    assert not (service.paths.model / "manifest.json").exists()
+    service.close()
+
+
+def test_a_link_map_that_turns_nan_fails_and_commits_nothing(sample_vault, monkeypatch):
+    from vaultlearn.model.linkfit import LinkMapLearner
+    from vaultlearn.service import VaultService
+
+    service = VaultService(sample_vault, tiny_config())
+    service.index()
+    nan = staticmethod(lambda *args: torch.tensor(float("nan"), requires_grad=True))
+    monkeypatch.setattr(LinkMapLearner, "_loss", nan)
+    with pytest.raises(NonFiniteError, match="link-map training loss of phase"):
+        service.learn(force=True)
     assert service.status().learned_phases == []
     assert not (service.paths.model / "manifest.json").exists()
     service.close()

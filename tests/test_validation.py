@@ -83,17 +83,20 @@ def test_learn_declines_keeps_the_model_and_force_commits(tiny_vault):
 
     forced = run("learn", "--vault", tiny_vault, "--phase", "greenhouse", "--force", "--json")
     phase = json.loads(forced.stdout)["phases"][0]
-    assert phase["committed"] and phase["forced"] and phase["reembedded"] > 0
+    assert phase["committed"] and phase["forced"] and phase["reembedded"] == 0, "the link map re-encodes no note"
+    assert json.loads((tiny_vault / ".vaultlearn" / "model" / "manifest.json").read_text())["learned_phases"] == [
+        "greenhouse"]
     status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
     assert status["learned_phases"] == ["greenhouse"] and status["declined_phases"] == {}
 
 
 def test_learn_commits_a_phase_that_passes_validation(tiny_vault):
-    set_config(tiny_vault, learn_min_gain=-1.0, learn_max_drop=1.0)  # any candidate passes
-    out = run("learn", "--vault", tiny_vault, "--phase", "greenhouse")
+    set_config(tiny_vault, learn_min_gain=-1.0, learn_max_drop=1.0)  # passes unless Recall@10 falls
+    out = run("learn", "--vault", tiny_vault, "--phase", "beehive-monitor")  # gains MRR, keeps Recall@10 here
     assert out.returncode == 0, out.stderr
-    assert "greenhouse:" in out.stdout and "validated: Recall@10" in out.stdout
+    assert "beehive-monitor:" in out.stdout and "validated: Recall@10" in out.stdout
     status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
-    assert status["learned_phases"] == ["greenhouse"]
-    record = status["learn_validation"]["greenhouse"]
+    assert status["learned_phases"] == ["beehive-monitor"]
+    record = status["learn_validation"]["beehive-monitor"]
     assert record["committed"] and not record["forced"] and record["validation"]["links"] >= 1
+    assert record["validation"]["recall_candidate"] >= record["validation"]["recall_current"]
