@@ -127,10 +127,10 @@ class Learning:
             top10_changed=changed_share(neighbour_sets(current, probe), neighbour_sets(candidate, probe))
             if committed and len(probe) else 0.0,
             vectors_changed=float(np.mean(np.any(candidate != current, axis=1))) if committed else 0.0)
+        if progress:
+            progress({"phase": name, "progress": 1.0})  # before the commit: a stop asked for now commits nothing
         if committed:
             self._commit_map(name, report.links)
-        if progress:
-            progress({"phase": name, "progress": 1.0})
         return _verdict(report, check, force)
 
     def map_candidate(self, learner, name: str, order: list[str], split: LearnSplit):
