@@ -48,6 +48,8 @@ class Config:
     # continual learning
     learner: str = "linkmap"  # "linkmap": a map on stored embeddings, the one measured to gain (docs/RESULTS.md);
     # "memory": the token-level sparse memory (every learn_* and memory_* setting below is its own)
+    map_ewc_lambda: float = 1.0  # the link map's EWC scale over its largest Fisher entry (docs/RESULTS.md: 100
+    # locks the map after the first phase, 0 forgets most)
     learn_steps: int = 100  # the budget measured in docs/RESULTS.md
     learn_batch_size: int = 32
     learn_lr: float = 2.0

@@ -47,8 +47,6 @@ LEARNING_RATE = 1e-4
 CHECKING_SHARE = 0.2
 MAX_CHECKING_LINKS = 500
 MAP_FISHER = "map_weights"  # the overlap report's group: the per-example Fisher of W
-EWC_LAMBDA = 1.0  # the penalty's scale over the largest Fisher entry; of 100, 10, 1 and 0 the best mean gain over
-# both development vaults and both protocols, 3 seeds (docs/RESULTS.md): 100 locks the map after the first phase
 
 
 def is_checking_link(seed: int, source: str, target: str, share: float = CHECKING_SHARE) -> bool:
@@ -100,10 +98,12 @@ class LinkMapReport:
 class LinkMapLearner:
     """Owns the map and its online-EWC state; ``learn`` one phase at a time."""
 
-    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, ewc_lambda: float = EWC_LAMBDA):
+    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, ewc_lambda: float | None = None):
+        """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default ``config.map_ewc_lambda``)."""
         self.map = LinkMap(dim)
         self.config = config
-        self.use_fisher, self.ewc_lambda = use_fisher, ewc_lambda
+        self.use_fisher = use_fisher
+        self.ewc_lambda = config.map_ewc_lambda if ewc_lambda is None else ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
         self.learned_phases: list[str] = []
