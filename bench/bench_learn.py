@@ -26,7 +26,8 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.model.continual import ContinualLearner
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link, without_links
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, without_links
+from vaultlearn.model.validation import is_checking_link
 from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 

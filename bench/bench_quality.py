@@ -17,7 +17,8 @@ the blend shipped before the reranker (cosine + g·Adamic–Adar/max + m·mentio
 ``--learn``: per seed, also the same rankers after learning. A link map is learned phase after phase as
 `vaultlearn learn` does (:meth:`Learning.map_candidate`: replay, validation, a declined phase keeps the map it
 had) on every link of the vault but the seed's hidden ones, and every note's vector (the no-trace sources' too)
-is mapped; the rankers are fitted again on the mapped vectors, as `learn` refits the vault's reranker.
+is mapped; the rankers are fitted again on the mapped vectors, as `learn` refits the vault's reranker (hiding
+only links the map never fits).
 
     python bench/bench_quality.py [VAULT …] [--hub-notes N] [--sample 100] [--seeds 1 2 3] [--workdir DIR]
                                   [--learn] [--json F]
@@ -47,7 +48,7 @@ from synth_vault import write_hub_vault  # noqa: E402
 from vaultlearn.eval.traces import remove_traces
 from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
 from vaultlearn.index.fit import COSINE, fit_ranker, quality, target_ranks
-from vaultlearn.index.holdout import hidden_cases, sample_hidden
+from vaultlearn.index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from vaultlearn.ranking import FIT_SAMPLE, KEEP_WORDS_SHARE
 from vaultlearn.service import VaultService
 from vaultlearn.vault.read import read_note_text
@@ -120,7 +121,8 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
     pool = service.config.candidate_pool
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
-    fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed + 1000, skip_sources=set(hidden[:, 0].tolist()))
+    eligible = None if mapped is None else unseen_by_map(fit_ctx, service.config)  # as Ranking.fit does
+    fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed + 1000, set(hidden[:, 0].tolist()), eligible)
     keep = np.random.default_rng(seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
     fit_pairs, fit_targets = hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep), pool)
     ranker, report = fit_ranker(fit_pairs, fit_targets, seed=seed)

@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from vaultlearn.errors import NonFiniteError
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, is_checking_link
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask
+from vaultlearn.model.validation import is_checking_link
 from vaultlearn.index.learned import committed_map
 from vaultlearn.model.linkmap import LinkMap
 

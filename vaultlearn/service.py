@@ -68,7 +68,8 @@ class VaultService:
         self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
-        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer.learned_vectors)
+        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer.learned_vectors,
+                               lambda: self.indexer.committed_map()[1] is not None)
 
     def close(self) -> None:
         """Release the state files."""

@@ -6,24 +6,36 @@ from collections.abc import Collection, Sequence
 
 import numpy as np
 
+from vaultlearn.config import Config
 from vaultlearn.index.context import RankContext
 from vaultlearn.index.features import PairFeatures, pair_features
+from vaultlearn.model.validation import never_fitted
 
 
-def sample_hidden(ctx: RankContext, limit: int, seed: int, skip_sources: Collection[int] = ()) -> np.ndarray:
+def sample_hidden(ctx: RankContext, limit: int, seed: int, skip_sources: Collection[int] = (),
+                  eligible: np.ndarray | None = None) -> np.ndarray:
     """One seeded link per sampled source note with two or more links, ``(m, 2)`` positions.
 
-    The source keeps at least one link after hiding; ``skip_sources`` (positions) are never sampled.
+    The source keeps at least one link after hiding; ``skip_sources`` (positions) are never sampled;
+    ``eligible`` (a mask over ``ctx.graph.links()``) limits the links that may be hidden.
     """
     links = ctx.graph.links()
     rng = np.random.default_rng(seed)
-    sources = np.unique(links[:, 0])
+    rows = np.arange(len(links)) if eligible is None else np.flatnonzero(eligible)
     counts = np.bincount(links[:, 0], minlength=ctx.graph.n)
+    open_counts = np.bincount(links[rows, 0], minlength=ctx.graph.n)
+    sources = np.unique(links[rows, 0])
     sources = sources[(counts[sources] >= 2) & ~np.isin(sources, list(skip_sources))]
     sources = rng.permutation(sources)[:limit]
-    starts = np.searchsorted(links[:, 0], sources)
-    picks = starts + (rng.random(len(sources)) * counts[sources]).astype(np.int64)
+    starts = np.searchsorted(links[rows, 0], sources)
+    picks = rows[starts + (rng.random(len(sources)) * open_counts[sources]).astype(np.int64)]
     return links[np.sort(picks)]
+
+
+def unseen_by_map(ctx: RankContext, config: Config) -> np.ndarray:
+    """The links of ``ctx.graph`` no link map ever fits (:func:`model.validation.never_fitted`): the ones a
+    reranker may hide to fit on the mapped vectors without the map having learned the answer."""
+    return never_fitted([(ctx.notes[a].path, ctx.notes[b].path) for a, b in ctx.graph.links()], config)
 
 
 def hidden_cases(ctx: RankContext, hidden: np.ndarray, texts: Sequence[str | None], pool: int,

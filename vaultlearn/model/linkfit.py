@@ -39,19 +39,13 @@ from vaultlearn.model.linkmap import LinkMap, map_embeddings
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
 from vaultlearn.model.overlap import phase_fishers
 from vaultlearn.model.topology import edge_weights
-from vaultlearn.model.validation import unit_hash
+from vaultlearn.model.validation import is_checking_link
 
 MAX_STEPS = 300
 CHECK_EVERY = 25
 LEARNING_RATE = 1e-4
-CHECKING_SHARE = 0.2
 MAX_CHECKING_LINKS = 500
 MAP_FISHER = "map_weights"  # the overlap report's group: the per-example Fisher of W
-
-
-def is_checking_link(seed: int, source: str, target: str, share: float = CHECKING_SHARE) -> bool:
-    """Whether the link source → target checks the map rather than fits it: the same answer in every phase."""
-    return unit_hash(f"checking|{seed}|{source}|{target}") < share
 
 
 @dataclass

@@ -21,13 +21,34 @@ from vaultlearn.config import Config
 from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
 
 
+CHECKING_SHARE = 0.2  # of the training links, those the link map checks with and never fits
+
+
 def held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]], share: float, seed: int) -> set[int]:
     """Indices of the held-out links among one phase's ``links``; ``names`` are their (source, target) paths."""
     if len(links) < 2:
         return set()
-    marks = [unit_hash(f"{seed}|{src}|{dst}") for src, dst in names]
+    marks = [_held_out_mark(seed, src, dst) for src, dst in names]
     chosen = {i for i, mark in enumerate(marks) if mark < share}
     return chosen or {int(np.argmin(marks))}
+
+
+def _held_out_mark(seed: int, source: str, target: str) -> float:
+    return unit_hash(f"{seed}|{source}|{target}")
+
+
+def is_checking_link(seed: int, source: str, target: str, share: float = CHECKING_SHARE) -> bool:
+    """Whether the link source → target checks the link map rather than fits it: the same answer in every phase."""
+    return unit_hash(f"checking|{seed}|{source}|{target}") < share
+
+
+def never_fitted(names: Sequence[tuple[str, str]], config: Config) -> np.ndarray:
+    """For each link (source, target paths), whether no phase of the link map ever fits it: held out by
+    validation, or a checking link (a phase with a single held-out link by the fallback of :func:`held_out` is
+    counted as fitted: the mask errs on the side of leaving a link out)."""
+    seed, share = config.seed, config.learn_validation_share
+    return np.array([_held_out_mark(seed, a, b) < share or is_checking_link(seed, a, b) for a, b in names],
+                    dtype=bool)
 
 
 def unit_hash(text: str) -> float:
