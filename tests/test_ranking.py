@@ -156,6 +156,19 @@ def test_hidden_cases_hide_the_links_from_the_graph():
     assert sample_hidden(ctx, 10, seed=0, skip_sources={0})[:, 0].tolist() == [2]
 
 
+def test_hidden_links_can_be_limited_to_eligible_ones():
+    ctx = context()
+    links = ctx.graph.links()
+    everything = np.ones(len(links), dtype=bool)
+    for seed in range(5):
+        assert (sample_hidden(ctx, 10, seed, eligible=everything) == sample_hidden(ctx, 10, seed)).all()
+    only = np.array([tuple(link) in {(0, 2), (2, 4)} for link in links.tolist()])
+    for seed in range(5):
+        assert sorted(map(tuple, sample_hidden(ctx, 10, seed, eligible=only).tolist())) == [(0, 2), (2, 4)]
+    none = np.zeros(len(links), dtype=bool)
+    assert len(sample_hidden(ctx, 10, 0, eligible=none)) == 0
+
+
 def test_suggest_for_explains_each_feature_that_lifts_a_note():
     ctx = context()
     ranker = LinearRanker(("cosine", "common_neighbours", "mentioned"), (0, 0, 0), (1, 1, 1), (1.0, 1.0, 1.0))

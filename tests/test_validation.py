@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import TINY, run
 from vaultlearn.config import Config
-from vaultlearn.model.validation import compare, held_out
+from vaultlearn.model.validation import compare, held_out, is_checking_link, never_fitted
 
 # note 0 links to 1 (held out, phase "new") and 2 (held out, phase "old" is note 3's: 3 → 4)
 EDGES = [(0, 1), (3, 4)]
@@ -32,6 +32,16 @@ def test_held_out_share_is_seeded_stable_and_never_empty():
     grown = held_out(links + [(60, 61)], names + [("n60.md", "n61.md")], 0.2, seed=0)
     assert out <= grown, "a link stays held out when the phase gains links"
     assert len(held_out(links[:2], names[:2], 0.01, seed=0)) == 1 and held_out(links[:1], names[:1], 0.5, 0) == set()
+
+
+def test_never_fitted_links_are_the_held_out_and_the_checking_ones():
+    names = [(f"n{i}.md", f"m{i % 41}.md") for i in range(2000)]
+    config = Config()
+    mask = never_fitted(names, config)
+    held = held_out(list(range(2000)), names, config.learn_validation_share, config.seed)
+    checking = {i for i, (a, b) in enumerate(names) if is_checking_link(config.seed, a, b)}
+    assert set(np.flatnonzero(mask).tolist()) == held | checking
+    assert 0.30 < mask.mean() < 0.42  # 20% held out + 20% of the rest checking
 
 
 def test_a_candidate_that_gains_and_keeps_earlier_phases_is_committed():
