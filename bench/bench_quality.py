@@ -17,8 +17,9 @@ the blend shipped before the reranker (cosine + g·Adamic–Adar/max + m·mentio
 ``--learn``: per seed, also the same rankers after learning. A link map is learned phase after phase as
 `vaultlearn learn` does (:meth:`Learning.map_candidate`: replay, validation, a declined phase keeps the map it
 had) on every link of the vault but the seed's hidden ones, and every note's vector (the no-trace sources' too)
-is mapped; the rankers are fitted again on the mapped vectors, as `learn` refits the vault's reranker (hiding
-only links the map never fits).
+has its learned vector (the rankers' ``learned`` feature); the rankers are fitted again, as `learn` refits the
+vault's reranker (hiding only links the map never fits). Plain cosine stays the base model's; "learned cosine"
+ranks by the learned vectors alone.
 
     python bench/bench_quality.py [VAULT …] [--hub-notes N] [--sample 100] [--seeds 1 2 3] [--workdir DIR]
                                   [--learn] [--json F]
@@ -95,7 +96,7 @@ def no_trace_vectors(service: VaultService, ctx, hidden: np.ndarray, cache: Path
 
 
 def learned_context(service: VaultService, ctx, hidden: np.ndarray):
-    """``ctx`` with every vector mapped by a link map learned on all links but ``hidden`` (positions), phase by
+    """``ctx`` with learned vectors from a link map learned on all links but ``hidden`` (positions), phase by
     phase through `learn`'s validation; the map (a function of base vectors) and the phases it kept."""
     from vaultlearn.model.linkfit import LinkMapLearner
 
@@ -111,13 +112,13 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
             kept.append(name)
         else:
             learner = before
-    return replace(ctx, vectors=learner.map.apply(ctx.vectors)), learner.map.apply, kept
+    return replace(ctx, learned=learner.map.apply(ctx.vectors)), learner.map.apply, kept
 
 
 def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
              mapped: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
-    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: what the
-    context's vectors are made with from base ones (the re-embedded no-trace sources go through it too)."""
+    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: how the
+    context's learned vectors are made from base ones (the re-embedded no-trace sources go through it too)."""
     pool = service.config.candidate_pool
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
@@ -134,10 +135,11 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
         keep_words = np.full(len(hidden), protocol == "standard")
         vectors = None if protocol == "standard" else no_trace_vectors(
             service, ctx, hidden, workdir / f"notrace-vectors-{seed}-{sample}.npz")
-        if vectors is not None and mapped is not None:
-            vectors = mapped(vectors)
-        pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors)
-        scores = {"plain cosine": COSINE.scores(pairs), "fitted blend (before)": blend_scores(pairs, g, m),
+        learned = None if vectors is None or mapped is None else mapped(vectors)
+        pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors,
+                                      learned)
+        scores = {"plain cosine": COSINE.scores(pairs), "learned cosine": pairs.column("learned"),
+                  "fitted blend (before)": blend_scores(pairs, g, m),
                   "reranker": ranker.scores(pairs)}
         scores.update({f"reranker without {group}": model.scores(pairs) for group, model in ablations.items()})
         out[protocol] = {name: quality(target_ranks(s, pairs, targets)) for name, s in scores.items()}

@@ -31,8 +31,8 @@ class Ranking:
 
     def __init__(self, vault: Path, config: Config, store: Store, learned: Callable[[np.ndarray], np.ndarray],
                  map_learned: Callable[[], bool]):
-        """``learned`` turns stored embeddings into the vectors search uses (:meth:`Indexer.learned_vectors`);
-        ``map_learned`` says whether a link map is committed."""
+        """``learned`` turns stored embeddings into the learned vectors (:meth:`Indexer.learned_vectors`): the
+        rank context's ``learned`` once ``map_learned`` says a link map is committed."""
         self.vault, self.config, self.store = vault, config, store
         self._learned, self._map_learned = learned, map_learned
         self._rank_context: tuple[int, RankContext] | None = None
@@ -59,15 +59,17 @@ class Ranking:
         return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
 
     def rank_context(self) -> RankContext:
-        """Embeddings, link graph, names, folders, tags and phases of the committed state (cached per generation)."""
+        """Embeddings (and learned vectors), link graph, names, folders, tags and phases of the committed state
+        (cached per generation)."""
         generation = self.store.generation
         if self._rank_context is None or self._rank_context[0] != generation:
             ids, vectors = self.store.all_embeddings()
-            vectors = self._learned(vectors)
+            learned = self._learned(vectors) if self._map_learned() else None
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
-            self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes, self.store.link_texts()))
+            self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes, self.store.link_texts(),
+                                                                learned))
         return self._rank_context[1]
 
     def own_words(self, path: str, raw: bytes, hidden_names: list[str] | None = None,
@@ -98,7 +100,7 @@ class Ranking:
         (measured on both dev vaults: a share of 0.75 kept the no-trace figures of 0.5 and lifted the
         standard ones). Sources in ``exclude_sources`` (note ids) are not used. Once a link map is learned, only
         links it never fitted are hidden (:func:`index.holdout.unseen_by_map`): on the links the map learned,
-        the similarity of the mapped vectors looks better than it is on the links a writer has not made yet.
+        the learned similarity looks better than it is on the links a writer has not made yet.
         """
         started, cpu = time.perf_counter(), time.process_time()
         ctx = self.rank_context()

@@ -41,12 +41,15 @@ class RankContext:
     mentions: MentionMatcher
     shown_links: np.ndarray  # (m, 2) positions of the links written with a display text
     shown_texts: Sequence[str]  # their display texts
+    learned: np.ndarray | None = None  # (n, d) the learned vectors (the link map's), None before any learning
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, edges: Iterable[tuple[int, int]],
-              notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = ()) -> "RankContext":
-        """The context over ``ids`` (with ``vectors`` and ``notes`` in the same order), resolved ``edges`` and
-        ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their targets."""
+              notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = (),
+              learned: np.ndarray | None = None) -> "RankContext":
+        """The context over ``ids`` (with ``vectors``, ``learned`` and ``notes`` in the same order), resolved
+        ``edges`` and ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
+        targets."""
         graph = VaultGraph.from_ids(ids, edges)
         position = {int(i): p for p, i in enumerate(np.asarray(ids).tolist())}
         shown = [(position[a], position[b], text) for a, b, text in link_texts if a in position and b in position]
@@ -72,6 +75,7 @@ class RankContext:
             mentions=_matcher(notes, graph, shown_links, shown_texts),
             shown_links=shown_links,
             shown_texts=shown_texts,
+            learned=None if learned is None else np.ascontiguousarray(learned, dtype=np.float32),
         )
 
     @cached_property

@@ -3,6 +3,8 @@
 Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 - ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
+- ``learned``: cosine of the two notes' learned vectors (the link map `vaultlearn learn` fits; the cosine before
+  any learning), so what learning taught is one weighed piece of evidence, never a replacement for the rest;
 - ``adapted``: cosine of the candidate with the query's embedding mapped by the vault's link adapter (adapter.py:
   a linear map from a note's embedding towards the notes it links to, fitted on the visible links);
 - ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;
@@ -33,11 +35,13 @@ from vaultlearn.index.context import RankContext
 from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
 
-FEATURES = ("cosine", "cosine_gap", "adapted", "propagated", "link_profile", "expected_target", "collaborative",
-            "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours", "pagerank", "mentioned",
-            "title_words", "initials", "learned_alias", "in_degree", "same_folder", "shared_tags", "same_phase")
+FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_profile", "expected_target",
+            "collaborative", "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours",
+            "pagerank", "mentioned", "title_words", "initials", "learned_alias", "in_degree", "same_folder",
+            "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
+    "learned": ("learned",),
     "adapted": ("adapted",),
     "propagated": ("propagated",),
     "link profile": ("link_profile",),
@@ -67,25 +71,31 @@ class PairFeatures:
 
 
 def pair_features(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None],
-                  pool: int) -> PairFeatures:
+                  pool: int, learned: np.ndarray | None = None) -> PairFeatures:
     """Candidates and their features for each query position (``vectors``: the queries' embeddings;
-    ``texts``: their own words for the mention feature, None to skip it). A query's existing links in
-    ``ctx.graph`` are excluded from its candidates."""
+    ``learned``: their learned vectors, default ``ctx.learned`` of the queries; ``texts``: their own words for
+    the mention feature, None to skip it). A query's existing links in ``ctx.graph`` are excluded from its
+    candidates. Before any learning the ``learned`` feature is the cosine."""
+    if ctx.learned is None:
+        learned = vectors
+    elif learned is None:
+        learned = ctx.learned[queries]
     with one_blas_thread():
-        parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], texts[s:s + CHUNK], pool, s)
-                 for s in range(0, len(queries), CHUNK)]
+        parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], learned[s:s + CHUNK], texts[s:s + CHUNK],
+                        pool, s) for s in range(0, len(queries), CHUNK)]
     if not parts:
         return PairFeatures(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(FEATURES))))
     return PairFeatures(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "notes", "values")))
 
 
-def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None], pool: int,
-           offset: int) -> PairFeatures:
+def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: np.ndarray,
+           texts: Sequence[str | None], pool: int, offset: int) -> PairFeatures:
     graph, n = ctx.graph, len(ctx.ids)
     local = np.arange(len(queries))
     excluded = graph.out[queries].toarray() > 0
     excluded[local, queries] = True
     cosine = vectors @ ctx.vectors.T
+    learned_cosine = cosine if ctx.learned is None else learned @ ctx.learned.T
     adapted = normalise(vectors @ ctx.adapter) @ ctx.vectors.T
     similar = np.where(excluded, -np.inf, cosine)
     similar[local, queries] = -np.inf
@@ -101,7 +111,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     for r, text in enumerate(texts):
         if text:
             named[r, ctx.mentions.named_in(text)] = True
-    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted), excluded, pool) | (named & ~excluded)
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted, learned_cosine), excluded, pool)
+    mask |= named & ~excluded
     rows, notes = np.nonzero(mask)
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]
@@ -118,6 +129,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Se
     columns = {
         "cosine": cosine[rows, notes],
         "cosine_gap": cosine[rows, notes] - best[rows],
+        "learned": learned_cosine[rows, notes],
         "adapted": adapted[rows, notes],
         "propagated": similarities[:, 0],
         "link_profile": similarities[:, 1],

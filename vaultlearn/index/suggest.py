@@ -79,6 +79,7 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
 
     value = {f: float(pairs.column(f)[i]) for f in ranker.features}
     said = {
+        "learned": lambda: f"similar as your links taught ({value['learned']:.2f})",
         "propagated": lambda: f"its linked notes are similar ({value['propagated']:.2f})",
         "collaborative": lambda: f"linked from {len(voters)} similar note{'s' * (len(voters) != 1)} ({titles(voters)})",
         "adamic_adar": lambda: f"{len(shared)} shared neighbour{'s' * (len(shared) != 1)} ({titles(shared)})",
