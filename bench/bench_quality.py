@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_vault import write_hub_vault  # noqa: E402
 
 from vaultlearn.eval.traces import remove_traces
-from vaultlearn.index.features import FEATURES, GROUPS, PairFeatures
-from vaultlearn.index.fit import COSINE, fit_ranker, quality, target_ranks
+from vaultlearn.index.features import BASE_FEATURES, GROUPS, PairFeatures
+from vaultlearn.index.fit import COSINE, add_learned, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from vaultlearn.ranking import FIT_SAMPLE, KEEP_WORDS_SHARE
 from vaultlearn.service import VaultService
@@ -115,6 +115,15 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
     return replace(ctx, learned=learner.map.apply(ctx.vectors)), learner.map.apply, kept
 
 
+def fit_cases(service: VaultService, ctx, fit_ctx, seed: int, skip: set[int], eligible: np.ndarray | None = None):
+    """Hide-and-rank cases to fit on, of other sources than the evaluated ones (``skip``), as Ranking.fit makes
+    them."""
+    fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed, skip, eligible)
+    keep = np.random.default_rng(seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
+    return hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep),
+                        service.config.candidate_pool)
+
+
 def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
              mapped: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: how the
@@ -122,13 +131,15 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
     pool = service.config.candidate_pool
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
-    eligible = None if mapped is None else unseen_by_map(fit_ctx, service.config)  # as Ranking.fit does
-    fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed + 1000, set(hidden[:, 0].tolist()), eligible)
-    keep = np.random.default_rng(seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
-    fit_pairs, fit_targets = hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep), pool)
-    ranker, report = fit_ranker(fit_pairs, fit_targets, seed=seed)
-    ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in FEATURES if f not in names], seed)[0]
+    skip = set(hidden[:, 0].tolist())
+    fit_pairs, fit_targets = fit_cases(service, ctx, fit_ctx, seed + 1000, skip)
+    ranker, report = fit_ranker(fit_pairs, fit_targets, BASE_FEATURES, seed=seed)
+    ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in BASE_FEATURES if f not in names], seed)[0]
                  for group, names in GROUPS.items() if group != "text"}
+    if mapped is not None:  # the second stage, as Ranking.fit: the learned weight on links the map never fitted
+        ablations["learned"] = ranker
+        unseen = fit_cases(service, ctx, fit_ctx, seed + 2000, skip, unseen_by_map(fit_ctx, service.config))
+        ranker, report["learned"] = add_learned(ranker, *unseen)
     g, m = fit_blend(fit_pairs, fit_targets)
     out = {"fit": report, "blend": [g, m], "hidden": len(hidden)}
     for protocol in ("standard", "no-trace"):

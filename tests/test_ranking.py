@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from vaultlearn.index.context import NoteInfo, RankContext
-from vaultlearn.index.features import FEATURES, NEIGHBOURS, PairFeatures, pair_features
-from vaultlearn.index.fit import COSINE, LinearRanker, fit_ranker, quality, target_ranks
+from vaultlearn.index.features import BASE_FEATURES, FEATURES, NEIGHBOURS, PairFeatures, pair_features
+from vaultlearn.index.fit import COSINE, LinearRanker, add_learned, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
 from vaultlearn.index.mentions import MentionMatcher, learned_names, plain_text
 from vaultlearn.index.suggest import suggest_for
@@ -128,6 +128,22 @@ def test_fit_learns_a_feature_that_helps_and_beats_cosine():
     assert report["model"] == "linear" and report["mrr_fitted"] > report["mrr_cosine"] + 0.1
     assert ranker.coef[ranker.features.index("collaborative")] > 0
     assert LinearRanker.from_json(ranker.to_json()) == ranker
+
+
+def test_the_learned_similarity_is_weighed_only_when_it_adds():
+    pairs, targets = synthetic_cases(helpful=True)
+    ranker, _ = fit_ranker(pairs, targets, BASE_FEATURES)
+    assert "learned" not in ranker.features
+    unseen, unseen_targets = synthetic_cases(helpful=True, seed=1)
+    noise, _ = add_learned(ranker, unseen, unseen_targets)  # "learned" is noise in these cases
+    assert noise.features[-1] == "learned" and noise.coef[-1] == 0.0
+    np.testing.assert_allclose(noise.scores(unseen), ranker.scores(unseen))
+    unseen.values[:, FEATURES.index("learned")] += 2.0 * (unseen.notes == unseen_targets[unseen.rows])
+    stacked, report = add_learned(ranker, unseen, unseen_targets)
+    assert stacked.coef[-1] > 0 and report["mrr_with"] > report["mrr_without"] + 0.05
+    assert stacked.coef[:-1] == ranker.coef, "the first stage is kept as it was fitted"
+    with pytest.raises(ValueError, match="never fitted"):
+        add_learned(ranker, unseen, np.zeros(0, dtype=np.int64))
 
 
 def test_fit_falls_back_to_cosine_when_nothing_helps_or_links_are_few():

@@ -13,8 +13,8 @@ from .config import Config
 from .errors import NotIndexedError
 from .eval.traces import remove_traces
 from .index.context import NoteInfo, RankContext
-from .index.features import FEATURES
-from .index.fit import COSINE, LinearRanker, fit_ranker
+from .index.features import BASE_FEATURES, FEATURES
+from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from .index.mentions import plain_text
 from .index.suggest import Suggestion, suggest_for
@@ -98,25 +98,31 @@ class Ranking:
         Most hidden links keep their words in the source's text (a plain mention), the others lose every
         trace (KEEP_WORDS_SHARE), so the model learns both the mention and what finds a link with no words
         (measured on both dev vaults: a share of 0.75 kept the no-trace figures of 0.5 and lifted the
-        standard ones). Sources in ``exclude_sources`` (note ids) are not used. Once a link map is learned, only
-        links it never fitted are hidden (:func:`index.holdout.unseen_by_map`): on the links the map learned,
-        the learned similarity looks better than it is on the links a writer has not made yet.
+        standard ones). Sources in ``exclude_sources`` (note ids) are not used. Once a link map is learned, the
+        learned similarity is weighed in a second stage (:func:`index.fit.add_learned`) on links the map never
+        fitted (:func:`index.holdout.unseen_by_map`): on the links it learned, it looks better than it is on
+        the links a writer has not made yet.
         """
         started, cpu = time.perf_counter(), time.process_time()
         ctx = self.rank_context()
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
-        eligible = unseen_by_map(ctx, self.config) if self._map_learned() else None
-        hidden = sample_hidden(ctx, FIT_SAMPLE, self.config.seed, skip, eligible)
-        keep_words = np.random.default_rng(self.config.seed).random(len(hidden)) < KEEP_WORDS_SHARE
-        pairs, targets = hidden_cases(ctx, hidden, self.hidden_texts(ctx, hidden, keep_words),
-                                      self.config.candidate_pool)
-        ranker, report = fit_ranker(pairs, targets, seed=self.config.seed)
+        pairs, targets = self._fit_cases(ctx, skip, self.config.seed)
+        ranker, report = fit_ranker(pairs, targets, BASE_FEATURES, seed=self.config.seed)
+        if self._map_learned():
+            unseen = unseen_by_map(ctx, self.config)
+            ranker, report["learned"] = add_learned(ranker, *self._fit_cases(ctx, skip, self.config.seed + 1, unseen))
         report = {**report, "links": self.store.link_counts()[0], "seconds": round(time.perf_counter() - started, 3),
                   "cpu_seconds": round(time.process_time() - cpu, 3)}
         with self.store.transaction():
             self.store.set_json("rank_model", ranker.to_json())
             self.store.set_json("rank_fit", report)
         return report
+
+    def _fit_cases(self, ctx: RankContext, skip: list[int], seed: int, eligible: np.ndarray | None = None):
+        """Hide-and-rank cases of ``FIT_SAMPLE`` sources (``eligible``: the links that may be hidden)."""
+        hidden = sample_hidden(ctx, FIT_SAMPLE, seed, skip, eligible)
+        keep_words = np.random.default_rng(seed).random(len(hidden)) < KEEP_WORDS_SHARE
+        return hidden_cases(ctx, hidden, self.hidden_texts(ctx, hidden, keep_words), self.config.candidate_pool)
 
     def links_changed_since_fit(self) -> bool:
         """Whether the reranker was never fitted (by this version) or the link count moved by more than

@@ -41,7 +41,6 @@ FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_pr
             "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
-    "learned": ("learned",),
     "adapted": ("adapted",),
     "propagated": ("propagated",),
     "link profile": ("link_profile",),
@@ -54,6 +53,7 @@ GROUPS = {  # feature groups, for ablations
     "popularity": ("in_degree",),
     "context": ("same_folder", "shared_tags", "same_phase"),
 }
+BASE_FEATURES = tuple(f for f in FEATURES if f != "learned")  # the reranker's first stage (fit.add_learned)
 NEIGHBOURS = 20  # nearest notes whose links vote for candidates
 CHUNK = 128  # queries scored together (bounds memory to a few (CHUNK, n) arrays)
 
