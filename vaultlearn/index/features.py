@@ -111,8 +111,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     for r, text in enumerate(texts):
         if text:
             named[r, ctx.mentions.named_in(text)] = True
-    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted, learned_cosine), excluded, pool)
-    mask |= named & ~excluded
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted), excluded, pool) | (named & ~excluded)
     rows, notes = np.nonzero(mask)
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]
