@@ -115,11 +115,12 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
     return replace(ctx, learned=learner.map.apply(ctx.vectors)), learner.map.apply, kept
 
 
-def fit_cases(service: VaultService, ctx, fit_ctx, seed: int, skip: set[int], eligible: np.ndarray | None = None):
+def fit_cases(service: VaultService, ctx, fit_ctx, seed: int, skip: set[int], eligible: np.ndarray | None = None,
+              keep_seed: int | None = None):
     """Hide-and-rank cases to fit on, of other sources than the evaluated ones (``skip``), as Ranking.fit makes
-    them."""
+    them (``keep_seed``: which of them keep their words, default ``seed``)."""
     fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed, skip, eligible)
-    keep = np.random.default_rng(seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
+    keep = np.random.default_rng(seed if keep_seed is None else keep_seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
     return hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep),
                         service.config.candidate_pool)
 
@@ -132,7 +133,7 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
     skip = set(hidden[:, 0].tolist())
-    fit_pairs, fit_targets = fit_cases(service, ctx, fit_ctx, seed + 1000, skip)
+    fit_pairs, fit_targets = fit_cases(service, ctx, fit_ctx, seed + 1000, skip, keep_seed=seed)
     ranker, report = fit_ranker(fit_pairs, fit_targets, BASE_FEATURES, seed=seed)
     ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in BASE_FEATURES if f not in names], seed)[0]
                  for group, names in GROUPS.items() if group != "text"}
