@@ -176,6 +176,10 @@ def test_kill_9_while_indexing_then_restart(daemon):
 
 def test_kill_9_while_learning_keeps_the_previous_model(tmp_path):
     vault = make_vault(tmp_path)
+    # the token memory: a learning job of tens of seconds, so the kill lands inside it (a link-map phase on this
+    # vault takes about a second; its commit is the same manifest swap, tested in test_hostile.py)
+    config = vault / STATE_DIR / "config.toml"
+    config.write_text(config.read_text() + 'learner = "memory"\n')
     first_log = tmp_path / "first.log"
     first = DaemonProcess(vault, first_log).wait_serving()
     before = first.wait_idle()
