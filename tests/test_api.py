@@ -45,7 +45,7 @@ class MemoryService:
 
     def status(self) -> Status:
         return Status(str(self.vault), len(list(self.vault.glob("*.md"))), 0, 0, [], None, {}, 0, 0, [], [], {}, {},
-                      {}, {"cosine": 1.0}, 0, False)
+                      {}, {"cosine": 1.0}, 0, False, "linkmap")
 
     def phases(self) -> list[str]:
         return ["P1", "P2"]

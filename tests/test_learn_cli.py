@@ -64,6 +64,7 @@ def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp
     assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
     status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
     assert status["learned_phases"] == PHASES and status["pending_phases"] == [] and not status["repair_due"]
+    assert status["learner"] == "linkmap" and "(linkmap)" in run("status", "--vault", tiny_vault).stdout
     assert status["embedded"] == 60 and status["index_size"] == 60
     service = VaultService(tiny_vault, create=False)
     weight = service.indexer.committed_map()[1]
@@ -98,7 +99,7 @@ def test_learn_the_token_memory_then_suggest_status_and_overlap(tiny_vault, tmp_
     assert touched == {row.id for row in store.notes()}
 
     status = json.loads(run("status", "--vault", tiny_vault, "--json").stdout)
-    assert status["learned_phases"] == PHASES and status["pending_phases"] == []
+    assert status["learned_phases"] == PHASES and status["pending_phases"] == [] and status["learner"] == "memory"
     assert status["embedded"] == 60
     assert run("suggest", "Dew Point", "--vault", tiny_vault, "--json").returncode == 0
     again = run("learn", "--vault", tiny_vault)

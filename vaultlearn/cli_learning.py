@@ -21,7 +21,7 @@ from .errors import VaultlearnError
 @json_option("the report")
 def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bool, as_json: bool) -> None:
     """Learn the vault's pending phases from its links; keep each only if it gains on held-out links and no
-    earlier phase drops; then re-embed only the notes that changed."""
+    earlier phase drops; then refit the suggestions' reranker with what was learned."""
     from tqdm import tqdm
 
     if as_json or not sys.stderr.isatty():

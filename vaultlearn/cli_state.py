@@ -118,7 +118,7 @@ def status(vault: str | None, vault_opt: str | None, as_json: bool) -> None:
     click.echo(f"phases           {len(info.phases)}" + (
         f" by {info.phase_source}: " + ", ".join(f"{p} ({info.notes_by_phase[p]})" for p in info.phases)
         if info.phases else ""))
-    click.echo(f"learned          {', '.join(info.learned_phases) or '-'}")
+    click.echo(f"learned          {', '.join(info.learned_phases) or '-'} ({info.learner})")
     click.echo(f"pending          {', '.join(info.pending_phases) or '-'}")
     if info.repair_due:
         click.echo("repair due       learning was interrupted after the model was saved: the next `vaultlearn "

@@ -86,8 +86,10 @@ class LearnReport:
 class Status:
     """What is indexed, the phases, what is learned, declined and pending, the rank weights.
 
-    ``repair_due``: the learned model on disk is not the one the stored embeddings were made with (a process
-    was killed between learning's two commits); the next ``index`` or ``learn`` re-embeds every note."""
+    ``repair_due``: the learned model on disk is not the one the stored state was committed with (a process
+    was killed between learning's two commits); the next ``index`` or ``learn`` repairs it (re-embedding every
+    note after the token memory; recording the link map). ``learner``: ``linkmap`` or ``memory``, the learner of
+    the state on disk (``config.learner`` before any)."""
 
     vault: str
     notes: int
@@ -106,6 +108,7 @@ class Status:
     rank_weights: dict[str, float]
     notes_with_warnings: int
     repair_due: bool
+    learner: str
 
     def to_json(self) -> dict:
         return asdict(self)

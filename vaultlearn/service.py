@@ -272,6 +272,7 @@ class VaultService:
             notes_with_warnings=self.store.warned_count(),
             repair_due=notes > 0 and (self.indexer.memory_generation_on_disk()
                                       != int(self.store.get_meta("memory_generation", "0"))),
+            learner=self.learned_kind(),
         )
 
     def new_links_by_phase(self) -> dict[str, int]:
