@@ -221,9 +221,17 @@ def test_background_learning_when_ready_and_quiet(tmp_path):
     expected = status["pending_phases"][: last_ready + 1]
     poll(lambda: daemon.status()["state"] == "learning", 60, "background learning to start")
     assert daemon.suggest("Sourdough").status_code == 200
-    poll(lambda: daemon.status()["learned_phases"] == expected and daemon.status()["state"] == "idle", 1200,
+
+    def tried(status: dict) -> list[str]:  # learned or declined by validation (a small vault's Recall@10 can fall)
+        return [p for p in expected if p in status["learned_phases"] or p in status["declined_phases"]]
+
+    poll(lambda: tried(s := daemon.status()) == expected and s["state"] == "idle", 1200,
          f"background learning of {expected}")
     time.sleep(5)  # quiet, and no phase left with enough new links: nothing more is learned
     status = daemon.status()
-    assert status["learned_phases"] == expected and status["state"] == "idle"
+    assert tried(status) == expected and status["state"] == "idle"
+    assert [p for p in status["learned_phases"] if p not in expected] == []
+    log = (tmp_path / "daemon.log").read_text()
+    assert [line.split("phase ")[1].split(" has")[0] for line in log.splitlines()
+            if "has enough new links" in line] == expected, "tried in order, each once"
     assert daemon.stop() == 0

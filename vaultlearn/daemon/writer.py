@@ -225,8 +225,12 @@ class Writer:
         try:
             with self._busy("learning"):
                 result = self.service.learn(phase, progress=self._progress)
-            log.info("learned %s; learned phases now: %s", phase or "the pending phases",
-                     ", ".join(result.learned_phases))
+            for report in result.phases:
+                if report.committed:
+                    log.info("learned %s: %s", report.phase, report.reason)
+                else:
+                    log.info("kept the current model for %s: %s", report.phase, report.reason)
+            log.info("learned phases now: %s", ", ".join(result.learned_phases) or "none")
         except LearningAbandoned:
             error = "abandoned at shutdown; the previous model stays in use"
             log.info("learning abandoned at shutdown")
