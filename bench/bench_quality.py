@@ -50,7 +50,6 @@ from vaultlearn.eval.traces import remove_traces
 from vaultlearn.index.features import BASE_FEATURES, GROUPS, PairFeatures
 from vaultlearn.index.fit import COSINE, add_learned, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden, unseen_by_map
-from vaultlearn.ranking import FIT_SAMPLE, KEEP_WORDS_SHARE
 from vaultlearn.service import VaultService
 from vaultlearn.vault.read import read_note_text
 
@@ -100,7 +99,7 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
     phase through `learn`'s validation; the map (a function of base vectors) and the phases it kept."""
     from vaultlearn.model.linkfit import LinkMapLearner
 
-    if service.learned_kind() != "linkmap" or service.indexer.committed_map()[1] is not None:
+    if service.learned_kind() != "linkmap" or service.indexer.link_map() is not None:
         raise SystemExit(f"{service.vault}: the work copy holds learned state; --learn needs a fresh --workdir")
     split = service.learning.split({(int(ctx.ids[a]), int(ctx.ids[b])) for a, b in hidden})
     order, kept = service.phases(), []
@@ -115,16 +114,6 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
     return replace(ctx, learned=learner.map.apply(ctx.vectors)), learner.map.apply, kept
 
 
-def fit_cases(service: VaultService, ctx, fit_ctx, seed: int, skip: set[int], eligible: np.ndarray | None = None,
-              keep_seed: int | None = None):
-    """Hide-and-rank cases to fit on, of other sources than the evaluated ones (``skip``), as Ranking.fit makes
-    them (``keep_seed``: which of them keep their words, default ``seed``)."""
-    fit_hidden = sample_hidden(fit_ctx, FIT_SAMPLE, seed, skip, eligible)
-    keep = np.random.default_rng(seed if keep_seed is None else keep_seed).random(len(fit_hidden)) < KEEP_WORDS_SHARE
-    return hidden_cases(fit_ctx, fit_hidden, service.hidden_texts(ctx, fit_hidden, keep),
-                        service.config.candidate_pool)
-
-
 def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
              mapped: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
     """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: how the
@@ -133,13 +122,13 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
     skip = set(hidden[:, 0].tolist())
-    fit_pairs, fit_targets = fit_cases(service, ctx, fit_ctx, seed + 1000, skip, keep_seed=seed)
+    fit_pairs, fit_targets = service.ranking.fit_cases(fit_ctx, skip, seed + 1000, keep_seed=seed)
     ranker, report = fit_ranker(fit_pairs, fit_targets, BASE_FEATURES, seed=seed)
     ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in BASE_FEATURES if f not in names], seed)[0]
                  for group, names in GROUPS.items() if group != "text"}
     if mapped is not None:  # the second stage, as Ranking.fit: the learned weight on links the map never fitted
         ablations["learned"] = ranker
-        unseen = fit_cases(service, ctx, fit_ctx, seed + 2000, skip, unseen_by_map(fit_ctx, service.config))
+        unseen = service.ranking.fit_cases(fit_ctx, skip, seed + 2000, unseen_by_map(fit_ctx, service.config))
         ranker, report["learned"] = add_learned(ranker, *unseen)
     g, m = fit_blend(fit_pairs, fit_targets)
     out = {"fit": report, "blend": [g, m], "hidden": len(hidden)}

@@ -67,7 +67,7 @@ def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp
     assert status["learner"] == "linkmap" and "(linkmap)" in run("status", "--vault", tiny_vault).stdout
     assert status["embedded"] == 60 and status["index_size"] == 60
     service = VaultService(tiny_vault, create=False)
-    weight = service.indexer.committed_map()[1]
+    weight = service.indexer.link_map()
     assert weight is not None and not np.allclose(weight, np.eye(len(weight)))
     mapped = map_vectors(base, weight)
     scores, hits = service.vectors().search(mapped[0], 1)

@@ -9,6 +9,7 @@ from vaultlearn.model.linkfit import LinkMapLearner, LinkTask
 from vaultlearn.model.validation import is_checking_link
 from vaultlearn.index.learned import committed_map
 from vaultlearn.model.linkmap import LinkMap
+from vaultlearn.model.manifest import read_manifest
 
 from .conftest import synthetic_corpus, tiny_config
 
@@ -33,16 +34,15 @@ def test_link_map_saves_and_loads_itself(tmp_path):
 def test_the_learner_saves_loads_and_commits_by_its_manifest(tmp_path):
     x, links, adjacency = rotated_links(n=80)
     learner = LinkMapLearner(x.shape[1], tiny_config())
-    assert committed_map(tmp_path) == (0, None)
+    assert committed_map(tmp_path) is None
     learner.learn("a", LinkTask(x, links[10:], links[:10], adjacency), seed=0)
     learner.save(tmp_path)
     learner.learn("b", LinkTask(x, links[10:], links[:10], adjacency, own=20), seed=0)
     learner.save(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["learner-000002.safetensors", "manifest.json", "map-000002"]
-    generation, weight = committed_map(tmp_path)
-    np.testing.assert_array_equal(weight, learner.map.weight.numpy())
+    np.testing.assert_array_equal(committed_map(tmp_path), learner.map.weight.numpy())
     again = LinkMapLearner.load(tmp_path, x.shape[1], tiny_config())
-    assert generation == again.generation == 2 and again.learned_phases == ["a", "b"]
+    assert read_manifest(tmp_path)["generation"] == again.generation == 2 and again.learned_phases == ["a", "b"]
     assert list(again.phase_fisher) == ["a", "b"]
     assert torch.equal(again.phase_fisher["b"], learner.phase_fisher["b"])
     assert again.ewc.importance["weight"].shape == (x.shape[1], x.shape[1])

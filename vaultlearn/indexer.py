@@ -49,7 +49,7 @@ class Indexer:
         self._vectors: VectorIndex | None = None
         self._vectors_generation: int | None = None
         self._resolver: LinkResolver | None = None
-        self._map: tuple[float, int, np.ndarray | None] | None = None  # (manifest mtime, generation, weight)
+        self._map: tuple[int, np.ndarray | None] | None = None  # (manifest mtime in ns, the map's weight)
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
@@ -71,18 +71,25 @@ class Indexer:
             return self._vectors
 
     def learned_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        """What search uses for stored (or just encoded) embeddings: the committed link map applied to them, or
-        the embeddings themselves when no link map is committed."""
-        weight = self.committed_map()[1]
-        return vectors if weight is None or not len(vectors) else map_vectors(vectors, weight)
+        """What search uses for stored (or just encoded) embeddings: :meth:`mapped`, or the embeddings themselves
+        when no link map is committed."""
+        mapped = self.mapped(vectors)
+        return vectors if mapped is None else mapped
 
-    def committed_map(self) -> tuple[int, np.ndarray | None]:
-        """The committed learned state's generation and link-map weight (re-read when the manifest changes)."""
+    def mapped(self, vectors: np.ndarray) -> np.ndarray | None:
+        """The committed link map applied to ``vectors``; None when no link map is committed."""
+        weight = self.link_map()
+        if weight is None:
+            return None
+        return map_vectors(vectors, weight) if len(vectors) else vectors
+
+    def link_map(self) -> np.ndarray | None:
+        """The committed link map's weight, None when there is none (re-read when the manifest changes)."""
         manifest = self.paths.model / MANIFEST
         stamp = manifest.stat().st_mtime_ns if manifest.exists() else 0
         if self._map is None or self._map[0] != stamp:
-            self._map = (stamp, *committed_map(self.paths.model))
-        return self._map[1], self._map[2]
+            self._map = (stamp, committed_map(self.paths.model))
+        return self._map[1]
 
     def drop_vectors(self) -> None:
         """Forget the in-memory vector index: the next :meth:`vectors` builds it from the committed state."""
@@ -115,7 +122,7 @@ class Indexer:
         learned_since = self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0"))
         # a learned memory changes the embeddings themselves; a link map changes only what search makes of them
         force = (self.store.get_meta("model_key") not in (None, self.model_key())
-                 or (learned_since and self.committed_map()[1] is None))
+                 or (learned_since and self.link_map() is None))
         found = self._read_and_embed(present, stored, force, progress, warnings)
         gone |= found.vanished & set(stored)
         report = self._commit(stored, found, gone, force or learned_since)

@@ -13,7 +13,7 @@ from .config import Config
 from .errors import NotIndexedError
 from .eval.traces import remove_traces
 from .index.context import NoteInfo, RankContext
-from .index.features import BASE_FEATURES, FEATURES
+from .index.features import BASE_FEATURES, FEATURES, PairFeatures
 from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from .index.mentions import plain_text
@@ -29,12 +29,10 @@ REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count m
 class Ranking:
     """Rank weights and rank context of one vault's committed state."""
 
-    def __init__(self, vault: Path, config: Config, store: Store, learned: Callable[[np.ndarray], np.ndarray],
-                 map_learned: Callable[[], bool]):
-        """``learned`` turns stored embeddings into the learned vectors (:meth:`Indexer.learned_vectors`): the
-        rank context's ``learned`` once ``map_learned`` says a link map is committed."""
-        self.vault, self.config, self.store = vault, config, store
-        self._learned, self._map_learned = learned, map_learned
+    def __init__(self, vault: Path, config: Config, store: Store, mapped: Callable[[np.ndarray], np.ndarray | None]):
+        """``mapped`` turns stored embeddings into the rank context's learned vectors, None when nothing is
+        learned (:meth:`Indexer.mapped`)."""
+        self.vault, self.config, self.store, self._mapped = vault, config, store, mapped
         self._rank_context: tuple[int, RankContext] | None = None
 
     def ranker(self) -> LinearRanker:
@@ -64,7 +62,7 @@ class Ranking:
         generation = self.store.generation
         if self._rank_context is None or self._rank_context[0] != generation:
             ids, vectors = self.store.all_embeddings()
-            learned = self._learned(vectors) if self._map_learned() else None
+            learned = self._mapped(vectors)
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
@@ -106,11 +104,11 @@ class Ranking:
         started, cpu = time.perf_counter(), time.process_time()
         ctx = self.rank_context()
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
-        pairs, targets = self._fit_cases(ctx, skip, self.config.seed)
+        pairs, targets = self.fit_cases(ctx, skip, self.config.seed)
         ranker, report = fit_ranker(pairs, targets, BASE_FEATURES, seed=self.config.seed)
-        if self._map_learned():
+        if ctx.learned is not None:
             unseen = unseen_by_map(ctx, self.config)
-            ranker, report["learned"] = add_learned(ranker, *self._fit_cases(ctx, skip, self.config.seed + 1, unseen))
+            ranker, report["learned"] = add_learned(ranker, *self.fit_cases(ctx, skip, self.config.seed + 1, unseen))
         report = {**report, "links": self.store.link_counts()[0], "seconds": round(time.perf_counter() - started, 3),
                   "cpu_seconds": round(time.process_time() - cpu, 3)}
         with self.store.transaction():
@@ -118,10 +116,13 @@ class Ranking:
             self.store.set_json("rank_fit", report)
         return report
 
-    def _fit_cases(self, ctx: RankContext, skip: list[int], seed: int, eligible: np.ndarray | None = None):
-        """Hide-and-rank cases of ``FIT_SAMPLE`` sources (``eligible``: the links that may be hidden)."""
+    def fit_cases(self, ctx: RankContext, skip: Collection[int], seed: int, eligible: np.ndarray | None = None,
+                  keep_seed: int | None = None) -> tuple[PairFeatures, np.ndarray]:
+        """Hide-and-rank cases of ``FIT_SAMPLE`` sources but ``skip`` (positions), ``eligible`` the links that may
+        be hidden; which keep their words is drawn with ``keep_seed`` (default ``seed``)."""
         hidden = sample_hidden(ctx, FIT_SAMPLE, seed, skip, eligible)
-        keep_words = np.random.default_rng(seed).random(len(hidden)) < KEEP_WORDS_SHARE
+        keep_words = np.random.default_rng(seed if keep_seed is None else keep_seed).random(len(hidden)) \
+            < KEEP_WORDS_SHARE
         return hidden_cases(ctx, hidden, self.hidden_texts(ctx, hidden, keep_words), self.config.candidate_pool)
 
     def links_changed_since_fit(self) -> bool:

@@ -68,8 +68,7 @@ class VaultService:
         self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
-        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer.learned_vectors,
-                               lambda: self.indexer.committed_map()[1] is not None)
+        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer.mapped)
 
     def close(self) -> None:
         """Release the state files."""
@@ -155,9 +154,10 @@ class VaultService:
         re-embedded notes. A crash between the two is repaired by the next ``index`` (the memory generation on
         disk differs from the one the embeddings were made with, so every note is re-embedded).
         """
-        if self.learned_kind() != self.config.learner:
+        kind = self.learned_kind()
+        if kind != self.config.learner:
             raise VaultlearnError(
-                f"{self.paths.model} holds what the {self.learned_kind()} learner learned, but config.toml says "
+                f"{self.paths.model} holds what the {kind} learner learned, but config.toml says "
                 f"learner = {self.config.learner!r}: set it back, or remove {self.paths.model} to learn anew")
         with self._write_lock:
             self.index()

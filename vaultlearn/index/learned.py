@@ -29,10 +29,9 @@ def map_vectors(vectors: np.ndarray, weight: np.ndarray) -> np.ndarray:
     return out
 
 
-def committed_map(state_dir: Path) -> tuple[int, np.ndarray | None]:
-    """The committed learned state's generation and its link map's weight (None: no link map is committed)."""
+def committed_map(state_dir: Path) -> np.ndarray | None:
+    """The committed link map's weight (None: no link map is committed)."""
     manifest = read_manifest(state_dir)
     if manifest is None or manifest.get("kind") != LINKMAP_KIND:
-        return (0 if manifest is None else manifest["generation"]), None
-    weights = (Path(state_dir) / manifest["map"] / MAP_WEIGHTS).read_bytes()
-    return manifest["generation"], load_numpy(weights)["weight"]
+        return None
+    return load_numpy((Path(state_dir) / manifest["map"] / MAP_WEIGHTS).read_bytes())["weight"]

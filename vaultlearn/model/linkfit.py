@@ -92,6 +92,8 @@ class LinkMapReport:
 class LinkMapLearner:
     """Owns the map and its online-EWC state; ``learn`` one phase at a time."""
 
+    kind = LINKMAP_KIND  # config.learner
+
     def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, ewc_lambda: float | None = None):
         """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default ``config.map_ewc_lambda``)."""
         self.map = LinkMap(dim)
@@ -102,8 +104,6 @@ class LinkMapLearner:
         self.phase_fisher: dict[str, torch.Tensor] = {}
         self.learned_phases: list[str] = []
         self.generation = 0
-
-    kind = LINKMAP_KIND
 
     def check(self, task: LinkTask, weight: torch.Tensor | None = None) -> float:
         """Filtered MRR of the checking links' targets among all known notes under ``weight`` (default: the
