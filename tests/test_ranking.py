@@ -138,7 +138,7 @@ def test_the_learned_similarity_is_weighed_only_when_it_adds():
     noise, _ = add_learned(ranker, unseen, unseen_targets)  # "learned" is noise in these cases
     assert noise.features[-1] == "learned" and noise.coef[-1] == 0.0
     np.testing.assert_allclose(noise.scores(unseen), ranker.scores(unseen))
-    unseen.values[:, FEATURES.index("learned")] += 2.0 * (unseen.notes == unseen_targets[unseen.rows])
+    unseen.values[:, FEATURES.index("learned")] += 3.0 * (unseen.notes == unseen_targets[unseen.rows])
     stacked, report = add_learned(ranker, unseen, unseen_targets)
     assert stacked.coef[-1] > 0 and report["mrr_with"] > report["mrr_without"] + 0.05
     assert stacked.coef[:-1] == ranker.coef, "the first stage is kept as it was fitted"

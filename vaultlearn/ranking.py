@@ -57,17 +57,17 @@ class Ranking:
         return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
 
     def rank_context(self) -> RankContext:
-        """Embeddings (and learned vectors), link graph, names, folders, tags and phases of the committed state
-        (cached per generation)."""
-        generation = self.store.generation
-        if self._rank_context is None or self._rank_context[0] != generation:
+        """Embeddings (and learned vectors), link graph, names, folders, tags, phases and unlinked mentions of the
+        committed state (cached per generation and mentions version)."""
+        key = (self.store.generation, self.store.mentions_version)
+        if self._rank_context is None or self._rank_context[0] != key:
             ids, vectors = self.store.all_embeddings()
             learned = self._mapped(vectors)
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
-            self._rank_context = (generation, RankContext.build(ids, vectors, edges, notes, self.store.link_texts(),
-                                                                learned))
+            self._rank_context = (key, RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
+                                                         self.store.mentions()))
         return self._rank_context[1]
 
     def own_words(self, path: str, raw: bytes, hidden_names: list[str] | None = None,
@@ -102,19 +102,35 @@ class Ranking:
         the links a writer has not made yet.
         """
         started, cpu = time.perf_counter(), time.process_time()
-        ctx = self.rank_context()
+        mentions = self.unlinked_mentions(self.rank_context())
+        ctx = self.rank_context().with_mentions(mentions)
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
         pairs, targets = self.fit_cases(ctx, skip, self.config.seed)
         ranker, report = fit_ranker(pairs, targets, BASE_FEATURES, seed=self.config.seed)
         if ctx.learned is not None:
             unseen = unseen_by_map(ctx, self.config)
             ranker, report["learned"] = add_learned(ranker, *self.fit_cases(ctx, skip, self.config.seed + 1, unseen))
-        report = {**report, "links": self.store.link_counts()[0], "seconds": round(time.perf_counter() - started, 3),
+        report = {**report, "links": self.store.link_counts()[0], "features": list(BASE_FEATURES),
+                  "unlinked_mentions": len(mentions), "seconds": round(time.perf_counter() - started, 3),
                   "cpu_seconds": round(time.process_time() - cpu, 3)}
         with self.store.transaction():
             self.store.set_json("rank_model", ranker.to_json())
             self.store.set_json("rank_fit", report)
+            self.store.replace_mentions(mentions)
         return report
+
+    def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:
+        """``(src id, dst id)`` of every note that names another in its own words and does not link to it, read
+        from the vault's notes (the reranker's link rate: how often the notes that name a note link it)."""
+        pairs = []
+        for p, note in enumerate(ctx.notes):
+            raw = read_note_bytes(self.vault, note.path, self.config.max_note_bytes)
+            if raw is None:
+                continue
+            linked = set(ctx.graph.outgoing(p).tolist()) | {p}
+            named = ctx.mentions.named_in(self.own_words(note.path, raw)).tolist()
+            pairs.extend((int(ctx.ids[p]), int(ctx.ids[q])) for q in named if q not in linked)
+        return pairs
 
     def fit_cases(self, ctx: RankContext, skip: Collection[int], seed: int, eligible: np.ndarray | None = None,
                   keep_seed: int | None = None) -> tuple[PairFeatures, np.ndarray]:
@@ -126,11 +142,11 @@ class Ranking:
         return hidden_cases(ctx, hidden, self.hidden_texts(ctx, hidden, keep_words), self.config.candidate_pool)
 
     def links_changed_since_fit(self) -> bool:
-        """Whether the reranker was never fitted (by this version) or the link count moved by more than
+        """Whether the reranker was never fitted (with this version's features) or the link count moved by more than
         REFIT_SHARE. The stored count and the current one are the same quantity: ``Store.link_counts()[0]``.
         """
         fit = self.store.get_json("rank_fit")
-        if fit is None or self._stored_model() is None:
+        if fit is None or self._stored_model() is None or fit.get("features") != list(BASE_FEATURES):
             return True
         links = self.store.link_counts()[0]
         return abs(links - fit.get("links", 0)) > REFIT_SHARE * max(1, fit.get("links", 0))

@@ -294,6 +294,21 @@ class Store:
             "SELECT SUM(dst IS NOT NULL AND dst != src), SUM(dst IS NULL AND attachment = 0) FROM links")
         return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
+    # unlinked mentions -----------------------------------------------------------------------------------
+    def replace_mentions(self, pairs: Iterable[tuple[int, int]]) -> None:
+        """Store every ``(src, dst)`` where note src names note dst in its own words without linking to it
+        (all pairs replaced), and count the replacement in ``mentions_version``."""
+        self._execute("DELETE FROM mentions")
+        self._db_many("INSERT OR IGNORE INTO mentions(src, dst) VALUES (?, ?)", list(pairs))
+        self.set_meta("mentions_version", str(self.mentions_version + 1))
+
+    def mentions(self) -> list[tuple[int, int]]:
+        return self._query("SELECT src, dst FROM mentions")
+
+    @property
+    def mentions_version(self) -> int:
+        return int(self.get_meta("mentions_version", "0"))
+
     # embeddings -------------------------------------------------------------------------------------------
     def put_embeddings(self, ids: Sequence[int], vectors: np.ndarray) -> None:
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)

@@ -56,7 +56,12 @@ CREATE TABLE IF NOT EXISTS postings (
     PRIMARY KEY (note_id, slot)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS postings_slot ON postings(slot);
-"""
+CREATE TABLE IF NOT EXISTS mentions (
+    src INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+    dst INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
+    PRIMARY KEY (src, dst)
+) WITHOUT ROWID;
+"""  # mentions: which notes name which in their own words, unlinked (added beside schema 2: older versions ignore it)
 
 
 def open_database(db: Path) -> sqlite3.Connection:

@@ -14,7 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vaultlearn.index.adapter import fit_adapter
-from vaultlearn.index.mentions import MentionMatcher, learned_names
+from vaultlearn.index.mentions import MentionMatcher, learned_names, unlinked_matrix
 from vaultlearn.vault.graph import VaultGraph
 
 
@@ -42,14 +42,16 @@ class RankContext:
     shown_links: np.ndarray  # (m, 2) positions of the links written with a display text
     shown_texts: Sequence[str]  # their display texts
     learned: np.ndarray | None = None  # (n, d) the learned vectors (the link map's), None before any learning
+    unlinked: sp.csr_matrix | None = None  # (n, n) 1 where a note names another in its own words, unlinked
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, edges: Iterable[tuple[int, int]],
               notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = (),
-              learned: np.ndarray | None = None) -> "RankContext":
+              learned: np.ndarray | None = None, mentions: Iterable[tuple[int, int]] = ()) -> "RankContext":
         """The context over ``ids`` (with ``vectors``, ``learned`` and ``notes`` in the same order), resolved
-        ``edges`` and ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
-        targets."""
+        ``edges``, ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
+        targets, and ``mentions`` ``(src id, dst id)``: a note naming another in its own words (the pairs it
+        also links are dropped)."""
         graph = VaultGraph.from_ids(ids, edges)
         position = {int(i): p for p, i in enumerate(np.asarray(ids).tolist())}
         shown = [(position[a], position[b], text) for a, b, text in link_texts if a in position and b in position]
@@ -76,6 +78,7 @@ class RankContext:
             shown_links=shown_links,
             shown_texts=shown_texts,
             learned=None if learned is None else np.ascontiguousarray(learned, dtype=np.float32),
+            unlinked=unlinked_matrix(_positions(position, mentions), graph.out),
         )
 
     @cached_property
@@ -87,6 +90,10 @@ class RankContext:
     def position(self) -> dict[int, int]:
         return {int(i): p for p, i in enumerate(self.ids)}
 
+    def with_mentions(self, mentions: Iterable[tuple[int, int]]) -> "RankContext":
+        """The same context with another set of ``(src id, dst id)`` mentions (see :meth:`build`)."""
+        return replace(self, unlinked=unlinked_matrix(_positions(self.position, mentions), self.graph.out))
+
     def with_graph(self, graph: VaultGraph) -> "RankContext":
         """The same notes over another link graph (some links hidden: their display texts are not learned)."""
         return replace(self, graph=graph, mentions=_matcher(self.notes, graph, self.shown_links, self.shown_texts))
@@ -97,6 +104,10 @@ def _matcher(notes: Sequence[NoteInfo], graph: VaultGraph, links: np.ndarray, te
     names = [[n.title, *n.aliases] for n in notes]
     visible = np.asarray(graph.out[links[:, 0], links[:, 1]]).ravel() > 0 if len(links) else np.zeros(0, bool)
     return MentionMatcher(names, learned_names(names, links[visible], [t for t, v in zip(texts, visible) if v]))
+
+
+def _positions(position: dict[int, int], pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    return [(position[a], position[b]) for a, b in pairs if a in position and b in position]
 
 
 def _codes(values: Sequence) -> np.ndarray:

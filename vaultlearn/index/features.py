@@ -17,7 +17,11 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
 - ``adamic_adar``, ``resource_allocation``, ``common_neighbours``: shared link neighbours (log1p);
 - ``pagerank``: personalised PageRank from the query's links (log1p of n × probability);
 - ``mentioned``, ``title_words``, ``initials``: the candidate's name in the query's own words, and
-  ``learned_alias``: a display text other notes' links give it (mentions.py);
+  ``learned_alias``: a display text other notes' links give it, and how often, how early and among how many
+  named notes it is named (``mention_count``, ``mention_first``, ``mention_share``; mentions.py);
+- ``link_rate``, for a candidate the query names: how often the vault's notes that name it link it, against
+  how often they name it without a link (log1p of each, the query's own mention not counted): "Gluon" is
+  linked where named, "System" named everywhere and seldom linked (the keyphraseness of entity linking);
 - ``in_degree``: log1p of the links the candidate receives;
 - ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``.
 """
@@ -32,13 +36,13 @@ import scipy.sparse as sp
 
 from vaultlearn.index.candidates import candidate_mask
 from vaultlearn.index.context import RankContext
+from vaultlearn.index.mentions import EVIDENCE
 from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
 
 FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_profile", "expected_target",
             "collaborative", "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours",
-            "pagerank", "mentioned", "title_words", "initials", "learned_alias", "in_degree", "same_folder",
-            "shared_tags", "same_phase")
+            "pagerank", *EVIDENCE, "link_rate", "in_degree", "same_folder", "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "adapted": ("adapted",),
@@ -50,6 +54,8 @@ GROUPS = {  # feature groups, for ablations
     "pagerank": ("pagerank",),
     "mention": ("mentioned", "title_words", "initials"),
     "learned alias": ("learned_alias",),
+    "mention detail": ("mention_count", "mention_first", "mention_share"),
+    "link rate": ("link_rate",),
     "popularity": ("in_degree",),
     "context": ("same_folder", "shared_tags", "same_phase"),
 }
@@ -116,7 +122,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     best = np.max(np.where(mask, cosine, -np.inf), axis=1)
     query_of = queries[rows]
     shared_tags = np.asarray(ctx.tags[query_of].multiply(ctx.tags[notes]).sum(axis=1)).ravel()
-    mentions = np.zeros((len(rows), 4))
+    mentions = np.zeros((len(rows), len(EVIDENCE)))
     for r in np.unique(rows):
         if texts[r]:
             at = np.flatnonzero(rows == r)
@@ -139,10 +145,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
         "resource_allocation": np.log1p(graph.resource_allocation(queries)[rows, notes]),
         "common_neighbours": np.log1p(graph.common_neighbours(queries)[rows, notes]),
         "pagerank": np.log1p(n * pagerank[rows, notes]),
-        "mentioned": mentions[:, 0],
-        "title_words": mentions[:, 1],
-        "initials": mentions[:, 2],
-        "learned_alias": mentions[:, 3],
+        **{name: mentions[:, k] for k, name in enumerate(EVIDENCE)},
+        "link_rate": _link_rate(ctx, query_of, notes) * (mentions[:, EVIDENCE.index("mention_count")] > 0),
         "in_degree": np.log1p(graph.in_degree[notes]),
         "same_folder": ctx.folder[notes] == ctx.folder[query_of],
         "shared_tags": np.log1p(shared_tags),
@@ -151,6 +155,15 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     values = np.stack([np.asarray(columns[f], dtype=np.float64) for f in FEATURES], axis=1)
     return PairFeatures(rows + offset, notes, values)
 
+
+def _link_rate(ctx: RankContext, queries: np.ndarray, notes: np.ndarray) -> np.ndarray:
+    """Per pair: log1p of the candidate's links minus log1p of the notes other than the query that name it in
+    their own words and do not link it (``ctx.unlinked``)."""
+    links = ctx.graph.in_degree[notes]
+    if ctx.unlinked is None:
+        return np.log1p(links)
+    named = np.asarray(ctx.unlinked.sum(axis=0)).ravel()[notes] - np.asarray(ctx.unlinked[queries, notes]).ravel()
+    return np.log1p(links) - np.log1p(named)
 
 
 def _neighbourhood_similarities(ctx: RankContext, rows: np.ndarray, notes: np.ndarray, vectors: np.ndarray,

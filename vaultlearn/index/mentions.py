@@ -10,16 +10,25 @@ compared case-folded with a plural ``s`` dropped ("gluon" mentions "Gluons"). Th
   an upper-case word;
 - ``learned_alias``: a display text that links to the candidate use (``[[Life|living]]``), learned from the
   vault's visible links, as a whole phrase; a text that links use for several notes, or that is a note's
-  name, is not learned.
+  name, is not learned;
+- ``mention_count``: log1p of how often any of its names occurs; ``mention_first``: how early the first one
+  does (1 at the first word, towards 0 at the last: writers link a note where they first name it);
+  ``mention_share``: one over the number of notes the text names (one named note among two is more likely
+  the link than one among twenty).
+
+Which notes name which without linking them, vault-wide (``unlinked_matrix``), gives each candidate its link
+rate (features.py): a note that most notes naming it also link ("Gluon") against one named everywhere and
+seldom linked ("System", "Time").
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Iterable, Sequence
 from urllib.parse import unquote
 
 import numpy as np
+import scipy.sparse as sp
 
 from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
 from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
@@ -31,6 +40,8 @@ _UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _LINKS = re.compile(f"!?{WIKILINK}|!?{MARKDOWN_LINK}")
 MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
 MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
+EVIDENCE = ("mentioned", "title_words", "initials", "learned_alias", "mention_count", "mention_first",
+            "mention_share")
 
 
 def fold(text: str) -> str:
@@ -91,34 +102,63 @@ class MentionMatcher:
         for position, phrases in enumerate(self._phrases):
             for phrase in [*phrases, *self._learned[position]]:
                 self._by_phrase.setdefault(tuple(phrase.split()), []).append(position)
-        self._longest = max((len(words) for words in self._by_phrase), default=0)
+        sizes: dict[str, set[int]] = {}
+        for words in self._by_phrase:
+            sizes.setdefault(words[0], set()).add(len(words))
+        self._sizes = {first: sorted(n) for first, n in sizes.items()}  # phrase lengths by their first word
 
     def named_in(self, text: str) -> np.ndarray:
         """Positions of every note whose title, alias or learned name occurs in ``text`` as a whole phrase."""
-        words = fold(text).split()
-        found = {p for start in range(len(words)) for size in range(1, min(self._longest, len(words) - start) + 1)
-                 for p in self._by_phrase.get(tuple(words[start:start + size]), ())}
+        found = self._occurrences(fold(text).split())
         return np.fromiter(sorted(found), dtype=np.int64, count=len(found))
 
+    def _occurrences(self, words: list[str], own: Collection[str] = ()) -> dict[int, list[int]]:
+        """Per named note position, the word indices where one of its names (not one in ``own``) starts."""
+        skip = {tuple(p.split()) for p in own}
+        found: dict[int, list[int]] = {}
+        for start, word in enumerate(words):
+            for size in self._sizes.get(word, ()):
+                phrase = tuple(words[start:start + size])
+                if phrase not in skip:
+                    for p in self._by_phrase.get(phrase, ()):
+                        found.setdefault(p, []).append(start)
+        return found
+
     def evidence(self, text: str, positions: np.ndarray, query: int | None = None) -> np.ndarray:
-        """``(len(positions), 4)``: mentioned, title_words, initials, learned_alias for each candidate position.
+        """``(len(positions), len(EVIDENCE))``: the :data:`EVIDENCE` columns for each candidate position.
 
         A name the ``query`` note itself bears does not count (its words are its own title, not a mention).
         """
         folded = fold(text)
-        words = set(folded.split())
+        words = folded.split()
+        word_set = set(words)
         upper = set(_UPPER_WORD.findall(text))
         own = set(self._phrases[query]) if query is not None else set()
-        out = np.zeros((len(positions), 4))
+        found = self._occurrences(words, own)
+        out = np.zeros((len(positions), len(EVIDENCE)))
         for row, i in enumerate(int(p) for p in positions):
             out[row, 0] = any(f" {p} " in folded for p in self._phrases[i] if p not in own)
             if self._words[i] and not out[row, 0]:
-                out[row, 1] = len(self._words[i] & words) / len(self._words[i])
+                out[row, 1] = len(self._words[i] & word_set) / len(self._words[i])
             out[row, 2] = bool(self._initials[i]) and self._initials[i] in upper
             out[row, 3] = any(f" {p} " in folded for p in self._learned[i] if p not in own)
+            if i in found:
+                out[row, 4] = np.log1p(len(found[i]))
+                out[row, 5] = 1.0 - found[i][0] / len(words)
+                out[row, 6] = 1.0 / len(found)
         return out
 
 
 def _initials(title: str) -> str:
     words = [w for w in _NON_WORD.split(title) if w]
     return "".join(w[0] for w in words).upper() if len(words) >= 3 and all(w[0].isalpha() for w in words) else ""
+
+
+def unlinked_matrix(pairs: Iterable[tuple[int, int]], out: sp.csr_matrix) -> sp.csr_matrix:
+    """``(n, n)``: 1 where note ``a`` names note ``b`` in its own words (``pairs`` of positions) and does not
+    link to it in the graph whose outgoing links are ``out``."""
+    a, b = np.array(sorted(set(pairs)), dtype=np.int64).reshape(-1, 2).T
+    named = sp.csr_matrix((np.ones(len(a), dtype=np.float32), (a, b)), shape=out.shape)
+    unlinked = (named - named.multiply(out > 0)).tocsr()
+    unlinked.eliminate_zeros()
+    return unlinked
