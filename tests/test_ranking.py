@@ -10,7 +10,7 @@ from vaultlearn.index.context import NoteInfo, RankContext
 from vaultlearn.index.features import BASE_FEATURES, FEATURES, NEIGHBOURS, PairFeatures, pair_features
 from vaultlearn.index.fit import COSINE, LinearRanker, add_learned, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
-from vaultlearn.index.mentions import MentionMatcher, learned_names, plain_text
+from vaultlearn.index.mentions import EVIDENCE, MentionMatcher, learned_names, plain_text
 from vaultlearn.index.suggest import suggest_for
 
 isclose = partial(math.isclose, rel_tol=1e-6)  # float32 products
@@ -95,6 +95,33 @@ def test_mention_evidence_plurals_title_words_and_initials():
     assert MentionMatcher([["Gluons"]]).evidence(text, np.array([0]))[0, 0] == 1  # plural folded
     assert evidence[1, 1] == 0.5  # "ethereum" of "history", "ethereum"
     assert evidence[:, 2].tolist() == [0, 0, 1, 0, 0]
+
+
+def test_mention_count_first_position_and_share():
+    matcher = MentionMatcher([["Query"], ["Solar Dryer"], ["Gluon"], ["Absent"]])
+    text = "gluons and a solar dryer; the solar dryer again"  # 9 words: gluon at 0, solar dryer at 3 and 6
+    evidence = matcher.evidence(text, np.arange(4), query=0)
+    columns = {name: evidence[:, k] for k, name in enumerate(EVIDENCE)}
+    assert columns["mention_count"].tolist() == pytest.approx([0, math.log1p(2), math.log1p(1), 0])
+    assert columns["mention_first"].tolist() == pytest.approx([0, 1 - 3 / 9, 1.0, 0])
+    assert columns["mention_share"].tolist() == [0, 0.5, 0.5, 0]  # two notes named
+
+
+def test_link_rate_counts_the_other_notes_that_name_a_candidate_without_linking_it():
+    # 3 (Solar Dryer) is linked by 1 and 2 and named, unlinked, by the query 0 and by 4;
+    # 1 also names 3 while linking it: a link, not an unlinked mention
+    mentions = [(10, 13), (14, 13), (11, 13), (14, 12)]
+    ctx = RankContext.build(IDS, vectors(), EDGES, NOTES, mentions=mentions)
+    assert ctx.unlinked.nnz == 3 and ctx.unlinked[1, 3] == 0
+
+    def rate(query, text):
+        pairs = pair_features(ctx, np.array([query]), ctx.vectors[[query]], [text], pool=10)
+        return dict(zip(pairs.notes.tolist(), pairs.column("link_rate")))
+
+    from_query = rate(0, "the solar dryer")
+    assert from_query[3] == pytest.approx(math.log1p(2) - math.log1p(1))  # the query's own mention not counted
+    assert from_query[4] == 0 and from_query[5] == 0  # not named by the query
+    assert rate(5, "a solar dryer")[3] == pytest.approx(math.log1p(2) - math.log1p(2))  # 0 and 4 name it
 
 
 def test_ranks_and_quality_of_a_known_ranking():

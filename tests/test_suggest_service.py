@@ -1,5 +1,6 @@
 """suggest and the reranker's fit through VaultService on the sample vault."""
 
+from vaultlearn.index.features import BASE_FEATURES
 from vaultlearn.service import VaultService
 from vaultlearn.store import Store
 
@@ -56,5 +57,26 @@ def test_state_without_link_texts_is_relinked_without_re_embedding(sample_vault)
         report = service.index()
         assert report.embedded == 0 and not service.store.get_meta("relink")
         assert sorted(service.store.link_texts()) == sorted(texts)
+    finally:
+        service.close()
+
+
+def test_the_fit_stores_which_notes_name_which_without_linking(sample_vault):
+    service = VaultService(sample_vault)
+    try:
+        fit = service.index().rank_fit
+        store = service.store
+        by_path = {row.id: row.path for row in store.notes()}
+        named = {(by_path[a], by_path[b]) for a, b in store.mentions()}
+        test_results, dew_point = "Projects/Solar Dryer/Test Results.md", "Concepts/Dew Point.md"
+        assert (test_results, dew_point) in named  # "cooled below the dew point", not linked
+        assert dew_point not in {by_path[b] for a, b, _ in store.edges() if by_path[a] == test_results}
+        assert fit["unlinked_mentions"] == len(named) and not any(a == b for a, b in named)
+        ctx = service.rank_context()
+        assert ctx.unlinked.nnz == len(named)
+        fit["features"] = [f for f in BASE_FEATURES if f != "link_rate"]  # as a version without it fitted
+        store.set_json("rank_fit", fit)
+        assert service.index().rank_fit is not None  # refitted with this version's features
+        assert service.index().rank_fit is None
     finally:
         service.close()

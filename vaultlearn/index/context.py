@@ -87,6 +87,13 @@ class RankContext:
         return fit_adapter(self.vectors, self.graph)
 
     @cached_property
+    def named_unlinked(self) -> np.ndarray:
+        """Per note, how many notes name it in their own words without linking it (``unlinked``'s column sums)."""
+        if self.unlinked is None:
+            return np.zeros(len(self.ids))
+        return np.asarray(self.unlinked.sum(axis=0)).ravel()
+
+    @cached_property
     def position(self) -> dict[int, int]:
         return {int(i): p for p, i in enumerate(self.ids)}
 

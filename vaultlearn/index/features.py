@@ -159,11 +159,10 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
 def _link_rate(ctx: RankContext, queries: np.ndarray, notes: np.ndarray) -> np.ndarray:
     """Per pair: log1p of the candidate's links minus log1p of the notes other than the query that name it in
     their own words and do not link it (``ctx.unlinked``)."""
-    links = ctx.graph.in_degree[notes]
-    if ctx.unlinked is None:
-        return np.log1p(links)
-    named = np.asarray(ctx.unlinked.sum(axis=0)).ravel()[notes] - np.asarray(ctx.unlinked[queries, notes]).ravel()
-    return np.log1p(links) - np.log1p(named)
+    named = ctx.named_unlinked[notes]
+    if ctx.unlinked is not None:
+        named = named - np.asarray(ctx.unlinked[queries, notes]).ravel()
+    return np.log1p(ctx.graph.in_degree[notes]) - np.log1p(named)
 
 
 def _neighbourhood_similarities(ctx: RankContext, rows: np.ndarray, notes: np.ndarray, vectors: np.ndarray,
