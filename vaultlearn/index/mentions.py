@@ -116,8 +116,9 @@ class MentionMatcher:
         """Per named note position, the word indices where one of its names (not one in ``own``) starts."""
         skip = {tuple(p.split()) for p in own}
         found: dict[int, list[int]] = {}
-        for start, word in enumerate(words):
-            for size in self._sizes.get(word, ()):
+        sizes = self._sizes
+        for start in [i for i, word in enumerate(words) if word in sizes]:
+            for size in sizes[words[start]]:
                 phrase = tuple(words[start:start + size])
                 if phrase not in skip:
                     for p in self._by_phrase.get(phrase, ()):
