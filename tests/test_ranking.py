@@ -79,8 +79,8 @@ def test_mentioned_needs_the_name_in_the_query_words():
 
 def test_plain_text_drops_the_title_line_and_link_text():
     markdown = "---\ntags: [a]\n---\nSee [[Overview]] and [the dryer](Solar%20Dryer.md); humidity matters."
-    assert plain_text("P/Overview.md", markdown).split() == "See and ; humidity matters.".split()
-    kept = plain_text("P/Overview.md", markdown, shown=["Solar Dryer"])
+    assert plain_text(markdown).split() == "See and ; humidity matters.".split()
+    kept = plain_text(markdown, shown=["Solar Dryer"])
     assert kept.split() == "See and the dryer ; humidity matters.".split()
     matcher = MentionMatcher([["Overview"], ["Solar Dryer"]])
     assert not matcher.evidence(kept, np.array([0, 1]))[:, 0].any()

@@ -53,7 +53,7 @@ class Ranking:
         if position is None:
             raise NotIndexedError(f"{path} is not indexed yet: run `vaultlearn index`")
         raw = read_note_bytes(self.vault, path, self.config.max_note_bytes)
-        text = self.own_words(path, raw) if raw is not None else None
+        text = self.own_words(raw) if raw is not None else None
         return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
 
     def rank_context(self) -> RankContext:
@@ -70,7 +70,7 @@ class Ranking:
                                                          self.store.mentions()))
         return self._rank_context[1]
 
-    def own_words(self, path: str, raw: bytes, hidden_names: list[str] | None = None,
+    def own_words(self, raw: bytes, hidden_names: list[str] | None = None,
                   keep_words: bool = False) -> str:
         """The note's own words for the mention feature (:func:`index.mentions.plain_text` of its markdown);
         ``hidden_names``: a hidden link's target, whose words stay as plain text (``keep_words``) or are removed
@@ -78,7 +78,7 @@ class Ranking:
         markdown = raw.decode("utf-8", errors="replace")
         if hidden_names and not keep_words:
             markdown = remove_traces(markdown, hidden_names)
-        return plain_text(path, markdown, hidden_names if keep_words else ())
+        return plain_text(markdown, hidden_names if keep_words else ())
 
     def hidden_texts(self, ctx: RankContext, hidden, keep_words) -> list[str | None]:
         """The own words of each hidden link's source, the link's words kept or removed per ``keep_words``."""
@@ -87,7 +87,7 @@ class Ranking:
             raw = read_note_bytes(self.vault, ctx.notes[a].path, self.config.max_note_bytes)
             target = ctx.notes[b]
             names = [target.path, *target.aliases]
-            texts.append(None if raw is None else self.own_words(ctx.notes[a].path, raw, names, bool(keep)))
+            texts.append(None if raw is None else self.own_words(raw, names, bool(keep)))
         return texts
 
     def fit(self, exclude_sources: Collection[int] = ()) -> dict:
@@ -128,7 +128,7 @@ class Ranking:
             if raw is None:
                 continue
             linked = set(ctx.graph.outgoing(p).tolist()) | {p}
-            named = ctx.mentions.named_in(self.own_words(note.path, raw)).tolist()
+            named = ctx.mentions.named_in(self.own_words(raw)).tolist()
             pairs.extend((int(ctx.ids[p]), int(ctx.ids[q])) for q in named if q not in linked)
         return pairs
 

@@ -32,7 +32,7 @@ import scipy.sparse as sp
 
 from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
 from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
-from vaultlearn.vault.parse import parse_note
+from vaultlearn.vault.parse import readable_body
 
 _NON_WORD = re.compile(r"[\W_]+")
 _PLURAL = re.compile(r"(?<=\w\w\w)(?<!s)s\b")
@@ -49,7 +49,7 @@ def fold(text: str) -> str:
     return " " + _PLURAL.sub("", _NON_WORD.sub(" ", text.casefold())).strip() + " "
 
 
-def plain_text(path: str, markdown: str, shown: Sequence[str] = ()) -> str:
+def plain_text(markdown: str, shown: Sequence[str] = ()) -> str:
     """What the note says in its own words: readable body without the title line or link text.
 
     Links to a note named in ``shown`` keep their words (a link read as if it were plain text).
@@ -68,7 +68,7 @@ def plain_text(path: str, markdown: str, shown: Sequence[str] = ()) -> str:
         return f" {words} " if keys and links_to(target, keys) else " "
 
     unlinked = _LINKS.sub(replace, markdown)
-    return parse_note(path, unlinked.encode("utf-8"), len(unlinked) + len(path) + 1).text.partition("\n")[2]
+    return readable_body(unlinked.encode("utf-8"))
 
 
 def learned_names(names: Sequence[Sequence[str]], links: np.ndarray, texts: Sequence[str]) -> list[list[str]]:

@@ -23,8 +23,7 @@ _BLANK_RUNS = re.compile(r"\n{3,}")
 def parse_note(path: str, raw: bytes, max_embed_chars: int = 4000) -> Note:
     """Parse a note's bytes. Never raises on bad content: problems are recorded in ``note.warnings``."""
     warnings: list[str] = []
-    text = _decode(raw, warnings).replace("\r\n", "\n").replace("\r", "\n")
-    meta, body_text = properties.split_frontmatter(text, warnings)
+    meta, body_text = properties.split_frontmatter(_text(raw, warnings), warnings)
     body = read_body(body_text)
     title = strip_note_suffix(path.rsplit("/", 1)[-1])
     readable = _tidy(f"{title}\n{body.text.strip()}")
@@ -44,6 +43,16 @@ def parse_note(path: str, raw: bytes, max_embed_chars: int = 4000) -> Note:
         warnings=warnings,
         truncated=truncated,
     )
+
+
+def readable_body(raw: bytes) -> str:
+    """The readable text of a note's body, as :func:`parse_note` embeds it after the title line (uncapped),
+    without reading its properties."""
+    return _tidy(read_body(properties.without_frontmatter(_text(raw, []))).text)
+
+
+def _text(raw: bytes, warnings: list[str]) -> str:
+    return _decode(raw, warnings).replace("\r\n", "\n").replace("\r", "\n")
 
 
 def _decode(raw: bytes, warnings: list[str]) -> str:

@@ -76,12 +76,9 @@ def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
     past MAX_YAML_SIZE gives a warning and no properties; the block is still removed from the body. A
     ``---`` line with no closing line is a rule, not frontmatter.
     """
-    if not _HANDLER.detect(text):
-        return {}, text
-    try:
-        block, body = _HANDLER.split(text)
-    except ValueError:  # no closing "---"
-        return {}, text
+    block, body = _split_block(text)
+    if block is None:
+        return {}, body
     if len(block) > MAX_FRONTMATTER_CHARS:
         warnings.append(f"frontmatter is too large ({len(block)} characters, over {MAX_FRONTMATTER_CHARS}); "
                         "its properties were ignored")
@@ -104,6 +101,21 @@ def split_frontmatter(text: str, warnings: list[str]) -> tuple[dict, str]:
         warnings.append("frontmatter is not a key: value mapping; its properties were ignored")
         return {}, body
     return meta, body
+
+
+def without_frontmatter(text: str) -> str:
+    """The body of ``text``: what :func:`split_frontmatter` returns beside the properties, none of them read."""
+    return _split_block(text)[1]
+
+
+def _split_block(text: str) -> tuple[str | None, str]:
+    """(frontmatter block or None, body)."""
+    if not _HANDLER.detect(text):
+        return None, text
+    try:
+        return _HANDLER.split(text)
+    except ValueError:  # no closing "---"
+        return None, text
 
 
 def aliases_of(meta: dict, warnings: list[str]) -> list[str]:
