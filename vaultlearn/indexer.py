@@ -23,7 +23,7 @@ from .model.manifest import MANIFEST, read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
 from .reports import ChangedNotes, IndexReport
-from .store import LinkRow, NoteRow, NoteStat, Store
+from .store import LinkRow, NoteStat, PhaseRow, Store
 from .vault.names import NOTE_SUFFIX, is_note_path, name_key
 from .vault.note import Link, Note
 from .vault.parse import parse_note
@@ -297,7 +297,7 @@ class Indexer:
 
     def _assign_phases(self) -> None:
         """Recompute every note's phase from the stored phase fields."""
-        rows = self.store.notes()
+        rows = self.store.phase_rows()
         notes = [_note_for_phases(row) for row in rows]
         assignment = assign_phases(notes, {row.path: row.mtime for row in rows}, self.config)
         self.store.set_phases({row.id: assignment.phase_of.get(row.path) for row in rows
@@ -384,7 +384,7 @@ def _phase_fields(note: Note) -> dict:
     }
 
 
-def _note_for_phases(row: NoteRow) -> Note:
+def _note_for_phases(row: PhaseRow) -> Note:
     fields = row.phase_fields
     created = fields.get("created")
     return Note(path=row.path, title=row.title, text="", tags=fields.get("tags", []),

@@ -52,6 +52,17 @@ class NoteStat(NamedTuple):
     mtime: float
 
 
+class PhaseRow(NamedTuple):
+    """What recomputing phases needs of a note: no aliases, tags or warnings to decode (it reads every note)."""
+
+    id: int
+    path: str
+    title: str
+    mtime: float
+    phase: str | None
+    phase_fields: dict
+
+
 @dataclass(frozen=True)
 class LinkRow:
     """One stored link: its source note id, the target as typed, its kind, and the resolved note id."""
@@ -146,6 +157,11 @@ class Store:
     def note_stats(self) -> list[NoteStat]:
         """Id, path, content hash, size and mtime of every note."""
         return [NoteStat(*r) for r in self._query("SELECT id, path, hash, size, mtime FROM notes ORDER BY id")]
+
+    def phase_rows(self) -> list[PhaseRow]:
+        """Id, path, title, mtime, phase and phase fields of every note, by path."""
+        rows = self._query("SELECT id, path, title, mtime, phase, phase_fields FROM notes ORDER BY path")
+        return [PhaseRow(*r[:5], json.loads(r[5])) for r in rows]
 
     def phase_counts(self) -> dict[str | None, int]:
         """Notes per phase (None: notes without one)."""
