@@ -1,10 +1,14 @@
-"""Indexer commits: links are stored resolved, and links of unchanged notes follow the names that come and go."""
+"""Indexer commits: links are stored resolved, links of unchanged notes follow the names that come and go, and the
+cyclic garbage collector paused while indexing is enabled again."""
 
+import gc
 import shutil
 
 import numpy as np
+import pytest
 
 from vaultlearn.config import Config
+from vaultlearn.indexer import Indexer
 from vaultlearn.service import VaultService
 
 
@@ -54,3 +58,15 @@ def test_links_resolve_alike_incrementally_and_from_scratch(tmp_path):
     assert ("A.md", "Dup", "link", "longer/Dup.md", False) in moved and ("A.md", "Gone", "link", None, False) in moved
     shutil.rmtree(vault / ".vaultlearn")
     assert stored_links(vault) == moved
+
+
+def test_indexing_gives_the_cyclic_garbage_collector_back(tmp_path, monkeypatch):
+    vault = tmp_path / "vault"
+    write(vault, {"A.md": "[[B]]", "B.md": ""})
+    stored_links(vault)
+    assert gc.isenabled()
+    write(vault, {"A.md": "[[B]] changed"})
+    monkeypatch.setattr(Indexer, "_commit", lambda *args: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        stored_links(vault)
+    assert gc.isenabled()
