@@ -1,4 +1,4 @@
-"""scan_vault, is_ignored and read_note_bytes on small vaults built in tmp dirs."""
+"""scan_vault, is_ignored, read_note_bytes and read_notes on small vaults built in tmp dirs."""
 
 import contextlib
 import os
@@ -7,6 +7,7 @@ import pytest
 
 from vaultlearn.errors import NotAVaultError
 from vaultlearn.vault import scan
+from vaultlearn.vault.read import read_notes
 from vaultlearn.vault.scan import is_ignored, read_note_bytes, scan_vault
 
 
@@ -111,6 +112,28 @@ def test_symlinks_outside_the_vault_are_skipped(tmp_path):
     assert read_note_bytes(root, "ext/Secret.md", 100) is None
     assert read_note_bytes(root, "../outside/Secret.md", 100) is None
     assert read_note_bytes(root, "Alias.md", 100) == b"x"
+
+
+def test_reading_many_notes_refuses_what_resolves_outside_the_vault(tmp_path):
+    """read_notes resolves the vault root once per chunk: a symlinked root still reads its notes, and a symlink
+    out of the vault (the note, or a folder on its way), ``..`` and a symlink loop are still refused."""
+    root = tmp_path / "vault"
+    write(root, "Real.md", "real")
+    outside = write(tmp_path, "outside/Secret.md", "secret")
+    (root / "secret.md").symlink_to(outside)
+    (root / "ext").symlink_to(outside.parent, target_is_directory=True)
+    (root / "Alias.md").symlink_to(root / "Real.md")
+    (root / "Loop.md").symlink_to(root / "Loop.md")
+    linked_root = tmp_path / "linked"
+    linked_root.symlink_to(root, target_is_directory=True)
+    paths = ["Real.md", "Alias.md", "secret.md", "ext/Secret.md", "../outside/Secret.md", "Loop.md"]
+    for vault in (root, linked_root):
+        read = {r.path: r for chunk in read_notes(vault, [(p, None) for p in paths], 100, 100, workers=1)
+                for r in chunk}
+        assert read["Real.md"].digest == read["Alias.md"].digest and read["Alias.md"].note.text == "Alias\nreal"
+        for path in paths[2:]:
+            assert read[path].digest is None and read[path].problems == ()
+            assert read_note_bytes(vault, path, 100) is None
 
 
 def test_file_vanishing_during_the_scan_is_skipped(vault, monkeypatch):

@@ -52,6 +52,17 @@ class NoteStat(NamedTuple):
     mtime: float
 
 
+class PhaseRow(NamedTuple):
+    """What recomputing phases needs of a note: no aliases, tags or warnings to decode (it reads every note)."""
+
+    id: int
+    path: str
+    title: str
+    mtime: float
+    phase: str | None
+    phase_fields: dict
+
+
 @dataclass(frozen=True)
 class LinkRow:
     """One stored link: its source note id, the target as typed, its kind, and the resolved note id."""
@@ -147,6 +158,11 @@ class Store:
         """Id, path, content hash, size and mtime of every note."""
         return [NoteStat(*r) for r in self._query("SELECT id, path, hash, size, mtime FROM notes ORDER BY id")]
 
+    def phase_rows(self) -> list[PhaseRow]:
+        """Id, path, title, mtime, phase and phase fields of every note, by path."""
+        rows = self._query("SELECT id, path, title, mtime, phase, phase_fields FROM notes ORDER BY path")
+        return [PhaseRow(*r[:5], json.loads(r[5])) for r in rows]
+
     def phase_counts(self) -> dict[str | None, int]:
         """Notes per phase (None: notes without one)."""
         return dict(self._query("SELECT phase, COUNT(*) FROM notes GROUP BY phase"))
@@ -221,16 +237,17 @@ class Store:
 
     # links ------------------------------------------------------------------------------------------------
     def replace_links(self, src: int, links: Iterable[tuple]) -> None:
-        """Replace a note's outgoing links with ``(target, kind, markdown[, display])`` tuples (resolved later)."""
+        """Replace a note's outgoing links with ``(target, kind, markdown[, display[, dst, attachment]])`` tuples;
+        one without ``dst`` and ``attachment`` is stored unresolved (resolved later)."""
         self.replace_links_of({src: links})
 
     def replace_links_of(self, links_by_src: Mapping[int, Iterable[tuple]]) -> None:
         """:meth:`replace_links` for many notes in two statements."""
         self._db_many("DELETE FROM links WHERE src = ?", [(src,) for src in links_by_src])
         self._db_many(
-            "INSERT INTO links(src, target, target_key, kind, markdown, display) VALUES (?, ?, ?, ?, ?, ?)",
-            [(src, link[0], name_key(link[0]), link[1], int(link[2]), link[3] if len(link) > 3 else None)
-             for src, links in links_by_src.items() for link in links],
+            "INSERT INTO links(src, target, target_key, kind, markdown, display, dst, attachment)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [_link_row(src, *link) for src, links in links_by_src.items() for link in links],
         )
 
     def links(self, where: str = "", params: Sequence = ()) -> list[LinkRow]:
@@ -346,3 +363,9 @@ class Store:
     def notes_without_postings(self) -> set[int]:
         return {r[0] for r in self._query(
             "SELECT id FROM notes WHERE id NOT IN (SELECT DISTINCT note_id FROM postings)")}
+
+
+def _link_row(src: int, target: str, kind: str, markdown: bool, display: str | None = None, dst: int | None = None,
+              attachment: bool = False) -> tuple:
+    """The values of one ``links`` row."""
+    return src, target, name_key(target), kind, int(markdown), display, dst, int(attachment)

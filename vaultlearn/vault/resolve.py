@@ -77,22 +77,20 @@ class LinkResolver:
 
     def _find_note(self, target: str, source: str | None, relative: bool) -> str | None:
         name = strip_note_suffix(target).lstrip("/")
-        source_dir = posixpath.dirname(source) if source else None
-        if relative and source_dir is not None:
-            joined = posixpath.normpath(posixpath.join(source_dir, name))
+        if relative and source:
+            joined = posixpath.normpath(posixpath.join(posixpath.dirname(source), name))
             if not joined.startswith("../") and (hit := self._notes.get(lookup_key(joined))):
                 return _first(hit)
         key = lookup_key(name)
         if hit := self._notes.get(key):
             return _first(hit)
         candidates = self._named(key)
-        if not candidates:
-            return None
-        if source_dir is not None:
+        if len(candidates) > 1 and source:  # the one in the source note's folder, when there is one
+            source_dir = posixpath.dirname(source)
             beside = [path for path in candidates if posixpath.dirname(path) == source_dir]
             if beside:
                 return _first(beside)
-        return _first(candidates)
+        return _first(candidates) if candidates else None
 
     def notes_named(self, name: str) -> list[str]:
         """Every note a name typed by a user could mean, in the order :meth:`resolve_name` prefers them (its

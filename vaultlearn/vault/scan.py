@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from dataclasses import dataclass, field
@@ -134,19 +135,30 @@ def read_note_bytes(root: Path, rel_path: str, max_bytes: int, problems: list[st
     Never blocks: only regular files are read, and the open itself is non-blocking, so a FIFO named like a
     note (or one swapped in between the check and the open) is refused at once instead of waiting for a writer.
     """
-    root = Path(root)
     try:
-        real_root = root.resolve()
-        path = (root / rel_path).resolve()
-        if not path.is_relative_to(real_root):
+        real_root = os.path.realpath(root)
+    except ValueError:  # a NUL in the name
+        return None
+    return read_note_beneath(real_root, rel_path, max_bytes, problems)
+
+
+def read_note_beneath(real_root: str, rel_path: str, max_bytes: int,
+                      problems: list[str] | None = None) -> bytes | None:
+    """:func:`read_note_bytes` under a root already resolved by ``os.path.realpath``: reading many notes
+    resolves the root once, not once per note."""
+    try:
+        path = os.path.realpath(os.path.join(real_root, rel_path))
+        if path != real_root and not path.startswith(os.path.join(real_root, "")):
             return None
         if not stat.S_ISREG(mode := os.stat(path).st_mode):
             _add(problems, f"skipped, {_not_regular(mode)}")
             return None
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (FileNotFoundError, RuntimeError, ValueError):  # vanished, a symlink loop, a NUL in the name
+    except (FileNotFoundError, ValueError):  # vanished, a NUL in the name
         return None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:  # a symlink loop
+            return None
         _add(problems, f"skipped, cannot be read ({exc.strerror or exc})")
         return None
     with os.fdopen(fd, "rb") as handle:
