@@ -3,6 +3,7 @@ vault's own links (hide-and-rank), with the hidden links' source texts read from
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Collection
 from pathlib import Path
@@ -19,7 +20,7 @@ from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from .index.mentions import plain_text
 from .index.suggest import Suggestion, suggest_for
 from .store import Store
-from .vault.scan import read_note_bytes
+from .vault.scan import read_note_beneath, read_note_bytes
 
 FIT_SAMPLE = 800  # visible links hidden (one per source note, all at once) to fit the reranker
 KEEP_WORDS_SHARE = 0.75  # hidden links whose words stay in the source text while fitting (the rest lose every trace)
@@ -122,9 +123,9 @@ class Ranking:
     def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:
         """``(src id, dst id)`` of every note that names another in its own words and does not link to it, read
         from the vault's notes (the reranker's link rate: how often the notes that name a note link it)."""
-        pairs = []
+        pairs, root = [], os.path.realpath(self.vault)
         for p, note in enumerate(ctx.notes):
-            raw = read_note_bytes(self.vault, note.path, self.config.max_note_bytes)
+            raw = read_note_beneath(root, note.path, self.config.max_note_bytes)
             if raw is None:
                 continue
             linked = set(ctx.graph.outgoing(p).tolist()) | {p}
