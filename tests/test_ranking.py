@@ -222,6 +222,11 @@ def test_suggest_for_explains_each_feature_that_lifts_a_note():
     assert out[0].mentioned and out[0].shared_neighbours == 2 and out[1].reason.count(";") == 0
     plain = suggest_for(ctx, COSINE, 0, ctx.vectors[0], "the solar dryer", k=3, pool=10)
     assert {s.path: s.reason.endswith("mentioned in the text, not linked") for s in plain}["a/Solar Dryer.md"]
+    # how often and how early it is named count towards "mentioned", and order the reasons with it
+    detail = LinearRanker(("cosine", "common_neighbours", "mention_count", "mention_first"), (0,) * 4, (1,) * 4,
+                          (1.0, 0.1, 2.0, 2.0))
+    named = suggest_for(ctx, detail, 0, ctx.vectors[0], "the solar dryer", k=1, pool=10)[0]
+    assert named.reason.split("; ")[1:] == ["mentioned in the text, not linked", "2 shared neighbours (One, Two)"]
 
 
 def test_a_note_named_in_the_text_is_a_candidate_however_far():

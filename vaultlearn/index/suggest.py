@@ -95,13 +95,15 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
         "same_phase": lambda: "same phase",
     }
     aliases = {"collaborative_count": "collaborative", "resource_allocation": "adamic_adar",
-               "common_neighbours": "adamic_adar"}
+               "common_neighbours": "adamic_adar", "mention_count": "mentioned", "mention_first": "mentioned",
+               "mention_share": "mentioned"}
     strength: dict[str, float] = {}
     for feature, term in zip(ranker.features, contributions):
         key = aliases.get(feature, feature)
         if key in said:
             strength[key] = strength.get(key, 0.0) + float(term)
-    present = {"collaborative": len(voters) > 0, "adamic_adar": len(shared) > 0}
+    present = {"collaborative": len(voters) > 0, "adamic_adar": len(shared) > 0,
+               "mentioned": bool(pairs.column("mentioned")[i])}
     parts = [f"similar text ({float(pairs.column('cosine')[i]):.2f})"]
     for key, term in sorted(strength.items(), key=lambda kv: -kv[1]):
         if term > 0 and present.get(key, value.get(key, 1.0) > 0):
