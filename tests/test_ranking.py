@@ -122,6 +122,9 @@ def test_link_rate_counts_the_other_notes_that_name_a_candidate_without_linking_
     assert from_query[3] == pytest.approx(math.log1p(2) - math.log1p(1))  # the query's own mention not counted
     assert from_query[4] == 0 and from_query[5] == 0  # not named by the query
     assert rate(5, "a solar dryer")[3] == pytest.approx(math.log1p(2) - math.log1p(2))  # 0 and 4 name it
+    linked_to_all = RankContext.build(IDS[:2], vectors()[:2], [(10, 11)], NOTES[:2], mentions=[(10, 11)])
+    none = pair_features(linked_to_all, np.array([0]), linked_to_all.vectors[[0]], ["one"], pool=10)
+    assert len(none.notes) == 0 and none.values.shape == (0, len(FEATURES))  # no candidate left: no pairs
 
 
 def test_ranks_and_quality_of_a_known_ranking():

@@ -160,7 +160,7 @@ def _link_rate(ctx: RankContext, queries: np.ndarray, notes: np.ndarray) -> np.n
     """Per pair: log1p of the candidate's links minus log1p of the notes other than the query that name it in
     their own words and do not link it (``ctx.unlinked``)."""
     named = ctx.named_unlinked[notes]
-    if ctx.unlinked is not None:
+    if ctx.unlinked is not None and len(notes):  # (scipy gives a sparse matrix, not an array, for no pairs)
         named = named - np.asarray(ctx.unlinked[queries, notes]).ravel()
     return np.log1p(ctx.graph.in_degree[notes]) - np.log1p(named)
 
