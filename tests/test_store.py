@@ -65,6 +65,20 @@ def test_deleting_a_note_cascades_and_unresolves_links_to_it(tmp_path):
     assert store.notes_touching([3, 7]) == set()
 
 
+def test_unlinked_mentions_are_replaced_whole_and_go_with_their_notes(tmp_path):
+    store = Store(tmp_path)
+    with store.transaction():
+        a, b, c = (_note(store, f"{n}.md") for n in "abc")
+        store.replace_mentions([(a, b), (a, c), (c, b), (a, b)])
+    assert sorted(store.mentions()) == [(a, b), (a, c), (c, b)] and store.mentions_version == 1
+    with store.transaction():
+        store.delete_notes([c])
+    assert store.mentions() == [(a, b)]
+    with store.transaction():
+        store.replace_mentions([(b, a)])
+    assert store.mentions() == [(b, a)] and store.mentions_version == 2
+
+
 def test_embeddings_and_postings_round_trip(tmp_path):
     store = Store(tmp_path)
     vectors = np.arange(12, dtype=np.float32).reshape(3, 4)

@@ -5,6 +5,7 @@ The no-trace protocol re-parses each source note with its held-out links' every 
 
 from __future__ import annotations
 
+import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ..config import Config
 from ..vault.parse import parse_note
 from ..vault.phases import assign_phases
 from ..vault.resolve import LinkResolver
-from ..vault.scan import read_note_bytes, scan_vault
+from ..vault.scan import read_note_beneath, scan_vault
 from .protocol import EvalCorpus, Split
 from .traces import remove_traces
 
@@ -22,9 +23,9 @@ from .traces import remove_traces
 def load_corpus(vault: Path, config: Config, *, progress: bool = False) -> EvalCorpus:
     """Every note of ``vault`` with its embedded text and phase, and its resolved note→note links."""
     scan = scan_vault(vault, config.ignore)
-    notes, markdown = [], []
+    notes, markdown, root = [], [], os.path.realpath(vault)
     for scanned in tqdm(scan.notes, desc="parsing", unit="note", disable=not progress):
-        raw = read_note_bytes(vault, scanned.path, config.max_note_bytes)
+        raw = read_note_beneath(root, scanned.path, config.max_note_bytes)
         if raw is not None:
             notes.append(parse_note(scanned.path, raw, config.max_embed_chars))
             markdown.append(raw.decode("utf-8", errors="replace"))
