@@ -118,6 +118,7 @@ class Ranking:
             self.store.set_json("rank_model", ranker.to_json())
             self.store.set_json("rank_fit", report)
             self.store.replace_mentions(mentions)
+        self._rank_context = ((self.store.generation, self.store.mentions_version), ctx)  # what a rebuild would read
         return report
 
     def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:
