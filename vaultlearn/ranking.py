@@ -83,9 +83,9 @@ class Ranking:
 
     def hidden_texts(self, ctx: RankContext, hidden, keep_words) -> list[str | None]:
         """The own words of each hidden link's source, the link's words kept or removed per ``keep_words``."""
-        texts = []
+        texts, root = [], os.path.realpath(self.vault)
         for (a, b), keep in zip(hidden, keep_words):
-            raw = read_note_bytes(self.vault, ctx.notes[a].path, self.config.max_note_bytes)
+            raw = read_note_beneath(root, ctx.notes[a].path, self.config.max_note_bytes)
             target = ctx.notes[b]
             names = [target.path, *target.aliases]
             texts.append(None if raw is None else self.own_words(raw, names, bool(keep)))
@@ -103,8 +103,9 @@ class Ranking:
         the links a writer has not made yet.
         """
         started, cpu = time.perf_counter(), time.process_time()
-        mentions = self.unlinked_mentions(self.rank_context())
-        ctx = self.rank_context().with_mentions(mentions)
+        stored = self.rank_context()
+        mentions = self.unlinked_mentions(stored)
+        ctx = stored.with_mentions(mentions)
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
         pairs, targets = self.fit_cases(ctx, skip, self.config.seed)
         ranker, report = fit_ranker(pairs, targets, BASE_FEATURES, seed=self.config.seed)
