@@ -6,6 +6,7 @@ from functools import partial
 import networkx as nx
 import numpy as np
 
+import vaultlearn.vault.graph as graph_module
 from vaultlearn.vault.graph import VaultGraph
 
 close = partial(math.isclose, rel_tol=1e-6)  # float32 sparse products
@@ -57,6 +58,25 @@ def test_personalised_pagerank_matches_networkx():
     assert np.allclose(ours[:5], [theirs[i] for i in range(5)], atol=1e-8)
     assert ours[5] == 0 and close(ours.sum(), 1.0)
     assert not g.personalised_pagerank(np.zeros((1, 6))).any()
+
+
+def test_a_walk_that_reaches_few_notes_reads_only_their_links_and_gives_the_same_ranks(monkeypatch):
+    # ten separate rings of five notes, one chord: a walk from ring 0 or 2 never leaves it (5 of 50 reached)
+    rings = np.array([(r * 5 + i, r * 5 + (i + 1) % 5) for r in range(10) for i in range(5)])
+    g = VaultGraph(50, np.vstack([rings, [(0, 2)]]))
+    seeds = np.zeros((2, 50))
+    seeds[0, [1, 2]] = 1
+    seeds[1, [11]] = 1
+    local = g.personalised_pagerank(seeds, alpha=0.3, steps=300)
+    theirs = nx.pagerank(nx.Graph([tuple(e) for e in g.links()]), alpha=0.7, personalization={1: 1, 2: 1},
+                         tol=1e-12, max_iter=1000)
+    assert np.allclose(local[0, :5], [theirs[i] for i in range(5)], atol=1e-7)
+    assert not local[0, 5:].any() and not local[1, np.r_[0:10, 15:50]].any()
+    walks = {}
+    for share in (0.0, 1.0):  # every step over every link; every step over the reached notes' links only
+        monkeypatch.setattr(graph_module, "LOCAL_WALK_SHARE", share)
+        walks[share] = g.personalised_pagerank(seeds, alpha=0.3, steps=8)
+    assert np.allclose(walks[0.0], walks[1.0], atol=1e-9) and walks[0.0].any()
 
 
 def test_linked_from_sums_the_weights_of_the_linking_notes():

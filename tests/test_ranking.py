@@ -278,3 +278,52 @@ def test_adapted_feature_is_cosine_with_the_mapped_query():
     for note in (3, 4, 5):
         assert isclose(f[note]["adapted"], float(mapped @ ctx.vectors[note]))
     assert not np.allclose(ctx.adapter, np.eye(3))  # fitted on the hand-made links
+
+
+def _random_context(n: int = 300, seed: int = 0) -> RankContext:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(12, 16))
+    raw = centres[rng.integers(0, 12, n)] + 0.8 * rng.normal(size=(n, 16))
+    vecs = (raw / np.linalg.norm(raw, axis=1, keepdims=True)).astype(np.float32)
+    edges = [(int(a), int(b)) for a, b in rng.integers(0, n, (3 * n, 2)) if a != b]
+    notes = [NoteInfo(f"f{i % 7}/N{i}.md", f"N{i}") for i in range(n)]
+    return RankContext.build(np.arange(n), vecs, edges, notes)
+
+
+def _by_pair(pairs: PairFeatures) -> dict[tuple[int, int], np.ndarray]:
+    return {(int(r), int(c)): v for r, c, v in zip(pairs.rows, pairs.notes, pairs.values)}
+
+
+def test_an_exact_search_gives_the_features_of_comparing_with_every_note():
+    ctx = _random_context()
+    queries = np.arange(0, 300, 25)
+
+    def exact(rows, k):
+        return np.argsort(-(rows @ ctx.vectors.T), axis=1)[:, :k]
+
+    dense = pair_features(ctx, queries, ctx.vectors[queries], [None] * len(queries), pool=30)
+    searched = pair_features(ctx, queries, ctx.vectors[queries], [None] * len(queries), pool=30, search=exact)
+    assert len(dense.rows) > 30 * len(queries)  # graph candidates beyond the cosine pool
+    a, b = _by_pair(dense), _by_pair(searched)
+    assert a.keys() == b.keys()
+    assert all(np.allclose(a[key], b[key], atol=1e-5) for key in a)
+
+
+def test_a_partial_search_keeps_every_pair_feature_exact():
+    """Notes the search misses are not chosen by similarity, but a pair chosen by the graph or the search has
+    its exact cosine, adapted similarity, PageRank and neighbour scores."""
+    ctx = _random_context()
+    queries = np.arange(0, 300, 25)
+
+    def every_other(rows, k):
+        order = np.argsort(-(rows @ ctx.vectors.T), axis=1)[:, ::2][:, :k]
+        order[:, -3:] = -1  # fewer hits than asked
+        return order
+
+    dense = _by_pair(pair_features(ctx, queries, ctx.vectors[queries], [None] * len(queries), pool=30))
+    partial_ = _by_pair(pair_features(ctx, queries, ctx.vectors[queries], [None] * len(queries), pool=30,
+                                      search=every_other))
+    shared = dense.keys() & partial_.keys()
+    assert len(shared) > len(queries) * 20 and partial_.keys() - dense.keys()
+    pairwise = [FEATURES.index(f) for f in ("cosine", "learned", "adapted", "pagerank", "adamic_adar", "in_degree")]
+    assert all(np.allclose(dense[key][pairwise], partial_[key][pairwise], atol=1e-5) for key in shared)

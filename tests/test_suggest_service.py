@@ -1,5 +1,6 @@
 """suggest and the reranker's fit through VaultService on the sample vault."""
 
+from vaultlearn.config import Config
 from vaultlearn.index.features import BASE_FEATURES
 from vaultlearn.service import VaultService
 from vaultlearn.store import Store
@@ -78,5 +79,35 @@ def test_the_fit_stores_which_notes_name_which_without_linking(sample_vault):
         store.set_json("rank_fit", fit)
         assert service.index().rank_fit is not None  # refitted with this version's features
         assert service.index().rank_fit is None
+    finally:
+        service.close()
+
+
+def test_a_vault_above_the_approximate_size_suggests_from_its_index_what_comparing_every_note_gives(sample_vault):
+    """With an IVF index that reads every list, the index's shortlist is exact: the suggestions must be those of
+    the path that compares the note with every note, although the pool is smaller than the vault."""
+    config = Config(approximate_index_above=20, approximate_probe_share=1.0, candidate_pool=8)
+    service = VaultService(sample_vault, config)
+    try:
+        service.index()
+        assert service.vectors().approximate and len(service.vectors()) > 20 + config.candidate_pool
+        ctx = service.rank_context()
+        assert service.ranking.approximate_search(ctx) is not None
+        paths = [ctx.notes[p].path.removesuffix(".md") for p in range(0, len(ctx.ids), 4)]
+        searched = {p: service.suggest(p, 10) for p in paths}
+        service.ranking.approximate_search = lambda ctx: None  # every note compared
+        for path in paths:
+            every = service.suggest(path, 10)
+            assert [s.path for s in searched[path]] == [s.path for s in every], path
+            assert all(abs(a.score - b.score) < 1e-5 for a, b in zip(searched[path], every))
+    finally:
+        service.close()
+
+
+def test_a_small_vault_compares_every_note(indexed_sample_vault):
+    service = VaultService(indexed_sample_vault)
+    try:
+        assert not service.vectors().approximate
+        assert service.ranking.approximate_search(service.rank_context()) is None
     finally:
         service.close()

@@ -72,6 +72,12 @@ class Indexer:
                 self._vectors_generation = generation
             return self._vectors
 
+    def nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, note ids) of the ``k`` nearest indexed notes per row of ``queries`` (vectors in the index's
+        space: :meth:`learned_vectors`), searched under the index lock; missing hits have id -1."""
+        with self._index_lock:
+            return self.vectors().search(queries, k)
+
     def learned_vectors(self, vectors: np.ndarray) -> np.ndarray:
         """What search uses for stored (or just encoded) embeddings: :meth:`mapped`, or the embeddings themselves
         when no link map is committed."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -14,11 +14,12 @@ from .config import Config
 from .errors import NotIndexedError
 from .eval.traces import remove_traces
 from .index.context import NoteInfo, RankContext
-from .index.features import BASE_FEATURES, FEATURES, PairFeatures
+from .index.features import BASE_FEATURES, FEATURES, PairFeatures, Search
 from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from .index.mentions import plain_text
 from .index.suggest import Suggestion, suggest_for
+from .indexer import Indexer
 from .store import Store
 from .vault.scan import read_note_beneath, read_note_bytes
 
@@ -30,10 +31,10 @@ REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count m
 class Ranking:
     """Rank weights and rank context of one vault's committed state."""
 
-    def __init__(self, vault: Path, config: Config, store: Store, mapped: Callable[[np.ndarray], np.ndarray | None]):
-        """``mapped`` turns stored embeddings into the rank context's learned vectors, None when nothing is
-        learned (:meth:`Indexer.mapped`)."""
-        self.vault, self.config, self.store, self._mapped = vault, config, store, mapped
+    def __init__(self, vault: Path, config: Config, store: Store, indexer: Indexer):
+        """``indexer`` maps stored embeddings to the rank context's learned vectors (:meth:`Indexer.mapped`) and
+        searches the vector index."""
+        self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
         self._rank_context: tuple[int, RankContext] | None = None
 
     def ranker(self) -> LinearRanker:
@@ -55,7 +56,21 @@ class Ranking:
             raise NotIndexedError(f"{path} is not indexed yet: run `vaultlearn index`")
         raw = read_note_bytes(self.vault, path, self.config.max_note_bytes)
         text = self.own_words(raw) if raw is not None else None
-        return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool)
+        return suggest_for(ctx, self.ranker(), position, ctx.vectors[position], text, k, self.config.candidate_pool,
+                           self.approximate_search(ctx))
+
+    def approximate_search(self, ctx: RankContext) -> Search | None:
+        """Nearest notes (as ``ctx`` positions) by the vector index once it is approximate (a vault above
+        ``config.approximate_index_above`` notes), so one suggestion does not compare the note with every
+        note; None below that size. The index holds the learned vectors when a link map is committed."""
+        if not self.indexer.vectors().approximate:
+            return None
+
+        def search(queries: np.ndarray, k: int) -> np.ndarray:
+            _, ids = self.indexer.nearest(self.indexer.learned_vectors(queries), k)
+            return ctx.positions(ids)
+
+        return search
 
     def rank_context(self) -> RankContext:
         """Embeddings (and learned vectors), link graph, names, folders, tags, phases and unlinked mentions of the
@@ -63,7 +78,7 @@ class Ranking:
         key = (self.store.generation, self.store.mentions_version)
         if self._rank_context is None or self._rank_context[0] != key:
             ids, vectors = self.store.all_embeddings()
-            learned = self._mapped(vectors)
+            learned = self.indexer.mapped(vectors)
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]

@@ -68,7 +68,7 @@ class VaultService:
         self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
-        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer.mapped)
+        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer)
 
     def close(self) -> None:
         """Release the state files."""
@@ -214,10 +214,8 @@ class VaultService:
 
     def search(self, text: str, k: int | None = None) -> list[Suggestion]:
         """Notes nearest to a free text (loads the model)."""
-        query = self.indexer.learned_vectors(self.encoder().encode([text]))[0]
-        vectors = self.vectors()
-        with self._index_lock:
-            scores, ids = vectors.search(query, k or self.config.suggest_k)
+        query = self.indexer.learned_vectors(self.encoder().encode([text]))
+        scores, ids = self.indexer.nearest(query, k or self.config.suggest_k)
         rows = self.store.notes_by_ids(int(i) for i in ids[0] if i >= 0)
         return [Suggestion(rows[int(i)].path, rows[int(i)].title, float(s), f"similar text ({s:.2f})", float(s), 0,
                            False, rows[int(i)].phase) for s, i in zip(scores[0], ids[0]) if int(i) in rows]

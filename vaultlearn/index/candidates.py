@@ -30,9 +30,10 @@ def top_mask(scores: np.ndarray, count: int, positive_only: bool = False) -> np.
 
 def candidate_mask(cosine: np.ndarray, graph_scores: Sequence[np.ndarray], excluded: np.ndarray,
                    pool: int) -> np.ndarray:
-    """The candidates of each query row; ``excluded`` marks the query and its existing links."""
+    """The candidates of each query row; ``excluded`` marks the query and its existing links, and a cosine of
+    -inf one that was not computed (a note the approximate search did not return)."""
     masked = np.where(excluded, -np.inf, cosine)
-    mask = top_mask(masked, pool)
+    mask = top_mask(masked, pool) & np.isfinite(masked)
     for scores in graph_scores:
         mask |= top_mask(np.where(excluded, 0.0, scores), GRAPH_POOL, positive_only=True)
     return mask & ~excluded

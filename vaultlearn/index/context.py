@@ -97,6 +97,11 @@ class RankContext:
     def position(self) -> dict[int, int]:
         return {int(i): p for p, i in enumerate(self.ids)}
 
+    def positions(self, ids: np.ndarray) -> np.ndarray:
+        """The position of each note id (any shape), -1 for an id not in the context."""
+        ids = np.asarray(ids, dtype=np.int64)
+        return np.array([self.position.get(i, -1) for i in ids.ravel().tolist()], dtype=np.int64).reshape(ids.shape)
+
     def with_mentions(self, mentions: Iterable[tuple[int, int]]) -> "RankContext":
         """The same context with another set of ``(src id, dst id)`` mentions (see :meth:`build`)."""
         return replace(self, unlinked=unlinked_matrix(_positions(self.position, mentions), self.graph.out))

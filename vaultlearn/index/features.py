@@ -28,13 +28,13 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
-from vaultlearn.index.candidates import candidate_mask
+from vaultlearn.index.candidates import GRAPH_POOL, candidate_mask
 from vaultlearn.index.context import RankContext
 from vaultlearn.index.mentions import EVIDENCE
 from vaultlearn.index.threads import one_blas_thread
@@ -62,6 +62,7 @@ GROUPS = {  # feature groups, for ablations
 BASE_FEATURES = tuple(f for f in FEATURES if f != "learned")  # the reranker's first stage (fit.add_learned)
 NEIGHBOURS = 20  # nearest notes whose links vote for candidates
 CHUNK = 128  # queries scored together (bounds memory to a few (CHUNK, n) arrays)
+Search = Callable[[np.ndarray, int], np.ndarray]  # (query rows, k) -> (rows, k) note positions, -1 for none
 
 
 @dataclass(frozen=True)
@@ -77,32 +78,37 @@ class PairFeatures:
 
 
 def pair_features(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None],
-                  pool: int, learned: np.ndarray | None = None) -> PairFeatures:
+                  pool: int, learned: np.ndarray | None = None, search: Search | None = None) -> PairFeatures:
     """Candidates and their features for each query position (``vectors``: the queries' embeddings;
     ``learned``: their learned vectors, default ``ctx.learned`` of the queries; ``texts``: their own words for
     the mention feature, None to skip it). A query's existing links in ``ctx.graph`` are excluded from its
-    candidates. Before any learning the ``learned`` feature is the cosine."""
+    candidates. Before any learning the ``learned`` feature is the cosine.
+
+    ``search`` (a large vault's approximate vector index) makes the embedding similarities choose among the
+    notes it returns for a query instead of among every note; every feature of a chosen pair is still exact.
+    """
     if ctx.learned is None:
         learned = vectors
     elif learned is None:
         learned = ctx.learned[queries]
     with one_blas_thread():
         parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], learned[s:s + CHUNK], texts[s:s + CHUNK],
-                        pool, s) for s in range(0, len(queries), CHUNK)]
+                        pool, s, search) for s in range(0, len(queries), CHUNK)]
     if not parts:
         return PairFeatures(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, len(FEATURES))))
     return PairFeatures(*(np.concatenate([getattr(p, f) for p in parts]) for f in ("rows", "notes", "values")))
 
 
 def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: np.ndarray,
-           texts: Sequence[str | None], pool: int, offset: int) -> PairFeatures:
+           texts: Sequence[str | None], pool: int, offset: int, search: Search | None) -> PairFeatures:
     graph, n = ctx.graph, len(ctx.ids)
     local = np.arange(len(queries))
     excluded = graph.out[queries].toarray() > 0
     excluded[local, queries] = True
-    cosine = vectors @ ctx.vectors.T
-    learned_cosine = cosine if ctx.learned is None else learned @ ctx.learned.T
-    adapted = normalise(vectors @ ctx.adapter) @ ctx.vectors.T
+    most_excluded = int(excluded.sum(axis=1).max())
+    adapted_queries = normalise(vectors @ ctx.adapter)
+    cosine = _similarities(ctx, vectors, search, pool + most_excluded)
+    adapted = _similarities(ctx, adapted_queries, search, GRAPH_POOL + most_excluded)
     similar = np.where(excluded, -np.inf, cosine)
     similar[local, queries] = -np.inf
     nearest = np.argpartition(-similar, min(NEIGHBOURS, n) - 1, axis=1)[:, :NEIGHBOURS]
@@ -119,7 +125,9 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
             named[r, ctx.mentions.named_in(text)] = True
     mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted), excluded, pool) | (named & ~excluded)
     rows, notes = np.nonzero(mask)
-    best = np.max(np.where(mask, cosine, -np.inf), axis=1)
+    pair_cosine = _at_pairs(cosine, rows, notes, vectors, ctx.vectors)
+    best = np.full(len(queries), -np.inf)
+    np.maximum.at(best, rows, pair_cosine)
     query_of = queries[rows]
     shared_tags = np.asarray(ctx.tags[query_of].multiply(ctx.tags[notes]).sum(axis=1)).ravel()
     mentions = np.zeros((len(rows), len(EVIDENCE)))
@@ -132,10 +140,10 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     expected = normalise(np.asarray(votes[:, voters] @ graph.propagate(ctx.vectors, voters, outgoing=True)))
     similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, profiles, expected)
     columns = {
-        "cosine": cosine[rows, notes],
-        "cosine_gap": cosine[rows, notes] - best[rows],
-        "learned": learned_cosine[rows, notes],
-        "adapted": adapted[rows, notes],
+        "cosine": pair_cosine,
+        "cosine_gap": pair_cosine - best[rows],
+        "learned": pair_cosine if ctx.learned is None else _dots(learned[rows], ctx.learned[notes]),
+        "adapted": _at_pairs(adapted, rows, notes, adapted_queries, ctx.vectors),
         "propagated": similarities[:, 0],
         "link_profile": similarities[:, 1],
         "expected_target": similarities[:, 2],
@@ -154,6 +162,33 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     }
     values = np.stack([np.asarray(columns[f], dtype=np.float64) for f in FEATURES], axis=1)
     return PairFeatures(rows + offset, notes, values)
+
+
+def _similarities(ctx: RankContext, queries: np.ndarray, search: Search | None, k: int) -> np.ndarray:
+    """Cosine of each query row with every note, or with the ``k`` notes ``search`` returns for it (-inf for the
+    others, which the candidate choice then passes over)."""
+    if search is None:
+        return queries @ ctx.vectors.T
+    out = np.full((len(queries), len(ctx.ids)), -np.inf, dtype=np.float32)
+    for r, found in enumerate(search(queries, k)):
+        found = found[found >= 0]
+        out[r, found] = ctx.vectors[found] @ queries[r]
+    return out
+
+
+def _at_pairs(scores: np.ndarray, rows: np.ndarray, notes: np.ndarray, queries: np.ndarray,
+              candidates: np.ndarray) -> np.ndarray:
+    """``scores[rows, notes]``, with the dot product of the query and candidate vectors where no score was
+    computed (a pair chosen by another feature than the searched similarity)."""
+    values = scores[rows, notes].astype(np.float64)
+    missing = ~np.isfinite(values)
+    values[missing] = _dots(queries[rows[missing]], candidates[notes[missing]])
+    return values
+
+
+def _dots(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Row-wise dot products."""
+    return np.einsum("ij,ij->i", left, right)
 
 
 def _link_rate(ctx: RankContext, queries: np.ndarray, notes: np.ndarray) -> np.ndarray:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vaultlearn.index.context import RankContext
-from vaultlearn.index.features import PairFeatures, pair_features
+from vaultlearn.index.features import PairFeatures, Search, pair_features
 from vaultlearn.index.fit import LinearRanker
 
 SHOWN_NAMES = 3  # titles listed in a reason before "…"
@@ -39,9 +39,10 @@ class Suggestion:
 
 
 def suggest_for(ctx: RankContext, ranker: LinearRanker, query: int, vector: np.ndarray, text: str | None,
-                k: int, pool: int) -> list[Suggestion]:
-    """The ``k`` best notes for the note at position ``query`` to link to (its links excluded)."""
-    pairs = pair_features(ctx, np.array([query]), vector[None, :], [text], pool)
+                k: int, pool: int, search: Search | None = None) -> list[Suggestion]:
+    """The ``k`` best notes for the note at position ``query`` to link to (its links excluded); ``search``: an
+    approximate nearest-note search for a large vault (:func:`pair_features`)."""
+    pairs = pair_features(ctx, np.array([query]), vector[None, :], [text], pool, search=search)
     contributions = ranker.contributions(pairs)
     scores = contributions.sum(axis=1)
     order = np.lexsort((ctx.ids[pairs.notes], -scores))[:k]

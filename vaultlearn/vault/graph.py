@@ -13,6 +13,8 @@ from collections.abc import Iterable
 import numpy as np
 import scipy.sparse as sp
 
+LOCAL_WALK_SHARE = 0.25  # below this share of notes reached, a PageRank step reads only the reached notes' links
+
 
 class VaultGraph:
     """Adjacency, neighbours, propagation, common-neighbour indices and personalised PageRank."""
@@ -106,6 +108,8 @@ class VaultGraph:
         """Personalised PageRank on the undirected graph, restarting at each row's ``seeds`` ``(q, n)``.
 
         ``alpha`` is the restart probability; a row without seeds stays zero. Power iteration, ``steps`` rounds.
+        While the walk has reached few notes (the first steps, or a graph of separate clusters), a step reads only
+        the links of the notes it has reached: the same sums, without a pass over every link of a large vault.
         """
         seeds = np.asarray(seeds, dtype=np.float32)
         total = seeds.sum(axis=1, keepdims=True)
@@ -114,7 +118,13 @@ class VaultGraph:
         rank = restart.T.copy()  # (n, q): the walk multiplies columns
         restart = alpha * restart.T
         for _ in range(steps):
-            rank = restart + (1 - alpha) * (self.adj @ (rank * inv_degree[:, None]))
+            spread = rank * inv_degree[:, None]
+            reached = np.flatnonzero(spread.any(axis=1))
+            if len(reached) < self.n * LOCAL_WALK_SHARE:  # adj is symmetric: adj @ x = adj[reached].T @ x[reached]
+                step = self.adj[reached].T @ spread[reached]
+            else:
+                step = self.adj @ spread
+            rank = restart + (1 - alpha) * step
         return rank.T
 
     def propagate(self, vectors: np.ndarray, nodes: np.ndarray | None = None, outgoing: bool = False) -> np.ndarray:
