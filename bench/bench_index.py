@@ -68,12 +68,12 @@ def _index_without_fit(vault: Path, config: Config, encoder) -> tuple[VaultServi
     StatePaths(vault).config.write_text(f'cpu_precision = "{config.cpu_precision}"\n')  # for the CLI
     service = VaultService(vault, config)
     service._encoder = encoder
-    fit = service.ranking.links_changed_since_fit
-    service.ranking.links_changed_since_fit = lambda: False
+    fit = service.ranking.refit_due
+    service.ranking.refit_due = lambda: False
     t, cpu = time.perf_counter(), time.process_time()
     report = service.index(progress=sys.stderr.isatty())
     seconds, cpu = time.perf_counter() - t, time.process_time() - cpu
-    service.ranking.links_changed_since_fit = fit
+    service.ranking.refit_due = fit
     return service, report, seconds, cpu
 
 

@@ -32,7 +32,7 @@ def stored_links(vault):
     """``(source path, target, kind, resolved path, attachment)`` of every stored link, after an index."""
     service = VaultService(vault, Config())
     service._encoder = FreeEncoder()
-    service.ranking.links_changed_since_fit = lambda: False
+    service.ranking.refit_due = lambda: False
     try:
         service.index()
         path_of = {row.id: row.path for row in service.store.notes()}

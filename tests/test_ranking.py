@@ -10,7 +10,7 @@ from vaultlearn.index.context import NoteInfo, RankContext
 from vaultlearn.index.features import BASE_FEATURES, FEATURES, NEIGHBOURS, PairFeatures, pair_features
 from vaultlearn.index.fit import COSINE, LinearRanker, add_learned, fit_ranker, quality, target_ranks
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
-from vaultlearn.index.mentions import EVIDENCE, MentionMatcher, learned_names, plain_text
+from vaultlearn.index.mentions import EVIDENCE, MentionMatcher, folded_names, learned_names, plain_text
 from vaultlearn.index.suggest import suggest_for
 
 isclose = partial(math.isclose, rel_tol=1e-6)  # float32 products
@@ -248,10 +248,10 @@ def test_learned_names_keep_display_texts_that_name_one_note_only():
     names = [["Life"], ["CERN Council"], ["Here"], ["Other"]]
     links = np.array([[3, 0], [2, 0], [3, 1], [0, 1], [3, 1], [0, 2]])
     texts = ["living", "Living things", "the Council", "here", "the council", "Life"]
-    learned = learned_names(names, links, texts)
+    learned = learned_names(folded_names(names), links, texts)
     # "here" and "Life" are notes' names, not learned; "the council" (twice, one note) is
     assert learned == [["living", "living thing"], ["the council"], [], []]
-    ambiguous = learned_names(names, np.array([[3, 0], [3, 1]]), ["source", "source"])
+    ambiguous = learned_names(folded_names(names), np.array([[3, 0], [3, 1]]), ["source", "source"])
     assert ambiguous == [[], [], [], []]
 
 

@@ -173,3 +173,17 @@ def test_state_keyed_by_the_old_casefold_rule_is_rekeyed_and_still_finds_its_lin
     store = Store(tmp_path)
     found = {link.target for _, link in store.links_with_keys([name_key(p) for p in ("Straße.md", "Café.md", "b.md")])}
     assert found == {"Straße", decomposed, "Folder/B.MD"}
+
+
+def test_arrays_are_stored_as_float32_with_their_shape(tmp_path):
+    store = Store(tmp_path)
+    try:
+        assert store.get_array("w") is None
+        w = np.arange(12, dtype=np.float64).reshape(3, 4) / 7
+        store.set_array("w", w)
+        got = store.get_array("w")
+        assert got.dtype == np.float32 and got.shape == (3, 4) and np.allclose(got, w)
+        store.set_array("w", np.ones(2))
+        assert store.get_array("w").tolist() == [1.0, 1.0]
+    finally:
+        store.close()

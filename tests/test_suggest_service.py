@@ -1,7 +1,11 @@
 """suggest and the reranker's fit through VaultService on the sample vault."""
 
+import numpy as np
+
 from vaultlearn.config import Config
+from vaultlearn.index.adapter import fit_adapter
 from vaultlearn.index.features import BASE_FEATURES
+from vaultlearn.ranking import ADAPTER
 from vaultlearn.service import VaultService
 from vaultlearn.store import Store
 
@@ -79,6 +83,31 @@ def test_the_fit_stores_which_notes_name_which_without_linking(sample_vault):
         store.set_json("rank_fit", fit)
         assert service.index().rank_fit is not None  # refitted with this version's features
         assert service.index().rank_fit is None
+    finally:
+        service.close()
+
+
+def test_the_adapter_is_fitted_with_the_reranker_and_read_by_suggestions(sample_vault):
+    service = VaultService(sample_vault)
+    try:
+        service.index()
+        stored = service.store.get_array(ADAPTER)
+        ctx = service.rank_context()
+        assert stored.shape == (ctx.vectors.shape[1],) * 2 and np.isfinite(stored).all()
+        assert np.allclose(stored, fit_adapter(ctx.vectors, ctx.graph), atol=1e-5)  # fitted on the visible links
+        service.ranking._rank_context = None  # a fresh process: the context reads the stored adapter
+        assert service.rank_context().fitted_adapter is not None
+        assert np.array_equal(service.rank_context().adapter, stored)
+        hidden = ctx.with_graph(ctx.graph.without(ctx.graph.links()[:5]))
+        assert hidden.fitted_adapter is None  # fitted without the hidden links when a fit case needs it
+        assert not np.allclose(hidden.adapter, stored)
+        assert service.index().rank_fit is None
+        fit = service.store.get_json("rank_fit")
+        service.store.set_json("rank_fit", {**fit, "model": "another-model|256"})
+        assert service.index().rank_fit is not None  # embeddings of another model: weights and adapter refitted
+        service.store._execute("DELETE FROM arrays")
+        assert service.index().rank_fit is not None  # state fitted before the adapter was stored
+        assert service.store.get_array(ADAPTER) is not None
     finally:
         service.close()
 

@@ -89,7 +89,9 @@ def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> N
     if as_file.is_file():
         note = str(as_file.resolve())
     path = service.resolve_note(note)
-    if len(namesakes := service.notes_named(note)) > 1 and namesakes[0] == path:
+    # a note's own path names it alone; a name may be shared by several notes (checked over every note's name)
+    given_path = as_file.is_file() or ("/" in note and path in (note, f"{note}.md"))
+    if not given_path and len(namesakes := service.notes_named(note)) > 1 and namesakes[0] == path:
         warn(f"{len(namesakes)} notes are named {note!r}; answering for {path} (the shortest path, as Obsidian "
               f"resolves the link); give a path for another: {', '.join(namesakes[1:])}")
     service.update_if_stale(path, on_update=warn)

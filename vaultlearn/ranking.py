@@ -25,6 +25,7 @@ from .vault.scan import read_note_beneath, read_note_bytes
 
 FIT_SAMPLE = 800  # visible links hidden (one per source note, all at once) to fit the reranker
 KEEP_WORDS_SHARE = 0.75  # hidden links whose words stay in the source text while fitting (the rest lose every trace)
+ADAPTER = "rank_adapter"  # the stored link adapter, fitted with the reranker (a suggestion does not refit it)
 REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
 
 
@@ -83,7 +84,7 @@ class Ranking:
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
             self._rank_context = (key, RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
-                                                         self.store.mentions()))
+                                                         self.store.mentions(), self.store.get_array(ADAPTER)))
         return self._rank_context[1]
 
     def own_words(self, raw: bytes, hidden_names: list[str] | None = None,
@@ -115,12 +116,13 @@ class Ranking:
         standard ones). Sources in ``exclude_sources`` (note ids) are not used. Once a link map is learned, the
         learned similarity is weighed in a second stage (:func:`index.fit.add_learned`) on links the map never
         fitted (:func:`index.holdout.unseen_by_map`): on the links it learned, it looks better than it is on
-        the links a writer has not made yet.
+        the links a writer has not made yet. The link adapter (a rank feature) is fitted on the visible links
+        and stored with the weights, so a suggestion reads it instead of fitting it.
         """
         started, cpu = time.perf_counter(), time.process_time()
         stored = self.rank_context()
         mentions = self.unlinked_mentions(stored)
-        ctx = stored.with_mentions(mentions)
+        ctx = stored.with_mentions(mentions).with_fresh_adapter()
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
         pairs, targets = self.fit_cases(ctx, skip, self.config.seed)
         ranker, report = fit_ranker(pairs, targets, BASE_FEATURES, seed=self.config.seed)
@@ -128,12 +130,14 @@ class Ranking:
             unseen = unseen_by_map(ctx, self.config)
             ranker, report["learned"] = add_learned(ranker, *self.fit_cases(ctx, skip, self.config.seed + 1, unseen))
         report = {**report, "links": self.store.link_counts()[0], "features": list(BASE_FEATURES),
+                  "model": self.indexer.model_key(),
                   "unlinked_mentions": len(mentions), "seconds": round(time.perf_counter() - started, 3),
                   "cpu_seconds": round(time.process_time() - cpu, 3)}
         with self.store.transaction():
             self.store.set_json("rank_model", ranker.to_json())
             self.store.set_json("rank_fit", report)
             self.store.replace_mentions(mentions)
+            self.store.set_array(ADAPTER, ctx.adapter)
         self._rank_context = ((self.store.generation, self.store.mentions_version), ctx)  # what a rebuild would read
         return report
 
@@ -159,12 +163,14 @@ class Ranking:
             < KEEP_WORDS_SHARE
         return hidden_cases(ctx, hidden, self.hidden_texts(ctx, hidden, keep_words), self.config.candidate_pool)
 
-    def links_changed_since_fit(self) -> bool:
-        """Whether the reranker was never fitted (with this version's features) or the link count moved by more than
-        REFIT_SHARE. The stored count and the current one are the same quantity: ``Store.link_counts()[0]``.
+    def refit_due(self) -> bool:
+        """Whether the reranker was never fitted (with this version's features, on this base model's embeddings,
+        with its adapter stored) or the link count moved by more than REFIT_SHARE. The stored count and the
+        current one are the same quantity: ``Store.link_counts()[0]``.
         """
         fit = self.store.get_json("rank_fit")
-        if fit is None or self._stored_model() is None or fit.get("features") != list(BASE_FEATURES):
+        if (fit is None or self._stored_model() is None or fit.get("features") != list(BASE_FEATURES)
+                or fit.get("model") != self.indexer.model_key() or self.store.get_array(ADAPTER) is None):
             return True
         links = self.store.link_counts()[0]
         return abs(links - fit.get("links", 0)) > REFIT_SHARE * max(1, fit.get("links", 0))

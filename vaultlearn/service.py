@@ -131,7 +131,7 @@ class VaultService:
         started = time.perf_counter()
         with self._write_lock:
             report = self.indexer.update(paths, progress)
-            if paths is None and self.ranking.links_changed_since_fit():
+            if paths is None and self.ranking.refit_due():
                 report.rank_fit = self.fit_ranker()
         report.seconds = round(time.perf_counter() - started, 3)
         report.peak_memory_mb = _peak_memory_mb()

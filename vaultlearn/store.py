@@ -311,6 +311,19 @@ class Store:
             "SELECT SUM(dst IS NOT NULL AND dst != src), SUM(dst IS NULL AND attachment = 0) FROM links")
         return int(rows[0][0] or 0), int(rows[0][1] or 0)
 
+    def get_array(self, key: str) -> np.ndarray | None:
+        """The float32 array stored under ``key``, None when there is none."""
+        rows = self._query("SELECT shape, data FROM arrays WHERE key = ?", (key,))
+        if not rows:
+            return None
+        shape, data = rows[0]
+        return np.frombuffer(data, dtype=np.float32).reshape(json.loads(shape)).copy()
+
+    def set_array(self, key: str, array: np.ndarray) -> None:
+        array = np.ascontiguousarray(array, dtype=np.float32)
+        self._execute("INSERT OR REPLACE INTO arrays(key, shape, data) VALUES (?, ?, ?)",
+                      (key, json.dumps(list(array.shape)), array.tobytes()))
+
     # unlinked mentions -----------------------------------------------------------------------------------
     def replace_mentions(self, pairs: Iterable[tuple[int, int]]) -> None:
         """Store every ``(src, dst)`` where note src names note dst in its own words without linking to it

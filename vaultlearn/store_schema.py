@@ -61,7 +61,13 @@ CREATE TABLE IF NOT EXISTS mentions (
     dst INTEGER NOT NULL REFERENCES notes(id) ON DELETE CASCADE,
     PRIMARY KEY (src, dst)
 ) WITHOUT ROWID;
-"""  # mentions: which notes name which in their own words, unlinked (added beside schema 2: older versions ignore it)
+CREATE TABLE IF NOT EXISTS arrays (
+    key TEXT PRIMARY KEY,
+    shape TEXT NOT NULL,
+    data BLOB NOT NULL
+);
+"""  # mentions: which notes name which in their own words, unlinked; arrays: fitted float32 weights (the rank
+# adapter). Both added beside schema 2: older versions ignore them
 
 
 def open_database(db: Path) -> sqlite3.Connection:

@@ -18,6 +18,8 @@ RIDGE = 1.0  # pull towards the identity, relative to the mean eigenvalue of Xáµ
 def fit_adapter(vectors: np.ndarray, graph: VaultGraph, ridge: float = RIDGE) -> np.ndarray:
     """The (d, d) map W; ``vectors`` are the notes' L2-normalised embeddings by position."""
     d = vectors.shape[1]
+    if d == 0:  # nothing embedded yet
+        return np.zeros((0, 0), dtype=np.float32)
     sources = np.flatnonzero(np.diff(graph.out.indptr) > 0)
     x = np.asarray(vectors[sources], dtype=np.float32)
     y = graph.propagate(vectors, sources, outgoing=True)

@@ -9,18 +9,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from vaultlearn.index.adapter import fit_adapter
-from vaultlearn.index.mentions import MentionMatcher, learned_names, unlinked_matrix
+from vaultlearn.index.mentions import MentionMatcher, folded_names, learned_names, unlinked_matrix
 from vaultlearn.vault.graph import VaultGraph
 
 
-@dataclass(frozen=True)
-class NoteInfo:
-    """What the ranking needs of one note besides its embedding and links."""
+class NoteInfo(NamedTuple):
+    """What the ranking needs of one note besides its embedding and links (a tuple: 100k are made per context)."""
 
     path: str
     title: str
@@ -43,15 +43,18 @@ class RankContext:
     shown_texts: Sequence[str]  # their display texts
     learned: np.ndarray | None = None  # (n, d) the learned vectors (the link map's), None before any learning
     unlinked: sp.csr_matrix | None = None  # (n, n) 1 where a note names another in its own words, unlinked
+    fitted_adapter: np.ndarray | None = None  # (d, d) the adapter fitted with the reranker; None: fit on first use
 
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, edges: Iterable[tuple[int, int]],
               notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = (),
-              learned: np.ndarray | None = None, mentions: Iterable[tuple[int, int]] = ()) -> "RankContext":
+              learned: np.ndarray | None = None, mentions: Iterable[tuple[int, int]] = (),
+              adapter: np.ndarray | None = None) -> "RankContext":
         """The context over ``ids`` (with ``vectors``, ``learned`` and ``notes`` in the same order), resolved
         ``edges``, ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
         targets, and ``mentions`` ``(src id, dst id)``: a note naming another in its own words (the pairs it
-        also links are dropped)."""
+        also links are dropped); ``adapter``: the link adapter as fitted with the reranker (a (d, d) map; anything
+        else is ignored and the adapter fitted on this graph when first used)."""
         graph = VaultGraph.from_ids(ids, edges)
         position = {int(i): p for p, i in enumerate(np.asarray(ids).tolist())}
         shown = [(position[a], position[b], text) for a, b, text in link_texts if a in position and b in position]
@@ -79,12 +82,18 @@ class RankContext:
             shown_texts=shown_texts,
             learned=None if learned is None else np.ascontiguousarray(learned, dtype=np.float32),
             unlinked=unlinked_matrix(_positions(position, mentions), graph.out),
+            fitted_adapter=adapter if adapter is not None and adapter.shape == (vectors.shape[1],) * 2 else None,
         )
 
     @cached_property
     def adapter(self) -> np.ndarray:
-        """The linear map of embeddings towards linked notes, fitted on this graph's links (adapter.py)."""
-        return fit_adapter(self.vectors, self.graph)
+        """The linear map of embeddings towards linked notes (adapter.py): the one fitted with the reranker, else
+        fitted on this graph's links."""
+        return fit_adapter(self.vectors, self.graph) if self.fitted_adapter is None else self.fitted_adapter
+
+    def with_fresh_adapter(self) -> "RankContext":
+        """The same context with its adapter fitted on its own graph's links now (the reranker's fit)."""
+        return replace(self, fitted_adapter=fit_adapter(self.vectors, self.graph))
 
     @cached_property
     def named_unlinked(self) -> np.ndarray:
@@ -107,15 +116,19 @@ class RankContext:
         return replace(self, unlinked=unlinked_matrix(_positions(self.position, mentions), self.graph.out))
 
     def with_graph(self, graph: VaultGraph) -> "RankContext":
-        """The same notes over another link graph (some links hidden: their display texts are not learned)."""
-        return replace(self, graph=graph, mentions=_matcher(self.notes, graph, self.shown_links, self.shown_texts))
+        """The same notes over another link graph (some links hidden: neither their display texts nor the adapter
+        fitted with them are used)."""
+        return replace(self, graph=graph, mentions=_matcher(self.notes, graph, self.shown_links, self.shown_texts),
+                       fitted_adapter=None)
 
 
 def _matcher(notes: Sequence[NoteInfo], graph: VaultGraph, links: np.ndarray, texts: Sequence[str]) -> MentionMatcher:
     """Names of every note, with the display texts of the links ``graph`` still has as learned names."""
     names = [[n.title, *n.aliases] for n in notes]
+    folded = folded_names(names)
     visible = np.asarray(graph.out[links[:, 0], links[:, 1]]).ravel() > 0 if len(links) else np.zeros(0, bool)
-    return MentionMatcher(names, learned_names(names, links[visible], [t for t, v in zip(texts, visible) if v]))
+    return MentionMatcher(names, learned_names(folded, links[visible], [t for t, v in zip(texts, visible) if v]),
+                          folded)
 
 
 def _positions(position: dict[int, int], pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

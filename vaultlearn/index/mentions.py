@@ -23,8 +23,10 @@ seldom linked ("System", "Time").
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Collection, Iterable, Sequence
+from typing import NamedTuple
 from urllib.parse import unquote
 
 import numpy as np
@@ -71,16 +73,22 @@ def plain_text(markdown: str, shown: Sequence[str] = ()) -> str:
     return readable_body(unlinked.encode("utf-8"))
 
 
-def learned_names(names: Sequence[Sequence[str]], links: np.ndarray, texts: Sequence[str]) -> list[list[str]]:
+def folded_names(names: Sequence[Sequence[str]]) -> list[list[str]]:
+    """Each note's names (title first, then aliases) folded, without the padding."""
+    return [[fold(n).strip() for n in note_names] for note_names in names]
+
+
+def learned_names(folded: Sequence[Sequence[str]], links: np.ndarray, texts: Sequence[str]) -> list[list[str]]:
     """Per note position, the folded display texts of the ``links`` ``(m, 2)`` to it (``texts`` in the same
-    order) that name it alone: used for no other note and not a note's title or alias."""
-    taken = {fold(n).strip() for note_names in names for n in note_names}
+    order) that name it alone: used for no other note and not a note's title or alias (``folded``: the notes'
+    :func:`folded_names`)."""
+    taken = {n for note_names in folded for n in note_names}
     targets: dict[str, set[int]] = {}
     for (_, target), text in zip(np.asarray(links).reshape(-1, 2).tolist(), texts):
         phrase = fold(text).strip()
         if len(phrase) >= MIN_PHRASE and phrase not in taken:
             targets.setdefault(phrase, set()).add(target)
-    out: list[list[str]] = [[] for _ in names]
+    out: list[list[str]] = [[] for _ in folded]
     for phrase, notes in sorted(targets.items()):
         if len(notes) == 1:
             out[notes.pop()].append(phrase)
@@ -89,40 +97,59 @@ def learned_names(names: Sequence[Sequence[str]], links: np.ndarray, texts: Sequ
 
 class MentionMatcher:
     """The names of every note, by position, matched against a query note's own words; ``learned``: extra
-    folded phrases per position (``learned_names``), reported apart."""
+    folded phrases per position (``learned_names``), reported apart; ``folded``: the names'
+    :func:`folded_names` when the caller has them."""
 
-    def __init__(self, names: Sequence[Sequence[str]], learned: Sequence[Sequence[str]] | None = None):
-        folded = [[fold(n).strip() for n in note_names] for note_names in names]
+    def __init__(self, names: Sequence[Sequence[str]], learned: Sequence[Sequence[str]] | None = None,
+                 folded: Sequence[Sequence[str]] | None = None):
+        folded = folded_names(names) if folded is None else folded
+        self._names, self._folded = names, folded
         self._phrases = [[p for p in note_phrases if len(p) >= MIN_PHRASE] for note_phrases in folded]
         self._learned = [list(p) for p in learned] if learned is not None else [[] for _ in names]
-        self._words = [{w for w in note_phrases[0].split() if len(w) >= MIN_WORD} if note_phrases else set()
-                       for note_phrases in folded]
-        self._initials = [_initials(note_names[0]) if note_names else "" for note_names in names]
-        self._by_phrase: dict[tuple[str, ...], list[int]] = {}
-        for position, phrases in enumerate(self._phrases):
-            for phrase in [*phrases, *self._learned[position]]:
-                self._by_phrase.setdefault(tuple(phrase.split()), []).append(position)
+        self._title_words: dict[int, set[str]] = {}  # made for candidates only, on first use
+        self._title_initials: dict[int, str] = {}
+        self._by_phrase: dict[tuple[str, ...], list[tuple[int, bool]]] = {}  # -> (position, learned name)
         sizes: dict[str, set[int]] = {}
-        for words in self._by_phrase:
-            sizes.setdefault(words[0], set()).add(len(words))
+        for position, phrases in enumerate(self._phrases):
+            for phrase, learned_name in [*((p, False) for p in phrases), *((p, True) for p in self._learned[position])]:
+                words = tuple(phrase.split())
+                self._by_phrase.setdefault(words, []).append((position, learned_name))
+                sizes.setdefault(words[0], set()).add(len(words))
         self._sizes = {first: sorted(n) for first, n in sizes.items()}  # phrase lengths by their first word
+
+    def _words_of_title(self, position: int) -> set[str]:
+        """The title's words that ``title_words`` counts."""
+        words = self._title_words.get(position)
+        if words is None:
+            folded = self._folded[position]
+            words = self._title_words[position] = {w for w in folded[0].split() if len(w) >= MIN_WORD} if folded else set()
+        return words
+
+    def _initials_of(self, position: int) -> str:
+        """The title's upper-case initials, "" when it has none."""
+        initials = self._title_initials.get(position)
+        if initials is None:
+            names = self._names[position]
+            initials = self._title_initials[position] = _initials(names[0]) if names else ""
+        return initials
 
     def named_in(self, text: str) -> np.ndarray:
         """Positions of every note whose title, alias or learned name occurs in ``text`` as a whole phrase."""
-        found = self._occurrences(fold(text).split())
+        found = self._occurrences(fold(text).split()).starts
         return np.fromiter(sorted(found), dtype=np.int64, count=len(found))
 
-    def _occurrences(self, words: list[str], own: Collection[str] = ()) -> dict[int, list[int]]:
-        """Per named note position, the word indices where one of its names (not one in ``own``) starts."""
+    def _occurrences(self, words: list[str], own: Collection[str] = ()) -> "Occurrences":
+        """Where the notes' names (not those in ``own``) occur among ``words``."""
         skip = {tuple(p.split()) for p in own}
-        found: dict[int, list[int]] = {}
+        found = Occurrences({}, set(), set())
         sizes = self._sizes
         for start in [i for i, word in enumerate(words) if word in sizes]:
             for size in sizes[words[start]]:
                 phrase = tuple(words[start:start + size])
                 if phrase not in skip:
-                    for p in self._by_phrase.get(phrase, ()):
-                        found.setdefault(p, []).append(start)
+                    for p, learned_name in self._by_phrase.get(phrase, ()):
+                        found.starts.setdefault(p, []).append(start)
+                        (found.by_learned if learned_name else found.by_name).add(p)
         return found
 
     def evidence(self, text: str, positions: np.ndarray, query: int | None = None) -> np.ndarray:
@@ -130,24 +157,30 @@ class MentionMatcher:
 
         A name the ``query`` note itself bears does not count (its words are its own title, not a mention).
         """
-        folded = fold(text)
-        words = folded.split()
+        words = fold(text).split()
         word_set = set(words)
         upper = set(_UPPER_WORD.findall(text))
         own = set(self._phrases[query]) if query is not None else set()
         found = self._occurrences(words, own)
-        out = np.zeros((len(positions), len(EVIDENCE)))
-        for row, i in enumerate(int(p) for p in positions):
-            out[row, 0] = any(f" {p} " in folded for p in self._phrases[i] if p not in own)
-            if self._words[i] and not out[row, 0]:
-                out[row, 1] = len(self._words[i] & word_set) / len(self._words[i])
-            out[row, 2] = bool(self._initials[i]) and self._initials[i] in upper
-            out[row, 3] = any(f" {p} " in folded for p in self._learned[i] if p not in own)
-            if i in found:
-                out[row, 4] = np.log1p(len(found[i]))
-                out[row, 5] = 1.0 - found[i][0] / len(words)
-                out[row, 6] = 1.0 / len(found)
-        return out
+        rows = []
+        for i in np.asarray(positions, dtype=np.int64).tolist():  # plain floats: ~300 candidates per query
+            named = i in found.by_name
+            title_words = set() if named else self._words_of_title(i)
+            starts = found.starts.get(i)
+            rows.append((named, len(title_words & word_set) / len(title_words) if title_words else 0.0,
+                         bool(upper) and self._initials_of(i) in upper, i in found.by_learned,
+                         math.log1p(len(starts)) if starts else 0.0, 1.0 - starts[0] / len(words) if starts else 0.0,
+                         1.0 / len(found.starts) if starts else 0.0))
+        return np.array(rows, dtype=np.float64).reshape(len(rows), len(EVIDENCE))
+
+
+class Occurrences(NamedTuple):
+    """Named notes in a text: the word indices where each one's names start, and which were named by a title or
+    alias, which by a learned name."""
+
+    starts: dict[int, list[int]]
+    by_name: set[int]
+    by_learned: set[int]
 
 
 def _initials(title: str) -> str:
