@@ -6,6 +6,7 @@ from functools import partial
 import numpy as np
 import pytest
 
+from vaultlearn.index.candidates import top_mask
 from vaultlearn.index.context import NoteInfo, RankContext
 from vaultlearn.index.features import BASE_FEATURES, FEATURES, NEIGHBOURS, PairFeatures, pair_features
 from vaultlearn.index.fit import COSINE, LinearRanker, add_learned, fit_ranker, quality, target_ranks
@@ -327,3 +328,16 @@ def test_a_partial_search_keeps_every_pair_feature_exact():
     assert len(shared) > len(queries) * 20 and partial_.keys() - dense.keys()
     pairwise = [FEATURES.index(f) for f in ("cosine", "learned", "adapted", "pagerank", "adamic_adar", "in_degree")]
     assert all(np.allclose(dense[key][pairwise], partial_[key][pairwise], atol=1e-5) for key in shared)
+
+
+def test_top_mask_of_one_row_is_that_row_of_many():
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(6, 500))
+    scores[rng.random(scores.shape) < 0.3] = -np.inf  # not computed
+    scores[5, 10:] = -np.inf  # fewer finite entries than asked
+    for positive_only in (False, True):
+        together = top_mask(scores, 40, positive_only)
+        for r in range(len(scores)):
+            alone = top_mask(scores[r:r + 1], 40, positive_only)[0]
+            assert np.array_equal(alone, together[r])
+            assert alone.sum() == min(40, int(((scores[r] > 0) if positive_only else np.isfinite(scores[r])).sum()))
