@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synth_vault import write_vault  # noqa: E402
 
 from vaultlearn.config import Config  # noqa: E402
+from vaultlearn.model_identity import cpu_precision  # noqa: E402
 from vaultlearn.paths import StatePaths  # noqa: E402
 from vaultlearn.service import VaultService  # noqa: E402
 from vaultlearn.vault.read import read_note_text  # noqa: E402
@@ -83,10 +84,11 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=None, help="copies of the vault (default: up to ~2k notes)")
     parser.add_argument("--synthetic", type=int, default=None, help="a synthetic vault of N notes instead")
     parser.add_argument("--no-model", action="store_true", help="only the stand-in encoder and re-index figures")
-    parser.add_argument("--cpu-precision", choices=["float32", "bfloat16"], default="float32",
+    parser.add_argument("--cpu-precision", choices=["auto", "float32", "bfloat16"], default=Config().cpu_precision,
                         help="vaultlearn's CPU forward pass (the baseline is always float32 encode())")
     args = parser.parse_args()
     config = dataclasses.replace(Config(), cpu_precision=args.cpu_precision)
+    precision = cpu_precision(config)
     with tempfile.TemporaryDirectory() as tmp:
         vault = Path(tmp) / "vault"
         if args.synthetic:
@@ -99,7 +101,8 @@ def main() -> None:
             source = f"{repeat} copies of {args.vault.name}"
         files = scan_vault(vault).notes
         n = len(files)
-        print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}; {n} notes ({source})", flush=True)
+        print(f"machine: {os.cpu_count()} CPUs, python {sys.version.split()[0]}; {n} notes ({source}); CPU precision "
+              f"{precision} ({args.cpu_precision})", flush=True)
         if not args.no_model:
             import torch
             from sentence_transformers import SentenceTransformer
@@ -135,7 +138,7 @@ def main() -> None:
             print(f"plain SentenceTransformer.encode : {plain_rate:8.1f} notes/s  (baseline)")
             if encoder.bf16:
                 print(f"NoteEncoder.encode, float32      : {exact_rate:8.1f} notes/s  ratio {exact_rate / plain_rate:5.2f}x")
-            print(f"NoteEncoder.encode, {args.cpu_precision:<13}: {ours_rate:8.1f} notes/s  ratio "
+            print(f"NoteEncoder.encode, {precision:<13}: {ours_rate:8.1f} notes/s  ratio "
                   f"{ours_rate / plain_rate:5.2f}x" + (f"  cosine to float32 min {cosine.min():.5f} mean "
                                                        f"{cosine.mean():.5f}" if encoder.bf16 else ""))
             print(f"vaultlearn index end to end      : {e2e_rate:8.1f} notes/s  ratio {e2e_rate / plain_rate:5.2f}x"

@@ -130,3 +130,5 @@ def test_training_forward_matches_the_encode_path(corpus, layer):
     assert encoder.memory.active
     texts = data.texts[:24]
     np.testing.assert_allclose(learner.embed_texts(texts), encoder.encode(texts), atol=1e-5)
+    encoder.bf16 = True  # the CPU bf16 forward pass: encode() is as close to the learner's as to float32
+    assert np.min(np.sum(learner.embed_texts(texts) * encoder.encode(texts), axis=1)) >= 0.999

@@ -73,7 +73,8 @@ def test_kmeans_init_spreads_slot_use():
 
 @pytest.fixture(scope="module")
 def encoder():
-    config = Config(memory_slots=256, memory_topk=4, memory_heads=2, memory_key_dim=16, max_seq_length=64)
+    config = Config(memory_slots=256, memory_topk=4, memory_heads=2, memory_key_dim=16, max_seq_length=64,
+                    cpu_precision="float32")  # bit for bit with sentence-transformers
     enc = NoteEncoder(config, device="cpu")
     enc.new_memory().init_keys(torch.cat(enc.hidden_states(TEXTS)))
     return enc

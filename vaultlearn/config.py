@@ -36,8 +36,9 @@ class Config:
     model: str = DEFAULT_MODEL  # sentence-transformers name or path; DEFAULT_MODEL = bundled package
     device: str = "auto"  # "auto" | "cpu" | "cuda"
     batch_size: int = 64
-    cpu_precision: str = "float32"  # "float32" | "bfloat16": CPU forward passes under bf16 autocast, ~1.5x faster
-    # on CPUs with native bf16 (cosine to float32 >= 0.9999, bench/RESULTS.md); changing it re-embeds every note
+    cpu_precision: str = "auto"  # "auto" | "float32" | "bfloat16": CPU forward passes under bf16 autocast, 2.5x
+    # faster on a CPU with native bf16 (cosine to float32 >= 0.9999, bench/RESULTS.md); "auto" uses bf16 on such a
+    # CPU (x86 AVX512-BF16 or AMX) and float32 elsewhere; a change of the effective precision re-embeds every note
     max_seq_length: int = 256
     # sparse memory layer
     memory_layer: int = 4  # blocks below the memory (4 learns; 6 trains ~4x faster but did not learn: docs/RESULTS.md)

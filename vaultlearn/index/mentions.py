@@ -121,8 +121,8 @@ class MentionMatcher:
         """The title's words that ``title_words`` counts."""
         words = self._title_words.get(position)
         if words is None:
-            folded = self._folded[position]
-            words = self._title_words[position] = {w for w in folded[0].split() if len(w) >= MIN_WORD} if folded else set()
+            title = self._folded[position][0] if self._folded[position] else ""
+            words = self._title_words[position] = {w for w in title.split() if len(w) >= MIN_WORD}
         return words
 
     def _initials_of(self, position: int) -> str:

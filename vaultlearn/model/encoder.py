@@ -3,14 +3,15 @@
 ``memory_layer`` = L counts the blocks below the memory (1 … number of blocks): the memory reads the output of
 block L and adds its readout to it. Before anything is learned the memory holds only zeros and is skipped, so
 ``encode`` equals ``SentenceTransformer.encode(..., normalize_embeddings=True)`` bit for bit (same batches, same
-modules). Training code splits the model at the memory: ``hidden_states`` runs blocks 1…L once per note and
+modules) in float32. Training code splits the model at the memory: ``hidden_states`` runs blocks 1…L once per note and
 ``embed_hidden`` runs memory + blocks L+1… + pooling on those cached states.
 
 Precision: the weights stay float32 everywhere. On CUDA, encoding runs under float16 autocast and training
 (any forward with gradients) under bfloat16 autocast over the float32 master weights: training never updates
 half-precision weights, and bfloat16 has float32's range, so activations cannot overflow to inf/NaN. On the
-CPU, ``cpu_precision = "bfloat16"`` (opt-in) runs ``encode`` under CPU bf16 autocast: not bit for bit any
-more, cosine ≥ 0.9999 to float32; CPU training stays float32.
+CPU, bfloat16 (``cpu_precision``: by default on a CPU with native bf16, :func:`model_identity.cpu_precision`)
+runs ``encode`` under CPU bf16 autocast: not bit for bit any more, cosine ≥ 0.9999 to float32; CPU training
+stays float32.
 """
 
 from __future__ import annotations
@@ -30,10 +31,10 @@ from safetensors.torch import save as save_safetensors
 from vaultlearn.atomic import atomic_write_bytes
 from vaultlearn.config import DEFAULT_MODEL, Config
 from vaultlearn.model.memory import SparseMemory
-from vaultlearn.model_identity import model_override
+from vaultlearn.model_identity import cpu_precision, model_override
 
 MEMORY_FILE = "memory.safetensors"
-CPU_PRECISIONS = ("float32", "bfloat16")
+CPU_PRECISIONS = ("auto", "float32", "bfloat16")
 CUDA_TOKENS_PER_BATCH = 65536  # length-bucketed GPU batches: about this many (estimated) tokens each
 
 
@@ -87,7 +88,7 @@ class NoteEncoder:
         self.st.max_seq_length = config.max_seq_length
         self.st.eval()
         self.st.requires_grad_(False)
-        self.bf16 = self.device.type == "cpu" and config.cpu_precision == "bfloat16"
+        self.bf16 = self.device.type == "cpu" and cpu_precision(config) == "bfloat16"
         self.auto_model = self.st[0].auto_model
         self.blocks = _transformer_blocks(self.auto_model)
         if not 1 <= config.memory_layer <= len(self.blocks):
@@ -151,7 +152,7 @@ class NoteEncoder:
 
     def precision(self, *, training: bool = False) -> contextlib.AbstractContextManager:
         """Autocast for this device: CUDA encodes in float16 and trains in bfloat16 over the float32 weights;
-        the CPU runs float32 (``encode`` alone may opt into bfloat16: ``cpu_precision``)."""
+        the CPU runs float32 (``encode`` alone may run bfloat16: ``cpu_precision``)."""
         if self.device.type != "cuda":
             return contextlib.nullcontext()
         return torch.autocast("cuda", dtype=torch.bfloat16 if training else torch.float16)
