@@ -63,6 +63,29 @@ def test_serves_the_indexed_vault(daemon):
     assert oct((daemon.state / "token").stat().st_mode & 0o777) == "0o600"
 
 
+def test_the_cli_asks_the_running_daemon_and_ranks_itself_when_it_does_not_answer(daemon, monkeypatch):
+    from click.testing import CliRunner
+
+    from vaultlearn.cli import cli
+
+    args = ["suggest", "Sourdough", "--vault", str(daemon.vault), "-k", "5", "--json"]
+    served = daemon.suggest("Sourdough").json()["suggestions"]
+    with monkeypatch.context() as patch:  # the daemon answers: this process must not rank
+        patch.setattr(VaultService, "suggest", lambda *a, **kw: pytest.fail("ranked in the CLI process"))
+        asked = CliRunner().invoke(cli, args)
+    assert asked.exit_code == 0, asked.output
+    assert json.loads(asked.stdout) == served
+    token = daemon.state / "token"
+    kept = token.read_text()
+    token.write_text("not-the-token")  # the daemon refuses the request: the CLI ranks on its own, the same
+    try:
+        alone = CliRunner().invoke(cli, args)
+    finally:
+        token.write_text(kept)
+    assert alone.exit_code == 0, alone.output
+    assert [s["path"] for s in json.loads(alone.stdout)] == [s["path"] for s in served]
+
+
 def test_requests_without_the_token_are_refused(daemon):
     response = httpx.get(str(daemon.client.base_url) + "/status")
     assert response.status_code == 401

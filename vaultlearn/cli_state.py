@@ -81,7 +81,10 @@ def index(vault: str | None, vault_opt: str | None, as_json: bool, quiet: bool) 
 @click.option("-k", "k", type=click.IntRange(1, 1000), default=None, help="How many suggestions (default 10).")
 @json_option("the suggestions")
 def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> None:
-    """Notes NOTE should link to and does not yet, best first. NOTE is a path or a link-style name."""
+    """Notes NOTE should link to and does not yet, best first. NOTE is a path or a link-style name.
+
+    When a daemon serves the vault (`vaultlearn watch`) and NOTE is indexed as it is on disk, the daemon answers;
+    otherwise this process ranks."""
     quiet_libraries()
     as_file = Path(note).expanduser()
     near = as_file.parent if as_file.is_file() else Path.cwd()
@@ -94,8 +97,13 @@ def suggest(note: str, vault_opt: str | None, k: int | None, as_json: bool) -> N
     if not given_path and len(namesakes := service.notes_named(note)) > 1 and namesakes[0] == path:
         warn(f"{len(namesakes)} notes are named {note!r}; answering for {path} (the shortest path, as Obsidian "
               f"resolves the link); give a path for another: {', '.join(namesakes[1:])}")
-    service.update_if_stale(path, on_update=warn)
-    suggestions = service.suggest(path, k)
+    from .daemon.client import daemon_suggestions
+
+    # the vault's daemon holds the ranking in memory: asking it reads no state here
+    suggestions = daemon_suggestions(service.vault, path, k) if service.is_current(path) else None
+    if suggestions is None:
+        service.update_if_stale(path, on_update=warn)
+        suggestions = service.suggest(path, k)
     if as_json:
         echo_json([s.to_json() for s in suggestions])
         return

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from vaultlearn.atomic import atomic_write_text
 from vaultlearn.config import Config
+from vaultlearn.daemon.client import running_daemon
 from vaultlearn.daemon.watcher import VaultWatcher
 from vaultlearn.daemon.writer import SHUTDOWN_WAIT_SECONDS, LearnPolicy, Writer
 from vaultlearn.errors import VaultlearnError
@@ -35,20 +36,6 @@ PRELOAD_GRACE_SECONDS = 2.0  # the model starts loading this long after the API 
 
 
 # --- lock, discovery, binding ------------------------------------------------------------------------------
-def running_daemon(vault: Path) -> dict | None:
-    """The discovery record of the daemon serving ``vault``; None when none runs (a stale file is ignored)."""
-    paths = StatePaths(Path(vault))
-    try:
-        info = json.loads(paths.daemon_info.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    lock = FileLock(paths.daemon_lock)
-    if lock.acquire():  # nobody holds it: the file is left over from a killed daemon
-        lock.release()
-        return None
-    return info
-
-
 def is_loopback(host: str) -> bool:
     """Whether ``host`` only accepts connections from this machine."""
     if host == "localhost":
