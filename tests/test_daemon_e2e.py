@@ -68,6 +68,7 @@ def test_the_cli_asks_the_running_daemon_and_ranks_itself_when_it_does_not_answe
 
     from vaultlearn.cli import cli
 
+    poll(lambda: "rank context ready" in daemon.log.read_text(), 60, "the rank context built after the reconcile")
     args = ["suggest", "Sourdough", "--vault", str(daemon.vault), "-k", "5", "--json"]
     served = daemon.suggest("Sourdough").json()["suggestions"]
     with monkeypatch.context() as patch:  # the daemon answers: this process must not rank

@@ -140,3 +140,29 @@ def test_a_small_vault_compares_every_note(indexed_sample_vault):
         assert service.ranking.approximate_search(service.rank_context()) is None
     finally:
         service.close()
+
+
+def test_concurrent_readers_share_one_rank_context_build(indexed_sample_vault, monkeypatch):
+    import threading
+
+    from vaultlearn.index.context import RankContext
+
+    builds = []
+    real_build = RankContext.build.__func__
+
+    def counted(cls, *args, **kwargs):
+        builds.append(1)
+        return real_build(cls, *args, **kwargs)
+
+    monkeypatch.setattr(RankContext, "build", classmethod(counted))
+    service = VaultService(indexed_sample_vault)
+    try:
+        got = []
+        threads = [threading.Thread(target=lambda: got.append(service.rank_context())) for _ in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(builds) == 1 and len(got) == 4 and all(c is got[0] for c in got)
+    finally:
+        service.close()

@@ -4,6 +4,7 @@ vault's own links (hide-and-rank), with the hidden links' source texts read from
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Collection
 from pathlib import Path
@@ -36,7 +37,8 @@ class Ranking:
         """``indexer`` maps stored embeddings to the rank context's learned vectors (:meth:`Indexer.mapped`) and
         searches the vector index."""
         self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
-        self._rank_context: tuple[int, RankContext] | None = None
+        self._rank_context: tuple[tuple[int, int], RankContext] | None = None
+        self._context_lock = threading.Lock()  # one build at a time: concurrent readers wait and share it
 
     def ranker(self) -> LinearRanker:
         """The vault's fitted reranker (plain cosine before the first fit or when the fit did not beat it)."""
@@ -76,6 +78,10 @@ class Ranking:
     def rank_context(self) -> RankContext:
         """Embeddings (and learned vectors), link graph, names, folders, tags, phases and unlinked mentions of the
         committed state (cached per generation and mentions version)."""
+        with self._context_lock:
+            return self._current_context()
+
+    def _current_context(self) -> RankContext:
         key = (self.store.generation, self.store.mentions_version)
         if self._rank_context is None or self._rank_context[0] != key:
             ids, vectors = self.store.all_embeddings()
@@ -138,7 +144,8 @@ class Ranking:
             self.store.set_json("rank_fit", report)
             self.store.replace_mentions(mentions)
             self.store.set_array(ADAPTER, ctx.adapter)
-        self._rank_context = ((self.store.generation, self.store.mentions_version), ctx)  # what a rebuild would read
+        with self._context_lock:  # what a rebuild would read
+            self._rank_context = ((self.store.generation, self.store.mentions_version), ctx)
         return report
 
     def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:

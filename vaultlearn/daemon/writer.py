@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from contextlib import contextmanager
 
@@ -196,6 +197,18 @@ class Writer:
             report = self.service.index()
         self._record(report, Batch(rescan=True))
         log.info("reconciled the vault: %s", _summary(report))
+        threading.Thread(target=self._warm_ranking, name="vaultlearn-ranking", daemon=True).start()
+
+    def _warm_ranking(self) -> None:
+        """Build the rank context of the reconciled state now, beside the writer, so that the first suggestion
+        after a start does not build it (seconds at 100k notes); a request meanwhile waits for this build."""
+        started = time.perf_counter()
+        try:
+            self.service.rank_context()
+        except Exception as exc:  # the first suggestion builds it again and reports the error
+            log.warning("building the rank context failed: %s", exc)
+            return
+        log.info("rank context ready in %.2f s", time.perf_counter() - started)
 
     def _record(self, report: IndexReport | None, batch: Batch) -> None:
         for line in summarise(report.warnings if report else []):
