@@ -341,3 +341,20 @@ def test_top_mask_of_one_row_is_that_row_of_many():
             alone = top_mask(scores[r:r + 1], 40, positive_only)[0]
             assert np.array_equal(alone, together[r])
             assert alone.sum() == min(40, int(((scores[r] > 0) if positive_only else np.isfinite(scores[r])).sum()))
+
+
+def test_a_rebuilt_context_reuses_the_name_matcher_only_when_every_name_is_the_same():
+    link_texts = [(15, 14, "drying rack")]
+    before = RankContext.build(IDS, vectors(), EDGES, NOTES, link_texts)
+    moved = vectors()[::-1].copy()  # the embeddings and links changed, no name did
+    same = RankContext.build(IDS, moved, EDGES[:-1] + [(15, 13)], NOTES, [(15, 13, "drying rack")], previous=before)
+    assert same.mentions is not before.mentions  # the display text now names another note
+    kept = RankContext.build(IDS, moved, EDGES + [(10, 15)], NOTES, link_texts, previous=before)
+    assert kept.mentions is before.mentions
+    text = "the dryer box and a drying rack"
+    assert kept.mentions.named_in(text).tolist() == RankContext.build(IDS, moved, EDGES + [(10, 15)], NOTES,
+                                                                      link_texts).mentions.named_in(text).tolist()
+    renamed = [NOTES[0]._replace(title="Query Two"), *NOTES[1:]]
+    assert RankContext.build(IDS, moved, EDGES, renamed, link_texts, previous=before).mentions is not before.mentions
+    aliased = [*NOTES[:5], NOTES[5]._replace(aliases=["five"])]
+    assert RankContext.build(IDS, moved, EDGES, aliased, link_texts, previous=before).mentions is not before.mentions

@@ -89,8 +89,10 @@ class Ranking:
             rows = self.store.ranking_rows()
             notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
             edges = [(a, b) for a, b, _ in self.store.edges()]
+            previous = self._rank_context[1] if self._rank_context else None
             self._rank_context = (key, RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
-                                                         self.store.mentions(), self.store.get_array(ADAPTER)))
+                                                         self.store.mentions(), self.store.get_array(ADAPTER),
+                                                         previous))
         return self._rank_context[1]
 
     def own_words(self, raw: bytes, hidden_names: list[str] | None = None,

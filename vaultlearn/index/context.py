@@ -49,12 +49,14 @@ class RankContext:
     def build(cls, ids: np.ndarray, vectors: np.ndarray, edges: Iterable[tuple[int, int]],
               notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = (),
               learned: np.ndarray | None = None, mentions: Iterable[tuple[int, int]] = (),
-              adapter: np.ndarray | None = None) -> "RankContext":
+              adapter: np.ndarray | None = None, previous: "RankContext | None" = None) -> "RankContext":
         """The context over ``ids`` (with ``vectors``, ``learned`` and ``notes`` in the same order), resolved
         ``edges``, ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
         targets, and ``mentions`` ``(src id, dst id)``: a note naming another in its own words (the pairs it
         also links are dropped); ``adapter``: the link adapter as fitted with the reranker (a (d, d) map; anything
-        else is ignored and the adapter fitted on this graph when first used)."""
+        else is ignored and the adapter fitted on this graph when first used); ``previous``: the context of an
+        earlier state, whose name matcher is reused when every note's names and the visible links' display texts
+        are the same (a saved note's body changed: most of a rebuild's time at 100k notes is the matcher)."""
         graph = VaultGraph.from_ids(ids, edges)
         position = {int(i): p for p, i in enumerate(np.asarray(ids).tolist())}
         shown = [(position[a], position[b], text) for a, b, text in link_texts if a in position and b in position]
@@ -77,7 +79,9 @@ class RankContext:
             phase=np.array([-1 if n.phase is None else c for n, c in zip(notes, _codes([n.phase for n in notes]))]),
             tags=tags,
             notes=notes,
-            mentions=_matcher(notes, graph, shown_links, shown_texts),
+            mentions=(previous.mentions if previous is not None
+                      and previous.names_key == _names_key(notes, graph, shown_links, shown_texts)
+                      else _matcher(notes, graph, shown_links, shown_texts)),
             shown_links=shown_links,
             shown_texts=shown_texts,
             learned=None if learned is None else np.ascontiguousarray(learned, dtype=np.float32),
@@ -94,6 +98,11 @@ class RankContext:
     def with_fresh_adapter(self) -> "RankContext":
         """The same context with its adapter fitted on its own graph's links now (the reranker's fit)."""
         return replace(self, fitted_adapter=fit_adapter(self.vectors, self.graph))
+
+    @cached_property
+    def names_key(self) -> tuple:
+        """What the name matcher is made from (:func:`_names_key`)."""
+        return _names_key(self.notes, self.graph, self.shown_links, self.shown_texts)
 
     @cached_property
     def named_unlinked(self) -> np.ndarray:
@@ -126,9 +135,22 @@ def _matcher(notes: Sequence[NoteInfo], graph: VaultGraph, links: np.ndarray, te
     """Names of every note, with the display texts of the links ``graph`` still has as learned names."""
     names = [[n.title, *n.aliases] for n in notes]
     folded = folded_names(names)
-    visible = np.asarray(graph.out[links[:, 0], links[:, 1]]).ravel() > 0 if len(links) else np.zeros(0, bool)
+    visible = _visible(graph, links)
     return MentionMatcher(names, learned_names(folded, links[visible], [t for t, v in zip(texts, visible) if v]),
                           folded)
+
+
+def _names_key(notes: Sequence[NoteInfo], graph: VaultGraph, links: np.ndarray, texts: Sequence[str]) -> tuple:
+    """Everything :func:`_matcher` reads: each note's title and aliases by position, and the visible display
+    texts with their links."""
+    visible = _visible(graph, links)
+    return ([(n.title, list(n.aliases)) for n in notes], links[visible].tolist(),
+            [t for t, v in zip(texts, visible) if v])
+
+
+def _visible(graph: VaultGraph, links: np.ndarray) -> np.ndarray:
+    """Which of the ``(m, 2)`` ``links`` ``graph`` has."""
+    return np.asarray(graph.out[links[:, 0], links[:, 1]]).ravel() > 0 if len(links) else np.zeros(0, bool)
 
 
 def _positions(position: dict[int, int], pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
