@@ -71,7 +71,8 @@ class RankContext:
                 cols.append(tag_codes.setdefault(tag, len(tag_codes)))
         tags = sp.csr_matrix((np.ones(len(rows), dtype=np.float32), (rows, cols)),
                              shape=(len(notes), max(1, len(tag_codes))))
-        return cls(
+        names_key = None if previous is None else _names_key(notes, graph, shown_links, shown_texts)
+        ctx = cls(
             ids=np.asarray(ids, dtype=np.int64),
             vectors=np.ascontiguousarray(vectors, dtype=np.float32),
             graph=graph,
@@ -79,8 +80,7 @@ class RankContext:
             phase=np.array([-1 if n.phase is None else c for n, c in zip(notes, _codes([n.phase for n in notes]))]),
             tags=tags,
             notes=notes,
-            mentions=(previous.mentions if previous is not None
-                      and previous.names_key == _names_key(notes, graph, shown_links, shown_texts)
+            mentions=(previous.mentions if names_key is not None and previous.names_key == names_key
                       else _matcher(notes, graph, shown_links, shown_texts)),
             shown_links=shown_links,
             shown_texts=shown_texts,
@@ -88,6 +88,9 @@ class RankContext:
             unlinked=unlinked_matrix(_positions(position, mentions), graph.out),
             fitted_adapter=adapter if adapter is not None and adapter.shape == (vectors.shape[1],) * 2 else None,
         )
+        if names_key is not None:  # computed for the comparison: the next rebuild reads it, not recomputes it
+            ctx.__dict__["names_key"] = names_key  # (where functools.cached_property keeps it)
+        return ctx
 
     @cached_property
     def adapter(self) -> np.ndarray:
