@@ -155,6 +155,7 @@ def test_concurrent_readers_share_one_rank_context_build(indexed_sample_vault, m
         return real_build(cls, *args, **kwargs)
 
     monkeypatch.setattr(RankContext, "build", classmethod(counted))
+    monkeypatch.setattr("vaultlearn.ranking.load_snapshot", lambda *args: None)  # no saved context: a build
     service = VaultService(indexed_sample_vault)
     try:
         got = []

@@ -10,6 +10,7 @@ from pathlib import Path
 
 STATE_DIR = ".vaultlearn"
 _VECTOR_INDEX = "index-{generation}.faiss"  # a derived cache named by the store generation it was built from
+_RANK_SNAPSHOT = "rank-{key}"  # a derived cache: the rank context saved under its key (index/snapshot.py)
 
 
 def vector_index_file(folder: Path, generation: int) -> Path:
@@ -20,6 +21,16 @@ def vector_index_file(folder: Path, generation: int) -> Path:
 def vector_index_files(folder: Path) -> list[Path]:
     """Every vector index file in ``folder``, of any generation."""
     return sorted(Path(folder).glob(_VECTOR_INDEX.format(generation="*")))
+
+
+def rank_snapshot_folder(folder: Path, key: str) -> Path:
+    """The folder of the rank context saved under ``key`` in ``folder``."""
+    return Path(folder) / _RANK_SNAPSHOT.format(key=key)
+
+
+def rank_snapshot_folders(folder: Path) -> list[Path]:
+    """Every saved rank context's folder in ``folder``, of any key."""
+    return sorted(Path(folder).glob(_RANK_SNAPSHOT.format(key="*")))
 
 
 @dataclass(frozen=True)
@@ -35,6 +46,7 @@ class StatePaths:
     daemon_info: Path = field(init=False)  # discovery: the running daemon's host, port, pid and start time
     token: Path = field(init=False)  # discovery: the running daemon's API token
     vector_indexes: Path = field(init=False)  # the folder of the vector index files (vector_index_file)
+    rank_snapshots: Path = field(init=False)  # the folder of the saved rank contexts (rank_snapshot_folder)
     model: Path = field(init=False)  # the learner's state: its manifest, learned memory and learner tensors
     overlap_png: Path = field(init=False)  # the default picture of `vaultlearn report overlap`
 
@@ -43,6 +55,6 @@ class StatePaths:
         names = {"config": "config.toml", "database": "state.sqlite", "writer_lock": "writer.lock",
                  "daemon_lock": "daemon.lock", "daemon_info": "daemon.json", "token": "token", "model": "model",
                  "overlap_png": "overlap.png"}
-        for attribute, path in {"root": root, "vector_indexes": root,
+        for attribute, path in {"root": root, "vector_indexes": root, "rank_snapshots": root,
                                 **{key: root / name for key, name in names.items()}}.items():
             object.__setattr__(self, attribute, path)

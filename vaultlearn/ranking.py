@@ -19,8 +19,10 @@ from .index.features import BASE_FEATURES, FEATURES, PairFeatures, Search
 from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from .index.mentions import plain_text
+from .index.snapshot import load_snapshot, save_snapshot, snapshot_key
 from .index.suggest import Suggestion, suggest_for
 from .indexer import Indexer
+from .paths import StatePaths, rank_snapshot_folder
 from .store import Store
 from .vault.scan import read_note_beneath, read_note_bytes
 
@@ -37,7 +39,9 @@ class Ranking:
         """``indexer`` maps stored embeddings to the rank context's learned vectors (:meth:`Indexer.mapped`) and
         searches the vector index."""
         self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
+        self.paths = StatePaths(vault)
         self._rank_context: tuple[tuple[int, int], RankContext] | None = None
+        self._snapshot_key = ""  # the saved context's key the cached one is the state of (index/snapshot.py)
         self._context_lock = threading.Lock()  # one build at a time: concurrent readers wait and share it
 
     def ranker(self) -> LinearRanker:
@@ -84,16 +88,30 @@ class Ranking:
     def _current_context(self) -> RankContext:
         key = (self.store.generation, self.store.mentions_version)
         if self._rank_context is None or self._rank_context[0] != key:
-            ids, vectors = self.store.all_embeddings()
-            learned = self.indexer.mapped(vectors)
-            rows = self.store.ranking_rows()
-            notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
-            edges = [(a, b) for a, b, _ in self.store.edges()]
-            previous = self._rank_context[1] if self._rank_context else None
-            self._rank_context = (key, RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
-                                                         self.store.mentions(), self.store.get_array(ADAPTER),
-                                                         previous))
+            saved_as = snapshot_key(self.store)  # read before the data: a write meanwhile makes it stale, not wrong
+            ctx = load_snapshot(self.paths.rank_snapshots, saved_as, self.store)
+            if ctx is None:
+                ids, vectors = self.store.all_embeddings()
+                learned = self.indexer.mapped(vectors)
+                rows = self.store.ranking_rows()
+                notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
+                edges = [(a, b) for a, b, _ in self.store.edges()]
+                previous = self._rank_context[1] if self._rank_context else None
+                ctx = RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
+                                        self.store.mentions(), self.store.get_array(ADAPTER), previous)
+            self._rank_context = (key, ctx)
+            self._snapshot_key = saved_as
         return self._rank_context[1]
+
+    def save_snapshot(self) -> bool:
+        """Save the committed state's rank context for fresh processes (index/snapshot.py) unless it is saved
+        already; builds the context when needed. Returns whether it wrote one."""
+        with self._context_lock:
+            if self.store.embedding_extent()[0] == 0 or \
+                    rank_snapshot_folder(self.paths.rank_snapshots, snapshot_key(self.store)).exists():
+                return False
+            ctx = self._current_context()
+            return save_snapshot(ctx, self.paths.rank_snapshots, self._snapshot_key)
 
     def own_words(self, raw: bytes, hidden_names: list[str] | None = None,
                   keep_words: bool = False) -> str:
@@ -148,6 +166,7 @@ class Ranking:
             self.store.set_array(ADAPTER, ctx.adapter)
         with self._context_lock:  # what a rebuild would read
             self._rank_context = ((self.store.generation, self.store.mentions_version), ctx)
+            self._snapshot_key = snapshot_key(self.store)
         return report
 
     def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:

@@ -131,8 +131,10 @@ class VaultService:
         started = time.perf_counter()
         with self._write_lock:
             report = self.indexer.update(paths, progress)
-            if paths is None and self.ranking.refit_due():
-                report.rank_fit = self.fit_ranker()
+            if paths is None:
+                if self.ranking.refit_due():
+                    report.rank_fit = self.fit_ranker()
+                self.ranking.save_snapshot()
         report.seconds = round(time.perf_counter() - started, 3)
         report.peak_memory_mb = _peak_memory_mb()
         return report
@@ -227,6 +229,10 @@ class VaultService:
     def rank_context(self) -> RankContext:
         """Embeddings, link graph, names, folders, tags and phases of the committed state (cached per generation)."""
         return self.ranking.rank_context()
+
+    def save_rank_snapshot(self) -> bool:
+        """Save the rank context for fresh processes unless it is saved already (:meth:`Ranking.save_snapshot`)."""
+        return self.ranking.save_snapshot()
 
     def hidden_texts(self, ctx: RankContext, hidden, keep_words) -> list[str | None]:
         """The own words of each hidden link's source, the link's words kept or removed per ``keep_words``."""

@@ -183,9 +183,10 @@ class Store:
         rows = self._query_in(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE id IN ({{marks}})", ids)
         return {note.id: note for note in map(self._note, rows)}
 
-    def ranking_rows(self) -> dict[int, tuple[str, str, list[str], list[str], str | None]]:
-        """``id → (path, title, aliases, tags, phase)`` of every note: a light read for the ranking."""
-        rows = self._query("SELECT id, path, title, aliases, tags, phase FROM notes")
+    def ranking_rows(self, ids: Iterable[int] | None = None) -> dict[int, tuple[str, str, list, list, str | None]]:
+        """``id → (path, title, aliases, tags, phase)`` of every note (of ``ids``): a light read for the ranking."""
+        columns = "SELECT id, path, title, aliases, tags, phase FROM notes"
+        rows = self._query(columns) if ids is None else self._query_in(columns + " WHERE id IN ({marks})", ids)
         empty = "[]"
         return {r[0]: (r[1], r[2], [] if r[3] == empty else json.loads(r[3]), [] if r[4] == empty else json.loads(r[4]),
                        r[5]) for r in rows}
@@ -357,6 +358,11 @@ class Store:
         ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
         vectors = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), -1)
         return ids, vectors
+
+    def embedding_extent(self) -> tuple[int, int]:
+        """How many notes are embedded, and the largest embedded note id (0 for none)."""
+        count, last = self._query("SELECT COUNT(*), MAX(note_id) FROM embeddings")[0]
+        return int(count), int(last or 0)
 
     def embedded_count(self) -> int:
         return int(self._query("SELECT COUNT(*) FROM embeddings")[0][0])

@@ -201,7 +201,8 @@ class Writer:
 
     def _warm_ranking(self) -> None:
         """Build the rank context of the reconciled state now, beside the writer, so that the first suggestion
-        after a start does not build it (seconds at 100k notes); a request meanwhile waits for this build."""
+        after a start does not build it (seconds at 100k notes; a request meanwhile waits for this build), and
+        save it for fresh processes (a CLI `suggest` once the daemon is stopped)."""
         started = time.perf_counter()
         try:
             self.service.rank_context()
@@ -209,6 +210,11 @@ class Writer:
             log.warning("building the rank context failed: %s", exc)
             return
         log.info("rank context ready in %.2f s", time.perf_counter() - started)
+        try:
+            if self.service.save_rank_snapshot():
+                log.info("rank context saved for fresh processes")
+        except Exception as exc:  # a fresh process builds its own
+            log.warning("saving the rank context failed: %s", exc)
 
     def _record(self, report: IndexReport | None, batch: Batch) -> None:
         for line in summarise(report.warnings if report else []):

@@ -32,6 +32,7 @@ from urllib.parse import unquote
 import numpy as np
 import scipy.sparse as sp
 
+from vaultlearn.index.phrases import HashedPhrases, PhraseIndex
 from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
 from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
 from vaultlearn.vault.parse import readable_body
@@ -98,30 +99,37 @@ def learned_names(folded: Sequence[Sequence[str]], links: np.ndarray, texts: Seq
 class MentionMatcher:
     """The names of every note, by position, matched against a query note's own words; ``learned``: extra
     folded phrases per position (``learned_names``), reported apart; ``folded``: the names'
-    :func:`folded_names` when the caller has them."""
+    :func:`folded_names` when the caller has them; ``phrases``: an index of every note's phrases made before
+    (phrases.py), in which case ``names`` is read only for the notes a query scores, and may be lazy."""
 
     def __init__(self, names: Sequence[Sequence[str]], learned: Sequence[Sequence[str]] | None = None,
-                 folded: Sequence[Sequence[str]] | None = None):
-        folded = folded_names(names) if folded is None else folded
+                 folded: Sequence[Sequence[str]] | None = None, phrases: PhraseIndex | HashedPhrases | None = None):
+        if folded is None and phrases is None:
+            folded = folded_names(names)
         self._names, self._folded = names, folded
-        self._phrases = [[p for p in note_phrases if len(p) >= MIN_PHRASE] for note_phrases in folded]
-        self._learned = [list(p) for p in learned] if learned is not None else [[] for _ in names]
+        self._folded_of: dict[int, list[str]] = {}  # a lazy matcher's folded names, made on first use
         self._title_words: dict[int, set[str]] = {}  # made for candidates only, on first use
         self._title_initials: dict[int, str] = {}
-        self._by_phrase: dict[tuple[str, ...], list[tuple[int, bool]]] = {}  # -> (position, learned name)
-        sizes: dict[str, set[int]] = {}
-        for position, phrases in enumerate(self._phrases):
-            for phrase, learned_name in [*((p, False) for p in phrases), *((p, True) for p in self._learned[position])]:
-                words = tuple(phrase.split())
-                self._by_phrase.setdefault(words, []).append((position, learned_name))
-                sizes.setdefault(words[0], set()).add(len(words))
-        self._sizes = {first: sorted(n) for first, n in sizes.items()}  # phrase lengths by their first word
+        self.phrases = phrases if phrases is not None else PhraseIndex(
+            (tuple(phrase.split()), position, learned_name)
+            for position, note_names in enumerate(folded)
+            for phrase, learned_name in [*((p, False) for p in note_names if len(p) >= MIN_PHRASE),
+                                         *((p, True) for p in (learned[position] if learned is not None else ()))])
+
+    def _folded_names(self, position: int) -> list[str]:
+        if self._folded is not None:
+            return self._folded[position]
+        folded = self._folded_of.get(position)
+        if folded is None:
+            folded = self._folded_of[position] = folded_names([self._names[position]])[0]
+        return folded
 
     def _words_of_title(self, position: int) -> set[str]:
         """The title's words that ``title_words`` counts."""
         words = self._title_words.get(position)
         if words is None:
-            title = self._folded[position][0] if self._folded[position] else ""
+            folded = self._folded_names(position)
+            title = folded[0] if folded else ""
             words = self._title_words[position] = {w for w in title.split() if len(w) >= MIN_WORD}
         return words
 
@@ -142,14 +150,12 @@ class MentionMatcher:
         """Where the notes' names (not those in ``own``) occur among ``words``."""
         skip = {tuple(p.split()) for p in own}
         found = Occurrences({}, set(), set())
-        sizes = self._sizes
-        for start in [i for i, word in enumerate(words) if word in sizes]:
-            for size in sizes[words[start]]:
-                phrase = tuple(words[start:start + size])
-                if phrase not in skip:
-                    for p, learned_name in self._by_phrase.get(phrase, ()):
-                        found.starts.setdefault(p, []).append(start)
-                        (found.by_learned if learned_name else found.by_name).add(p)
+        probes = [(start, phrase) for start, sizes in enumerate(self.phrases.lengths(words)) for size in sizes
+                  if start + size <= len(words) and (phrase := tuple(words[start:start + size])) not in skip]
+        for (start, _), entries in zip(probes, self.phrases.lookup([phrase for _, phrase in probes])):
+            for p, learned_name in entries:
+                found.starts.setdefault(p, []).append(start)
+                (found.by_learned if learned_name else found.by_name).add(p)
         return found
 
     def evidence(self, text: str, positions: np.ndarray, query: int | None = None) -> np.ndarray:
@@ -160,7 +166,7 @@ class MentionMatcher:
         words = fold(text).split()
         word_set = set(words)
         upper = set(_UPPER_WORD.findall(text))
-        own = set(self._phrases[query]) if query is not None else set()
+        own = {p for p in self._folded_names(query) if len(p) >= MIN_PHRASE} if query is not None else set()
         found = self._occurrences(words, own)
         rows = []
         for i in np.asarray(positions, dtype=np.int64).tolist():  # plain floats: ~300 candidates per query

@@ -25,7 +25,18 @@ class VaultGraph:
         ones = np.ones(len(links), dtype=np.float32)
         out = sp.csr_matrix((ones, (links[:, 0], links[:, 1])), shape=(n, n))
         out.data[:] = 1.0  # duplicates were summed
-        self.n = n
+        self._derive(out)
+
+    @classmethod
+    def from_matrix(cls, out: sp.csr_matrix) -> "VaultGraph":
+        """The graph whose directed link matrix is ``out`` (0/1, no self loops: another graph's ``out``)."""
+        graph = cls.__new__(cls)
+        graph._derive(out)
+        return graph
+
+    def _derive(self, out: sp.csr_matrix) -> None:
+        """Everything else from the directed link matrix."""
+        self.n = out.shape[0]
         self.out = out
         self.into = out.tocsc()  # column access: who links to a note
         adj = (out + out.T).tocsr()
