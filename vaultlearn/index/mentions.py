@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import NamedTuple
 from urllib.parse import unquote
 
@@ -100,13 +100,15 @@ class MentionMatcher:
     """The names of every note, by position, matched against a query note's own words; ``learned``: extra
     folded phrases per position (``learned_names``), reported apart; ``folded``: the names'
     :func:`folded_names` when the caller has them; ``phrases``: an index of every note's phrases made before
-    (phrases.py), in which case ``names`` is read only for the notes a query scores, and may be lazy."""
+    (phrases.py), in which case ``names`` is read only for the notes a query scores, and may be lazy
+    (``prefetch``: reads a query's candidates' names at once)."""
 
     def __init__(self, names: Sequence[Sequence[str]], learned: Sequence[Sequence[str]] | None = None,
-                 folded: Sequence[Sequence[str]] | None = None, phrases: PhraseIndex | HashedPhrases | None = None):
+                 folded: Sequence[Sequence[str]] | None = None, phrases: PhraseIndex | HashedPhrases | None = None,
+                 prefetch: Callable[[Sequence[int]], None] | None = None):
         if folded is None and phrases is None:
             folded = folded_names(names)
-        self._names, self._folded = names, folded
+        self._names, self._folded, self._prefetch = names, folded, prefetch
         self._folded_of: dict[int, list[str]] = {}  # a lazy matcher's folded names, made on first use
         self._title_words: dict[int, set[str]] = {}  # made for candidates only, on first use
         self._title_initials: dict[int, str] = {}
@@ -168,6 +170,8 @@ class MentionMatcher:
         upper = set(_UPPER_WORD.findall(text))
         own = {p for p in self._folded_names(query) if len(p) >= MIN_PHRASE} if query is not None else set()
         found = self._occurrences(words, own)
+        if self._prefetch is not None:
+            self._prefetch(np.asarray(positions, dtype=np.int64).tolist())
         rows = []
         for i in np.asarray(positions, dtype=np.int64).tolist():  # plain floats: ~300 candidates per query
             named = i in found.by_name

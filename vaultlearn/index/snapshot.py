@@ -106,7 +106,8 @@ def load_snapshot(root: Path, key: str, store: Store) -> RankContext | None:
     return RankContext(
         ids=dense["ids"], vectors=dense["vectors"], graph=VaultGraph.from_matrix(links),
         folder=dense["folder"], phase=dense["phase"], tags=tags, notes=notes,
-        mentions=MentionMatcher(NoteNames(notes), phrases=phrases), shown_links=dense["shown_links"],
+        mentions=MentionMatcher(NoteNames(notes), phrases=phrases, prefetch=notes.prefetch),
+        shown_links=dense["shown_links"],
         shown_texts=tuple(manifest["texts"]), learned=dense["learned"], unlinked=sparse.get("unlinked"),
         fitted_adapter=dense["adapter"])
 
@@ -129,14 +130,20 @@ class StoredNotes(Sequence[NoteInfo]):
         position = range(len(self))[int(position)]
         if self._all is not None:
             return self._all[position]
-        note = self._read.get(position)
-        if note is None:
-            note_id = int(self._ids[position])
-            rows = self._store.ranking_rows([note_id])
+        if position not in self._read:
+            self.prefetch([position])
+        return self._read[position]
+
+    def prefetch(self, positions: Sequence[int]) -> None:
+        """Read the rows of the notes at ``positions`` not read yet, in one query."""
+        if self._all is not None:
+            return
+        missing = {int(self._ids[p]): p for p in positions if p not in self._read}
+        rows = self._store.ranking_rows(missing) if missing else {}
+        for note_id, position in missing.items():
             if note_id not in rows:
                 raise LookupError(f"note {note_id} is in the saved rank context but not in the state")
-            note = self._read[position] = NoteInfo(*rows[note_id])
-        return note
+            self._read[position] = NoteInfo(*rows[note_id])
 
     def __iter__(self) -> Iterator[NoteInfo]:
         if self._all is None:
