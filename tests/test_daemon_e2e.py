@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from tests.conftest import WATCH, DaemonProcess, make_vault, paths, poll
-from vaultlearn.paths import STATE_DIR
+from vaultlearn.index.context import RankContext
+from vaultlearn.paths import STATE_DIR, rank_snapshot_folders
 from vaultlearn.daemon.writer import LearnPolicy
 from vaultlearn.service import VaultService
 from vaultlearn.vault.scan import scan_vault
@@ -78,9 +79,12 @@ def test_the_cli_asks_the_running_daemon_and_ranks_itself_when_it_does_not_answe
     assert json.loads(asked.stdout) == served
     token = daemon.state / "token"
     kept = token.read_text()
-    token.write_text("not-the-token")  # the daemon refuses the request: the CLI ranks on its own, the same
-    try:
-        alone = CliRunner().invoke(cli, args)
+    token.write_text("not-the-token")  # the daemon refuses the request: the CLI ranks on its own, the same,
+    try:  # from the rank context saved by the reconcile, not building one
+        assert rank_snapshot_folders(daemon.state)
+        with monkeypatch.context() as patch:
+            patch.setattr(RankContext, "build", lambda *a, **kw: pytest.fail("built, not read from the snapshot"))
+            alone = CliRunner().invoke(cli, args)
     finally:
         token.write_text(kept)
     assert alone.exit_code == 0, alone.output

@@ -112,3 +112,36 @@ def test_a_state_rebuilt_from_scratch_has_another_key(sample_vault):
         store.delete_notes([store.notes()[0].id])
     assert snapshot_key(store) != old  # same generation and mentions version, fewer notes
     service.close()
+
+
+def test_a_note_gone_while_the_saved_context_is_read_makes_the_process_build_it(sample_vault, monkeypatch):
+    from vaultlearn.index import snapshot
+
+    service = VaultService(sample_vault)
+    service.index()
+    path = service.rank_context().notes[0].path
+    expected = _suggestions(service, [path])
+    service.close()
+
+    def gone(self, positions):  # another process deleted a candidate after this one loaded the context
+        raise snapshot.StaleSnapshotError("gone")
+
+    monkeypatch.setattr(snapshot.StoredNotes, "prefetch", gone)
+    fresh = VaultService(sample_vault)
+    try:
+        assert _suggestions(fresh, [path]) == expected
+        assert isinstance(fresh.rank_context().notes, list) and not fresh.ranking.read_snapshot
+    finally:
+        fresh.close()
+
+
+def test_a_long_lived_service_builds_its_context(sample_vault):
+    writer = VaultService(sample_vault)
+    writer.index()
+    writer.close()
+    daemon = VaultService(sample_vault, long_lived=True)
+    try:
+        assert rank_snapshot_folders(StatePaths(sample_vault).rank_snapshots)
+        assert isinstance(daemon.rank_context().notes, list)
+    finally:
+        daemon.close()

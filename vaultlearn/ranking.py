@@ -19,7 +19,7 @@ from .index.features import BASE_FEATURES, FEATURES, PairFeatures, Search
 from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
 from .index.mentions import plain_text
-from .index.snapshot import load_snapshot, save_snapshot, snapshot_key
+from .index.snapshot import StaleSnapshotError, load_snapshot, save_snapshot, snapshot_key
 from .index.suggest import Suggestion, suggest_for
 from .indexer import Indexer
 from .paths import StatePaths, rank_snapshot_folder
@@ -35,13 +35,17 @@ REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count m
 class Ranking:
     """Rank weights and rank context of one vault's committed state."""
 
-    def __init__(self, vault: Path, config: Config, store: Store, indexer: Indexer):
+    def __init__(self, vault: Path, config: Config, store: Store, indexer: Indexer, read_snapshot: bool = True):
         """``indexer`` maps stored embeddings to the rank context's learned vectors (:meth:`Indexer.mapped`) and
-        searches the vector index."""
+        searches the vector index; ``read_snapshot``: load a saved rank context (index/snapshot.py) instead of
+        building one, as a short-lived process does (a daemon builds its own: its writer changes the notes whose
+        rows a saved context reads when needed)."""
         self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
         self.paths = StatePaths(vault)
+        self.read_snapshot = read_snapshot
         self._rank_context: tuple[tuple[int, int], RankContext] | None = None
         self._snapshot_key = ""  # the saved context's key the cached one is the state of (index/snapshot.py)
+        self._loaded = False  # whether the cached context was read from a snapshot (not a base for a rebuild)
         self._context_lock = threading.Lock()  # one build at a time: concurrent readers wait and share it
 
     def ranker(self) -> LinearRanker:
@@ -56,6 +60,14 @@ class Ranking:
 
     def suggest(self, path: str, k: int) -> list[Suggestion]:
         """The ``k`` best notes the indexed note ``path`` should link to and does not yet."""
+        try:
+            return self._suggest(path, k)
+        except StaleSnapshotError:  # another process changed the state while the saved context was read: build it
+            with self._context_lock:
+                self._rank_context, self.read_snapshot = None, False
+            return self._suggest(path, k)
+
+    def _suggest(self, path: str, k: int) -> list[Suggestion]:
         row = self.store.note_by_path(path)
         ctx = self.rank_context()
         position = ctx.position.get(row.id) if row else None
@@ -89,18 +101,18 @@ class Ranking:
         key = (self.store.generation, self.store.mentions_version)
         if self._rank_context is None or self._rank_context[0] != key:
             saved_as = snapshot_key(self.store)  # read before the data: a write meanwhile makes it stale, not wrong
-            ctx = load_snapshot(self.paths.rank_snapshots, saved_as, self.store)
+            ctx = load_snapshot(self.paths.rank_snapshots, saved_as, self.store) if self.read_snapshot else None
+            loaded = ctx is not None
             if ctx is None:
                 ids, vectors = self.store.all_embeddings()
                 learned = self.indexer.mapped(vectors)
                 rows = self.store.ranking_rows()
                 notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
                 edges = [(a, b) for a, b, _ in self.store.edges()]
-                previous = self._rank_context[1] if self._rank_context else None
+                previous = self._rank_context[1] if self._rank_context and not self._loaded else None
                 ctx = RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
                                         self.store.mentions(), self.store.get_array(ADAPTER), previous)
-            self._rank_context = (key, ctx)
-            self._snapshot_key = saved_as
+            self._rank_context, self._snapshot_key, self._loaded = (key, ctx), saved_as, loaded
         return self._rank_context[1]
 
     def save_snapshot(self) -> bool:
@@ -166,7 +178,7 @@ class Ranking:
             self.store.set_array(ADAPTER, ctx.adapter)
         with self._context_lock:  # what a rebuild would read
             self._rank_context = ((self.store.generation, self.store.mentions_version), ctx)
-            self._snapshot_key = snapshot_key(self.store)
+            self._snapshot_key, self._loaded = snapshot_key(self.store), False
         return report
 
     def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:

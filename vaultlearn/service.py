@@ -47,9 +47,10 @@ class VaultService:
     """Index, suggest, learn and report on one vault. Owns ``VAULT/.vaultlearn/``."""
 
     def __init__(self, vault: Path | str, config: Config | None = None, *, create: bool = True,
-                 on_wait: Callable[[str], None] | None = None):
+                 on_wait: Callable[[str], None] | None = None, long_lived: bool = False):
         """``on_wait`` is told (once per wait) that another process holds the vault's writer lock; default: a
-        logged warning."""
+        logged warning. A ``long_lived`` service (the daemon's) builds its rank context instead of reading the
+        saved one (:class:`Ranking`)."""
         vault = Path(vault).expanduser()
         if not vault.is_dir():
             raise NotAVaultError(f"{vault} is not a folder: give the path of an Obsidian vault")
@@ -68,7 +69,7 @@ class VaultService:
         self.indexer = Indexer(self.vault, self.config, self.store, self.paths, self.encoder,
                                self._index_lock)
         self.learning = Learning(self.vault, self.config, self.store, self.indexer, self.encoder, self.learner)
-        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer)
+        self.ranking = Ranking(self.vault, self.config, self.store, self.indexer, read_snapshot=not long_lived)
 
     def close(self) -> None:
         """Release the state files."""

@@ -177,7 +177,7 @@ def _serve(vault: Path, config: Config, sock: socket.socket, discovery: Discover
 
     stop, wake = threading.Event(), threading.Event()
     _install_signal_handlers(stop)
-    service = VaultService(vault, config)
+    service = VaultService(vault, config, long_lived=True)
     watcher = VaultWatcher(service.vault, ignore_globs=config.ignore, debounce=config.debounce_seconds,
                            on_event=wake.set)
     writer = Writer(service, watcher, LearnPolicy(config.learn_min_new_links, config.learn_quiet_seconds), wake)

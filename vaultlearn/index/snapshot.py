@@ -112,6 +112,10 @@ def load_snapshot(root: Path, key: str, store: Store) -> RankContext | None:
         fitted_adapter=dense["adapter"])
 
 
+class StaleSnapshotError(LookupError):
+    """A saved context's note is gone from the state: another process changed it after the context was loaded."""
+
+
 class StoredNotes(Sequence[NoteInfo]):
     """The notes of ``ids`` by position, each read from the store when first asked for; iterating reads them
     all in one query."""
@@ -142,7 +146,7 @@ class StoredNotes(Sequence[NoteInfo]):
         rows = self._store.ranking_rows(missing) if missing else {}
         for note_id, position in missing.items():
             if note_id not in rows:
-                raise LookupError(f"note {note_id} is in the saved rank context but not in the state")
+                raise StaleSnapshotError(f"note {note_id} is in the saved rank context but no longer in the state")
             self._read[position] = NoteInfo(*rows[note_id])
 
     def __iter__(self) -> Iterator[NoteInfo]:
