@@ -22,7 +22,7 @@ from .index.mentions import plain_text
 from .index.snapshot import StaleSnapshotError, load_snapshot, save_snapshot, snapshot_key
 from .index.suggest import Suggestion, suggest_for
 from .indexer import Indexer
-from .paths import StatePaths, rank_snapshot_folder
+from .paths import rank_snapshot_folder
 from .store import Store
 from .vault.scan import read_note_beneath, read_note_bytes
 
@@ -41,7 +41,7 @@ class Ranking:
         building one, as a short-lived process does (a daemon builds its own: its writer changes the notes whose
         rows a saved context reads when needed)."""
         self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
-        self.paths = StatePaths(vault)
+        self.paths = indexer.paths
         self.read_snapshot = read_snapshot
         self._rank_context: tuple[tuple[int, int], RankContext] | None = None
         self._snapshot_key = ""  # the saved context's key the cached one is the state of (index/snapshot.py)

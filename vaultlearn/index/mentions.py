@@ -170,10 +170,11 @@ class MentionMatcher:
         upper = set(_UPPER_WORD.findall(text))
         own = {p for p in self._folded_names(query) if len(p) >= MIN_PHRASE} if query is not None else set()
         found = self._occurrences(words, own)
+        candidates = np.asarray(positions, dtype=np.int64).tolist()  # plain ints: ~300 candidates per query
         if self._prefetch is not None:
-            self._prefetch(np.asarray(positions, dtype=np.int64).tolist())
+            self._prefetch(candidates)
         rows = []
-        for i in np.asarray(positions, dtype=np.int64).tolist():  # plain floats: ~300 candidates per query
+        for i in candidates:
             named = i in found.by_name
             title_words = set() if named else self._words_of_title(i)
             starts = found.starts.get(i)

@@ -34,9 +34,8 @@ from vaultlearn.store import Store
 from vaultlearn.vault.graph import VaultGraph
 
 FORMAT = 1  # bumped when what is saved changes: a snapshot of another format is not read
-_SPARSE = ("links", "tags", "unlinked")  # saved as (data, indices, indptr) with the shape in the manifest
 _DENSE = ("ids", "vectors", "learned", "folder", "phase", "shown_links", "adapter")
-_OPTIONAL = ("learned", "adapter", "unlinked")  # None in a context: not saved
+_OPTIONAL = ("learned", "adapter")  # None in a context: not saved (a sparse part not saved has no shape listed)
 _MAPPED = ("vectors", "learned")  # the large ones: mapped, read where touched; the rest is read whole
 
 
@@ -52,11 +51,11 @@ def save_snapshot(ctx: RankContext, root: Path, key: str) -> bool:
     final = rank_snapshot_folder(root, key)
     if final.exists():
         return False
-    matcher = ctx.mentions.phrases
-    phrases = matcher if isinstance(matcher, HashedPhrases) else HashedPhrases.of(matcher)
+    phrases = ctx.mentions.phrases
+    phrases = phrases if isinstance(phrases, HashedPhrases) else HashedPhrases.of(phrases)
     dense = {"ids": ctx.ids, "vectors": ctx.vectors, "learned": ctx.learned, "folder": ctx.folder,
              "phase": ctx.phase, "shown_links": ctx.shown_links, "adapter": ctx.fitted_adapter}
-    sparse = {"links": ctx.graph.out, "tags": ctx.tags, "unlinked": ctx.unlinked}
+    sparse = {"links": ctx.graph.out, "tags": ctx.tags, "unlinked": ctx.unlinked}  # as (data, indices, indptr)
     manifest = {"format": FORMAT, "key": key, "shapes": {}, "texts": list(ctx.shown_texts)}
     tmp = root / f".{final.name}.{uuid.uuid4().hex}.tmp"
     tmp.mkdir(parents=True)
