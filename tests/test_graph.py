@@ -31,21 +31,24 @@ def test_adjacency_degrees_and_neighbours():
 def test_common_neighbour_indices_match_their_definitions():
     g = graph()
     query = np.array([0])
-    aa, ra, cn = g.adamic_adar(query)[0], g.resource_allocation(query)[0], g.common_neighbours(query)[0]
+    scores = g.neighbour_scores(query)
+    aa, ra, cn = scores.adamic_adar[0], scores.resource_allocation[0], scores.common[0]
     assert close(aa[3], 1 / math.log(2) + 1 / math.log(3))  # via 1 (degree 2) and 2 (degree 3)
     assert close(aa[4], 1 / math.log(3))
     assert close(ra[3], 1 / 2 + 1 / 3) and close(ra[4], 1 / 3)
     assert cn[3] == 2 and cn[4] == 1 and cn[5] == 0
     nx_graph = nx.Graph([tuple(e) for e in LINKS])
     for _, c, value in nx.adamic_adar_index(nx_graph, [(0, 3), (0, 4), (1, 2)]):
-        assert close(g.adamic_adar(np.array([0, 1]))[0 if c != 2 else 1][c], value)
+        assert close(g.neighbour_scores(np.array([0, 1])).adamic_adar[0 if c != 2 else 1][c], value)
 
 
 def test_scores_for_many_queries_at_once_equal_one_at_a_time():
     g = graph()
-    together = g.adamic_adar(np.array([0, 3, 4]))
-    for row, q in enumerate([0, 3, 4]):
-        assert np.allclose(together[row], g.adamic_adar(np.array([q]))[0])
+    together = g.neighbour_scores(np.array([0, 3, 4, 5]))  # 5 has no neighbour
+    for row, q in enumerate([0, 3, 4, 5]):
+        for name, scores in zip(together._fields, g.neighbour_scores(np.array([q]))):
+            assert np.allclose(getattr(together, name)[row], scores[0])
+    assert not together.common[3].any()
 
 
 def test_personalised_pagerank_matches_networkx():
@@ -72,11 +75,12 @@ def test_a_walk_that_reaches_few_notes_reads_only_their_links_and_gives_the_same
                          tol=1e-12, max_iter=1000)
     assert np.allclose(local[0, :5], [theirs[i] for i in range(5)], atol=1e-7)
     assert not local[0, 5:].any() and not local[1, np.r_[0:10, 15:50]].any()
-    walks = {}
-    for share in (0.0, 1.0):  # every step over every link; every step over the reached notes' links only
-        monkeypatch.setattr(graph_module, "LOCAL_WALK_SHARE", share)
-        walks[share] = g.personalised_pagerank(seeds, alpha=0.3, steps=8)
-    assert np.allclose(walks[0.0], walks[1.0], atol=1e-9) and walks[0.0].any()
+    for walked in (seeds, seeds[1:]):  # several queries, and one (the suggest path's own local step)
+        walks = {}
+        for share in (0.0, 1.0):  # every step over every link; every step over the reached notes' links only
+            monkeypatch.setattr(graph_module, "LOCAL_WALK_SHARE", share)
+            walks[share] = g.personalised_pagerank(walked, alpha=0.3, steps=8)
+        assert np.allclose(walks[0.0], walks[1.0], atol=1e-7) and walks[0.0].any()
 
 
 def test_linked_from_sums_the_weights_of_the_linking_notes():
@@ -107,3 +111,11 @@ def test_from_ids_maps_note_ids_to_positions_and_drops_unknown_ones():
     g = VaultGraph.from_ids(np.array([30, 10, 20]), [(10, 20), (20, 30), (30, 99), (5, 10)])
     assert g.links().tolist() == [[1, 2], [2, 0]]
     assert VaultGraph.from_ids(np.array([], dtype=np.int64), [(1, 2)]).n == 0
+
+
+
+def test_the_dense_link_rows_equal_scipys():
+    g = graph()
+    queries = np.array([2, 0, 5, 2])  # any order, a note without links, a repeat
+    assert np.array_equal(g.outgoing_mask(queries), g.out[queries].toarray() > 0)
+    assert np.array_equal(g.indicator(queries), g.adj[queries].toarray())

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from vaultlearn.index.mentions import EVIDENCE, MentionMatcher, folded_names, learned_names
+from vaultlearn.index.mentions import EVIDENCE, MentionMatcher, fold, folded_names, learned_names
 from vaultlearn.index.phrases import HashedPhrases
 from vaultlearn.index.snapshot import load_snapshot, snapshot_key
 from vaultlearn.paths import StatePaths, rank_snapshot_folder, rank_snapshot_folders
@@ -22,13 +22,28 @@ def test_hashed_phrases_answer_as_the_phrase_index():
     in_memory = MentionMatcher(NAMES, learned, folded)
     hashed = MentionMatcher(NAMES, phrases=HashedPhrases.of(in_memory.phrases))
     everyone = np.arange(len(NAMES))
-    for text in TEXTS + ["the big box holds colour charge"]:
+    texts = TEXTS + ["the big box holds colour charge"]
+    for text in texts:
         assert hashed.named_in(text).tolist() == in_memory.named_in(text).tolist()
         for query in (None, 0, 1):
             np.testing.assert_array_equal(hashed.evidence(text, everyone, query),
                                           in_memory.evidence(text, everyone, query))
     evidence = in_memory.evidence("the big box holds colour charge", everyone)
     assert evidence[:, EVIDENCE.index("learned_alias")].tolist() == [0, 0, 1, 0, 1, 0, 0, 0, 0]
+    for matcher in (in_memory, hashed):  # the vault-wide scan, all texts at once, finds what one at a time does
+        assert [found.tolist() for found in matcher.named_in_texts(texts)] == \
+            [in_memory.named_in(text).tolist() for text in texts]
+    assert in_memory.named_in_texts(texts)[0].tolist() == [1, 2, 4, 5]  # dryer, gluons, box, solar
+
+
+def test_the_vault_wide_scan_keeps_texts_apart_and_splits_them_into_chunks():
+    matcher = MentionMatcher([["Solar Dryer"], ["Dew Point"], ["Gluons"]])
+    texts = ["the solar", "dryer and dew", "point", "", "gluon solar dryer"]  # a phrase across two texts is none
+    expected = [matcher.named_in(text).tolist() for text in texts]
+    assert expected == [[], [], [], [], [0, 2]]
+    for chunk_words in (1, 2, 3, 100):
+        found = matcher.phrases.named_in_texts([fold(text).split() for text in texts], chunk_words=chunk_words)
+        assert [sorted(f) for f in found] == expected
 
 
 def test_a_phrase_cut_by_the_end_of_the_text_is_not_a_shorter_name():

@@ -30,6 +30,7 @@ FIT_SAMPLE = 800  # visible links hidden (one per source note, all at once) to f
 KEEP_WORDS_SHARE = 0.75  # hidden links whose words stay in the source text while fitting (the rest lose every trace)
 ADAPTER = "rank_adapter"  # the stored link adapter, fitted with the reranker (a suggestion does not refit it)
 REFIT_SHARE = 0.02  # a full index refits the rank weights when the link count moved by more than this share
+MENTION_SCAN_NOTES = 4096  # notes whose own words are matched against every name at once (memory: their words)
 
 
 class Ranking:
@@ -185,13 +186,16 @@ class Ranking:
         """``(src id, dst id)`` of every note that names another in its own words and does not link to it, read
         from the vault's notes (the reranker's link rate: how often the notes that name a note link it)."""
         pairs, root = [], os.path.realpath(self.vault)
-        for p, note in enumerate(ctx.notes):
-            raw = read_note_beneath(root, note.path, self.config.max_note_bytes)
-            if raw is None:
-                continue
-            linked = set(ctx.graph.outgoing(p).tolist()) | {p}
-            named = ctx.mentions.named_in(self.own_words(raw)).tolist()
-            pairs.extend((int(ctx.ids[p]), int(ctx.ids[q])) for q in named if q not in linked)
+        for begin in range(0, len(ctx.notes), MENTION_SCAN_NOTES):
+            positions, texts = [], []
+            for p in range(begin, min(begin + MENTION_SCAN_NOTES, len(ctx.notes))):
+                raw = read_note_beneath(root, ctx.notes[p].path, self.config.max_note_bytes)
+                if raw is not None:
+                    positions.append(p)
+                    texts.append(self.own_words(raw))
+            for p, named in zip(positions, ctx.mentions.named_in_texts(texts)):
+                linked = set(ctx.graph.outgoing(p).tolist()) | {p}
+                pairs.extend((int(ctx.ids[p]), int(ctx.ids[q])) for q in named.tolist() if q not in linked)
         return pairs
 
     def fit_cases(self, ctx: RankContext, skip: Collection[int], seed: int, eligible: np.ndarray | None = None,

@@ -39,6 +39,7 @@ from vaultlearn.index.context import RankContext
 from vaultlearn.index.mentions import EVIDENCE
 from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
+from vaultlearn.vault.sparse_rows import shared_columns
 
 FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_profile", "expected_target",
             "collaborative", "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours",
@@ -103,7 +104,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
            texts: Sequence[str | None], pool: int, offset: int, search: Search | None) -> PairFeatures:
     graph, n = ctx.graph, len(ctx.ids)
     local = np.arange(len(queries))
-    excluded = graph.out[queries].toarray() > 0
+    excluded = graph.outgoing_mask(queries)
     excluded[local, queries] = True
     most_excluded = int(excluded.sum(axis=1).max())
     adapted_queries = normalise(vectors @ ctx.adapter)
@@ -117,7 +118,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
                           shape=(len(queries), n))
     collaborative = graph.linked_from(votes)
     collaborative_count = graph.linked_from(votes > 0)
-    adamic_adar = graph.adamic_adar(queries)
+    two_hops = graph.neighbour_scores(queries)
+    adamic_adar = two_hops.adamic_adar
     pagerank = graph.personalised_pagerank(graph.indicator(queries))
     named = np.zeros((len(queries), n), dtype=bool)
     for r, text in enumerate(texts):
@@ -129,7 +131,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     best = np.full(len(queries), -np.inf)
     np.maximum.at(best, rows, pair_cosine)
     query_of = queries[rows]
-    shared_tags = np.asarray(ctx.tags[query_of].multiply(ctx.tags[notes]).sum(axis=1)).ravel()
+    shared_tags = shared_columns(ctx.tags, query_of, notes)
     mentions = np.zeros((len(rows), len(EVIDENCE)))
     for r in np.unique(rows):
         if texts[r]:
@@ -150,8 +152,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
         "collaborative": collaborative[rows, notes],
         "collaborative_count": np.log1p(collaborative_count[rows, notes]),
         "adamic_adar": np.log1p(adamic_adar[rows, notes]),
-        "resource_allocation": np.log1p(graph.resource_allocation(queries)[rows, notes]),
-        "common_neighbours": np.log1p(graph.common_neighbours(queries)[rows, notes]),
+        "resource_allocation": np.log1p(two_hops.resource_allocation[rows, notes]),
+        "common_neighbours": np.log1p(two_hops.common[rows, notes]),
         "pagerank": np.log1p(n * pagerank[rows, notes]),
         **{name: mentions[:, k] for k, name in enumerate(EVIDENCE)},
         "link_rate": _link_rate(ctx, query_of, notes) * (mentions[:, EVIDENCE.index("mention_count")] > 0),

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from vaultlearn.index.context import RankContext
-from vaultlearn.index.features import PairFeatures, Search, pair_features
+from vaultlearn.index.features import FEATURES, PairFeatures, Search, pair_features
 from vaultlearn.index.fit import LinearRanker
 
 SHOWN_NAMES = 3  # titles listed in a reason before "…"
@@ -78,7 +78,7 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
         names = [ctx.notes[int(p)].title for p in positions[:SHOWN_NAMES]]
         return ", ".join(names) + (" …" if len(positions) > SHOWN_NAMES else "")
 
-    value = {f: float(pairs.column(f)[i]) for f in ranker.features}
+    value = dict(zip(FEATURES, pairs.values[i].tolist()))
     said = {
         "learned": lambda: f"similar as your links taught ({value['learned']:.2f})",
         "propagated": lambda: f"its linked notes are similar ({value['propagated']:.2f})",
@@ -105,7 +105,7 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
             strength[key] = strength.get(key, 0.0) + float(term)
     present = {"collaborative": len(voters) > 0, "adamic_adar": len(shared) > 0,
                "mentioned": bool(pairs.column("mentioned")[i])}
-    parts = [f"similar text ({float(pairs.column('cosine')[i]):.2f})"]
+    parts = [f"similar text ({value['cosine']:.2f})"]
     for key, term in sorted(strength.items(), key=lambda kv: -kv[1]):
         if term > 0 and present.get(key, value.get(key, 1.0) > 0):
             parts.append(said[key]())

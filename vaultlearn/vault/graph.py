@@ -9,9 +9,12 @@ product scores every note.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
+
+from vaultlearn.vault.sparse_rows import dense_rows, row_ranges
 
 LOCAL_WALK_SHARE = 0.25  # below this share of notes reached, a PageRank step reads only the reached notes' links
 
@@ -86,28 +89,26 @@ class VaultGraph:
 
     def indicator(self, queries: np.ndarray) -> np.ndarray:
         """Dense ``(len(queries), n)`` matrix: row q has 1 at the neighbours of ``queries[q]``."""
-        return self.adj[np.asarray(queries)].toarray()
+        return dense_rows(self.adj, queries).astype(np.float32)
 
-    def common_neighbours(self, queries: np.ndarray) -> np.ndarray:
-        """Common neighbours of each query with every note, ``(len(queries), n)``."""
-        return self._two_hops(queries, None)
+    def outgoing_mask(self, queries: np.ndarray) -> np.ndarray:
+        """Dense ``(len(queries), n)`` booleans: row q is True at the notes ``queries[q]`` links to."""
+        return dense_rows(self.out, queries)
 
-    def adamic_adar(self, queries: np.ndarray) -> np.ndarray:
-        """Σ over common neighbours z of 1/log(deg z), for each query and every note."""
-        return self._two_hops(queries, self._aa_weight)
+    def neighbour_scores(self, queries: np.ndarray) -> "NeighbourScores":
+        """Common neighbours, Adamic–Adar (Σ over common neighbours z of 1/log deg z) and resource allocation
+        (Σ 1/deg z) of each query with every note, each ``(len(queries), n)``.
 
-    def resource_allocation(self, queries: np.ndarray) -> np.ndarray:
-        """Σ over common neighbours z of 1/deg z, for each query and every note."""
-        return self._two_hops(queries, self._ra_weight)
-
-    def _two_hops(self, queries: np.ndarray, weight: np.ndarray | None) -> np.ndarray:
-        """Σ over each query's neighbours z of weight(z) · (z's neighbours), as a dense ``(queries, n)``.
-
-        A sparse product: it touches only the queries' neighbours' links, not every note."""
-        first = self.adj[np.asarray(queries)]
-        if weight is not None:
-            first = first.multiply(weight.astype(np.float32)).tocsr()
-        return (first @ self.adj).toarray()
+        One sparse product for the three: the queries' neighbour rows, weighted three ways, times the
+        adjacency. It touches only the queries' neighbours' links, not every note."""
+        first = self.adj[np.asarray(queries, dtype=np.int64)]
+        q = first.shape[0]
+        weights = [np.ones(len(first.indices), dtype=np.float32), self._aa_weight[first.indices].astype(np.float32),
+                   self._ra_weight[first.indices].astype(np.float32)]
+        indptr = np.concatenate([first.indptr[:-1] + k * first.indptr[-1] for k in range(3)] + [[3 * first.indptr[-1]]])
+        stacked = sp.csr_matrix((np.concatenate(weights), np.tile(first.indices, 3), indptr), shape=(3 * q, self.n))
+        scores = (stacked @ self.adj).toarray()
+        return NeighbourScores(scores[:q], scores[q:2 * q], scores[2 * q:])
 
     def linked_from(self, weights) -> np.ndarray:
         """Per row of ``weights`` ``(q, n)``, dense or sparse: for every note, the summed weight of the notes
@@ -131,12 +132,21 @@ class VaultGraph:
         for _ in range(steps):
             spread = rank * inv_degree[:, None]
             reached = np.flatnonzero(spread.any(axis=1))
-            if len(reached) < self.n * LOCAL_WALK_SHARE:  # adj is symmetric: adj @ x = adj[reached].T @ x[reached]
-                step = self.adj[reached].T @ spread[reached]
+            if len(reached) < self.n * LOCAL_WALK_SHARE:
+                step = self._spread_from(reached, spread)
             else:
                 step = self.adj @ spread
             rank = restart + (1 - alpha) * step
         return rank.T
+
+    def _spread_from(self, reached: np.ndarray, spread: np.ndarray) -> np.ndarray:
+        """``adj @ spread`` where only the ``reached`` rows of ``spread`` ``(n, q)`` are non-zero: the reached
+        notes' links alone (adj is symmetric: adj @ x = adj[reached].T @ x[reached])."""
+        if spread.shape[1] != 1:
+            return self.adj[reached].T @ spread[reached]
+        counts, at = row_ranges(self.adj, reached)
+        weights = np.repeat(spread[reached, 0], counts)
+        return np.bincount(self.adj.indices[at], weights=weights, minlength=self.n)[:, None].astype(np.float32)
 
     def propagate(self, vectors: np.ndarray, nodes: np.ndarray | None = None, outgoing: bool = False) -> np.ndarray:
         """The L2-normalised mean of the neighbours' vectors of ``nodes`` (default: every note), or of the notes
@@ -144,6 +154,14 @@ class VaultGraph:
         matrix = self.out if outgoing else self.adj
         rows = matrix if nodes is None else matrix[np.asarray(nodes, dtype=np.int64)]
         return normalise(np.asarray(rows @ np.asarray(vectors, dtype=np.float32)))
+
+
+class NeighbourScores(NamedTuple):
+    """:meth:`VaultGraph.neighbour_scores`: per query row and note."""
+
+    common: np.ndarray
+    adamic_adar: np.ndarray
+    resource_allocation: np.ndarray
 
 
 def normalise(vectors: np.ndarray) -> np.ndarray:
