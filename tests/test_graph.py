@@ -84,9 +84,14 @@ def test_a_walk_that_reaches_few_notes_reads_only_their_links_and_gives_the_same
 
 
 def test_linked_from_sums_the_weights_of_the_linking_notes():
-    votes = np.zeros((1, 6))
-    votes[0, [1, 2]] = [0.5, 0.25]
-    assert graph().linked_from(votes)[0].tolist() == [0, 0, 0, 0.75, 0.25, 0]
+    g = graph()
+    voters = np.array([[1, 2, 0], [0, 3, 5]])  # note 0's vote weighs nothing in the first row
+    weights = np.array([[0.5, 0.25, 0.0], [1.0, 0.5, 0.2]])
+    summed, voted = g.linked_from(voters, weights)
+    assert summed[0].tolist() == [0, 0, 0, 0.75, 0.25, 0] and voted[0].tolist() == [0, 0, 0, 2, 1, 0]
+    votes = np.zeros((2, 6))
+    np.put_along_axis(votes, voters, weights, axis=1)
+    assert np.allclose(summed, votes @ g.out.toarray()) and np.array_equal(voted, (votes > 0) @ g.out.toarray())
 
 
 def test_propagate_is_the_normalised_neighbour_mean():

@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from vaultlearn.vault.sparse_rows import dense_rows, shared_columns
+from vaultlearn.vault.sparse_rows import dense_rows, select_rows, shared_columns
 
 
 def _matrix() -> sp.csr_matrix:
@@ -16,6 +16,11 @@ def test_dense_rows_equal_scipys_row_selection():
     rows = np.array([4, 0, 29, 4, 7])
     assert np.array_equal(dense_rows(m, rows), m[rows].toarray() > 0)
     assert dense_rows(m, np.array([], dtype=np.int64)).shape == (0, 12)
+    weighted = m.multiply(np.arange(12, dtype=np.float32)).tocsr()
+    picked = select_rows(weighted, rows)
+    assert np.array_equal(picked.toarray(), weighted[rows].toarray()) and picked.shape == (5, 12)
+    assert np.array_equal((picked @ np.ones((12, 2))), weighted[rows] @ np.ones((12, 2)))
+    assert select_rows(m, np.array([], dtype=np.int64)).shape == (0, 12)
 
 
 def test_shared_columns_count_what_both_rows_have():

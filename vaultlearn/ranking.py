@@ -113,6 +113,8 @@ class Ranking:
                 previous = self._rank_context[1] if self._rank_context and not self._loaded else None
                 ctx = RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
                                         self.store.mentions(), self.store.get_array(ADAPTER), previous)
+                if not self.read_snapshot and len(ids) <= self.config.approximate_index_above:
+                    ctx = ctx.with_vectors_by_dimension()  # a long-lived service answers many suggestions
             self._rank_context, self._snapshot_key, self._loaded = (key, ctx), saved_as, loaded
         return self._rank_context[1]
 

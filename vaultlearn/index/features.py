@@ -32,7 +32,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-import scipy.sparse as sp
 
 from vaultlearn.index.candidates import GRAPH_POOL, candidate_mask
 from vaultlearn.index.context import RankContext
@@ -114,10 +113,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     similar[local, queries] = -np.inf
     nearest = np.argpartition(-similar, min(NEIGHBOURS, n) - 1, axis=1)[:, :NEIGHBOURS]
     weight = np.maximum(np.take_along_axis(similar, nearest, axis=1), 0.0).astype(np.float32)
-    votes = sp.csr_matrix((weight.ravel(), (np.repeat(local, nearest.shape[1]), nearest.ravel())),
-                          shape=(len(queries), n))
-    collaborative = graph.linked_from(votes)
-    collaborative_count = graph.linked_from(votes > 0)
+    collaborative, collaborative_count = graph.linked_from(nearest, weight)
     two_hops = graph.neighbour_scores(queries)
     adamic_adar = two_hops.adamic_adar
     pagerank = graph.personalised_pagerank(graph.indicator(queries))
@@ -137,9 +133,10 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
         if texts[r]:
             at = np.flatnonzero(rows == r)
             mentions[at] = ctx.mentions.evidence(texts[r], notes[at], int(queries[r]))
-    profiles = normalise(np.asarray(graph.adj[queries] @ ctx.vectors))
-    voters = np.unique(votes.indices)
-    expected = normalise(np.asarray(votes[:, voters] @ graph.propagate(ctx.vectors, voters, outgoing=True)))
+    profiles = graph.propagate(ctx.vectors, queries)  # the query's link profile
+    voters, voter_of = np.unique(nearest, return_inverse=True)
+    expected = normalise(np.einsum("qk,qkd->qd", weight, graph.propagate(ctx.vectors, voters, outgoing=True)[
+        voter_of.reshape(nearest.shape)]))
     similarities = _neighbourhood_similarities(ctx, rows, notes, vectors, profiles, expected)
     columns = {
         "cosine": pair_cosine,
@@ -170,7 +167,7 @@ def _similarities(ctx: RankContext, queries: np.ndarray, search: Search | None, 
     """Cosine of each query row with every note, or with the ``k`` notes ``search`` returns for it (-inf for the
     others, which the candidate choice then passes over)."""
     if search is None:
-        return queries @ ctx.vectors.T
+        return queries @ (ctx.vectors.T if ctx.by_dimension is None else ctx.by_dimension)
     out = np.full((len(queries), len(ctx.ids)), -np.inf, dtype=np.float32)
     for r, found in enumerate(search(queries, k)):
         found = found[found >= 0]

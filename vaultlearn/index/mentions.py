@@ -72,7 +72,7 @@ def plain_text(markdown: str, shown: Sequence[str] = ()) -> str:
             words = match.group("mtext")
         return f" {words} " if keys and links_to(target, keys) else " "
 
-    unlinked = _LINKS.sub(replace, markdown)
+    unlinked = _LINKS.sub(replace, markdown) if keys else _LINKS.sub(" ", markdown)
     return readable_body(unlinked.encode("utf-8"))
 
 

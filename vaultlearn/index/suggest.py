@@ -16,6 +16,7 @@ from vaultlearn.index.features import FEATURES, PairFeatures, Search, pair_featu
 from vaultlearn.index.fit import LinearRanker
 
 SHOWN_NAMES = 3  # titles listed in a reason before "…"
+SCORE_DECIMALS = 6  # scores that agree to this many decimals are ties
 
 
 @dataclass(frozen=True)
@@ -45,7 +46,8 @@ def suggest_for(ctx: RankContext, ranker: LinearRanker, query: int, vector: np.n
     pairs = pair_features(ctx, np.array([query]), vector[None, :], [text], pool, search=search)
     contributions = ranker.contributions(pairs)
     scores = contributions.sum(axis=1)
-    order = np.lexsort((ctx.ids[pairs.notes], -scores))[:k]
+    # equal scores (duplicate notes) in note id order, also when summation order moved them by a rounding error
+    order = np.lexsort((ctx.ids[pairs.notes], -np.round(scores, SCORE_DECIMALS)))[:k]
     excluded = set(ctx.graph.outgoing(query).tolist()) | {query}
     out = []
     for i in order:

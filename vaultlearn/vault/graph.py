@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from vaultlearn.vault.sparse_rows import dense_rows, row_ranges
+from vaultlearn.vault.sparse_rows import dense_rows, row_ranges, select_rows
 
 LOCAL_WALK_SHARE = 0.25  # below this share of notes reached, a PageRank step reads only the reached notes' links
 
@@ -101,7 +101,7 @@ class VaultGraph:
 
         One sparse product for the three: the queries' neighbour rows, weighted three ways, times the
         adjacency. It touches only the queries' neighbours' links, not every note."""
-        first = self.adj[np.asarray(queries, dtype=np.int64)]
+        first = select_rows(self.adj, queries)
         q = first.shape[0]
         weights = [np.ones(len(first.indices), dtype=np.float32), self._aa_weight[first.indices].astype(np.float32),
                    self._ra_weight[first.indices].astype(np.float32)]
@@ -110,11 +110,17 @@ class VaultGraph:
         scores = (stacked @ self.adj).toarray()
         return NeighbourScores(scores[:q], scores[q:2 * q], scores[2 * q:])
 
-    def linked_from(self, weights) -> np.ndarray:
-        """Per row of ``weights`` ``(q, n)``, dense or sparse: for every note, the summed weight of the notes
-        that link to it."""
-        product = weights @ self.out
-        return product.toarray() if sp.issparse(product) else np.asarray(product)
+    def linked_from(self, voters: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per row of ``voters`` ``(q, k)`` (note positions) with their ``weights``: for every note, the summed
+        weight of the row's voters that link to it, and how many of its voters with a positive weight do; each
+        ``(q, n)``. Summed from the voters' link rows, with no sparse matrix made per query."""
+        q, k = voters.shape
+        counts, at = row_ranges(self.out, voters.reshape(-1))
+        cells = np.repeat(np.repeat(np.arange(q) * self.n, k), counts) + self.out.indices[at]
+        weight = np.repeat(np.asarray(weights, dtype=np.float64).reshape(-1), counts)
+        summed = np.bincount(cells, weights=weight, minlength=q * self.n).reshape(q, self.n)
+        voted = np.bincount(cells, weights=weight > 0, minlength=q * self.n).reshape(q, self.n)
+        return summed, voted
 
     def personalised_pagerank(self, seeds: np.ndarray, alpha: float = 0.3, steps: int = 8) -> np.ndarray:
         """Personalised PageRank on the undirected graph, restarting at each row's ``seeds`` ``(q, n)``.
@@ -143,7 +149,7 @@ class VaultGraph:
         """``adj @ spread`` where only the ``reached`` rows of ``spread`` ``(n, q)`` are non-zero: the reached
         notes' links alone (adj is symmetric: adj @ x = adj[reached].T @ x[reached])."""
         if spread.shape[1] != 1:
-            return self.adj[reached].T @ spread[reached]
+            return select_rows(self.adj, reached).T @ spread[reached]
         counts, at = row_ranges(self.adj, reached)
         weights = np.repeat(spread[reached, 0], counts)
         return np.bincount(self.adj.indices[at], weights=weights, minlength=self.n)[:, None].astype(np.float32)
@@ -152,7 +158,7 @@ class VaultGraph:
         """The L2-normalised mean of the neighbours' vectors of ``nodes`` (default: every note), or of the notes
         they link to with ``outgoing``; a note without any gets zeros."""
         matrix = self.out if outgoing else self.adj
-        rows = matrix if nodes is None else matrix[np.asarray(nodes, dtype=np.int64)]
+        rows = matrix if nodes is None else select_rows(matrix, nodes)
         return normalise(np.asarray(rows @ np.asarray(vectors, dtype=np.float32)))
 
 

@@ -13,6 +13,16 @@ def row_ranges(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.
     return counts, np.arange(counts.sum()) + np.repeat(matrix.indptr[rows] - np.cumsum(counts) + counts, counts)
 
 
+def select_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    """``matrix[rows]`` (a canonical CSR matrix: sorted indices, no duplicates), made from its index arrays."""
+    rows = np.asarray(rows, dtype=np.int64).reshape(-1)
+    counts, at = row_ranges(matrix, rows)
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    out = sp.csr_matrix((matrix.data[at], matrix.indices[at], indptr), shape=(len(rows), matrix.shape[1]))
+    out.has_sorted_indices = True
+    return out
+
+
 def dense_rows(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     """Where ``rows`` of a 0/1 ``matrix`` are set, as dense booleans (read from its index arrays: a sparse row
     selection and ``toarray`` cost ten times as much for the one row of a suggestion)."""
