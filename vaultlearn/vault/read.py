@@ -9,12 +9,10 @@ forking a process whose other threads may hold locks can leave the child deadloc
 from __future__ import annotations
 
 import hashlib
-import multiprocessing
 import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -90,6 +88,9 @@ def read_notes(vault: Path, paths: Sequence[tuple[str, str | None]], max_note_by
     if len(paths) <= PARALLEL_ABOVE or workers < 2:
         yield from map(read_chunk, jobs)
         return
+    import multiprocessing  # here: a process that reads few notes (suggest, status) does not import them
+    from concurrent.futures import ProcessPoolExecutor
+
     method = "fork" if sys.platform == "linux" and not _other_threads() else "spawn"
     pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method))
     try:
