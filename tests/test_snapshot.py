@@ -160,3 +160,18 @@ def test_a_long_lived_service_builds_its_context(sample_vault):
         assert isinstance(daemon.rank_context().notes, list)
     finally:
         daemon.close()
+
+
+def test_a_fit_in_a_process_that_read_the_saved_context_matches_names_as_the_builder(sample_vault):
+    writer = VaultService(sample_vault)
+    writer.index()
+    stored_mentions = sorted(writer.store.mentions())
+    writer.close()
+    fresh = VaultService(sample_vault)
+    try:
+        assert not isinstance(fresh.rank_context().notes, list)  # the saved context
+        report = fresh.fit_ranker()
+        assert report["unlinked_mentions"] == len(stored_mentions) > 0
+        assert sorted(fresh.store.mentions()) == stored_mentions
+    finally:
+        fresh.close()

@@ -162,6 +162,8 @@ class Ranking:
         """
         started, cpu = time.perf_counter(), time.process_time()
         stored = self.rank_context()
+        if self._loaded:  # a saved context's names are hashed for one text; the fit matches every note's
+            stored = stored.with_graph(stored.graph)  # (the same context, its names matched in memory)
         mentions = self.unlinked_mentions(stored)
         ctx = stored.with_mentions(mentions).with_fresh_adapter()
         skip = [ctx.position[i] for i in exclude_sources if i in ctx.position]
