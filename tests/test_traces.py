@@ -1,8 +1,11 @@
 """remove_traces: a hidden link leaves no link, alias or title words in the source note."""
 
+import random
+import re
+
 import pytest
 
-from vaultlearn.eval.traces import remove_traces
+from vaultlearn.eval.traces import LINKS_RE, links_or_words_sub, mention_pattern, remove_traces
 from vaultlearn.vault.parse import parse_note
 
 NAMES = ["Physics/Dew Point.md", "Dew Point", "condensation temperature"]
@@ -62,3 +65,21 @@ def test_names_are_required():
 def test_other_links_shown_text_loses_the_words_but_keeps_its_target():
     out = remove_traces("[[Dew Point Chart|dew point chart]] and [dew point table](Table.md)", NAMES)
     assert out == "[[Dew Point Chart| chart]] and [ table](Table.md)"
+
+
+def test_the_merged_scan_replaces_what_the_alternation_of_links_and_words_does():
+    words = mention_pattern(["Dew Point", "dew", "point]"])
+    alternation = re.compile(f"{LINKS_RE.pattern}|{words.pattern}", re.IGNORECASE)
+
+    def mark(match: re.Match) -> str:
+        return "<word>" if match.re is words else f"<{match.group(0)}>"
+
+    def mark_alternation(match: re.Match) -> str:
+        link = match.group("inner") is not None or match.group("mdest") is not None
+        return f"<{match.group(0)}>" if link else "<word>"
+
+    pieces = ["[[", "]]", "[", "]", "](", ")", "(", "!", "Dew", "dew point", " ", "Point", "x", "\n", "|", "a.md"]
+    rng = random.Random(0)
+    for _ in range(3000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 14)))
+        assert links_or_words_sub(words, mark, text) == alternation.sub(mark_alternation, text), text
