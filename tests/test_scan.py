@@ -168,3 +168,17 @@ def test_read_note_bytes_caps_and_handles_missing_files(tmp_path):
     assert read_note_bytes(tmp_path, "Big.md", 100) == b"0123456789"
     assert read_note_bytes(tmp_path, "Gone.md", 100) is None
     assert read_note_bytes(tmp_path, ".", 100) is None
+
+
+def test_a_note_that_grows_after_its_stat_is_read_on_up_to_the_cap(tmp_path, monkeypatch):
+    write(tmp_path, "Growing.md", "0123456789")
+    real_fstat = os.fstat
+
+    def stale_fstat(fd):  # the size as it was before a writer appended to the file
+        status = real_fstat(fd)
+        return os.stat_result((*status[:6], 4, *status[7:]))
+
+    monkeypatch.setattr(os, "fstat", stale_fstat)
+    assert read_note_bytes(tmp_path, "Growing.md", 100) == b"0123456789"
+    assert read_note_bytes(tmp_path, "Growing.md", 7) == b"0123456"
+    assert read_note_bytes(tmp_path, "Growing.md", 5) == b"01234"

@@ -163,11 +163,16 @@ def read_note_beneath(real_root: str, rel_path: str, max_bytes: int,
         return None
     with os.fdopen(fd, "rb") as handle:
         try:
-            mode = os.fstat(handle.fileno()).st_mode
-            if not stat.S_ISREG(mode):
-                _add(problems, f"skipped, {_not_regular(mode)}")
+            status = os.fstat(handle.fileno())
+            if not stat.S_ISREG(status.st_mode):
+                _add(problems, f"skipped, {_not_regular(status.st_mode)}")
                 return None
-            return handle.read(max_bytes)
+            # asking for max_bytes at once allocates them (3x the time of a small note's whole read); a file
+            # that grew since its stat is read on, up to max_bytes
+            data = handle.read(min(max_bytes, status.st_size + 1))
+            if len(data) > status.st_size and len(data) < max_bytes:
+                data += handle.read(max_bytes - len(data))
+            return data
         except OSError as exc:
             _add(problems, f"skipped, cannot be read ({exc.strerror or exc})")
             return None
