@@ -15,8 +15,9 @@ from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
 from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
 
 # a [[wikilink]] or a [text](dest) markdown link as the body parser reads them, with an optional leading "!"
-WIKILINK_RE = re.compile("!?" + WIKILINK)
-MARKDOWN_LINK_RE = re.compile("!?" + MARKDOWN_LINK)
+# (led by a lookahead for the first character: the engine then skips to a "!" or "[")
+WIKILINK_RE = re.compile(r"(?=[!\[])!?" + WIKILINK)
+MARKDOWN_LINK_RE = re.compile(r"(?=[!\[])!?" + MARKDOWN_LINK)
 LINKS_RE = re.compile(f"{WIKILINK_RE.pattern}|{MARKDOWN_LINK_RE.pattern}")
 _SPACE_RUNS = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 

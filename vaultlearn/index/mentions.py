@@ -42,7 +42,9 @@ _NON_WORD = re.compile(r"[\W_]+")
 # which the regex engine searches for: ten times faster than the same rule led by its lookbehind)
 _PLURAL = re.compile(r"s\b(?<=\w\w\ws)(?<!ss)")
 _UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
-_LINKS = re.compile(f"!?{WIKILINK}|!?{MARKDOWN_LINK}")
+# led by a lookahead for its first character, so the engine skips to a "!" or "[" (2.5x faster than trying
+# the optional "!" at every position)
+_LINKS = re.compile(f"(?=[!\\[])(?:!?{WIKILINK}|!?{MARKDOWN_LINK})")
 MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
 MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
 EVIDENCE = ("mentioned", "title_words", "initials", "learned_alias", "mention_count", "mention_first",
