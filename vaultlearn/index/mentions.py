@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import NamedTuple
 from urllib.parse import unquote
@@ -47,6 +48,8 @@ _UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
 _LINKS = re.compile(f"(?=[!\\[])(?:!?{WIKILINK}|!?{MARKDOWN_LINK})")
 MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
 MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
+KEPT_READINGS = 256  # texts whose reading is kept (a batch of hide-and-rank queries is 128) ...
+KEPT_WORDS = 1 << 21  # ... while they hold no more words than this in all
 EVIDENCE = ("mentioned", "title_words", "initials", "learned_alias", "mention_count", "mention_first",
             "mention_share")
 
@@ -116,7 +119,9 @@ class MentionMatcher:
         self._folded_of: dict[int, list[str]] = {}  # a lazy matcher's folded names, made on first use
         self._title_words: dict[int, set[str]] = {}  # made for candidates only, on first use
         self._title_initials: dict[int, str] = {}
-        self._last: Reading | None = None
+        self._readings: dict[str, Reading] = {}
+        self._kept_words = 0
+        self._readings_lock = threading.Lock()  # a daemon answers suggestions from several threads
         self.phrases = phrases if phrases is not None else PhraseIndex(
             (tuple(phrase.split()), position, learned_name)
             for position, note_names in enumerate(folded)
@@ -159,18 +164,25 @@ class MentionMatcher:
         return [np.fromiter(sorted(positions), dtype=np.int64, count=len(positions)) for positions in found]
 
     def _read(self, text: str) -> "Reading":
-        """``text``'s folded words and every name found among them; the last text's reading is kept, since a
-        suggestion asks for its candidates (:meth:`named_in`) and then their evidence of one text."""
-        last = self._last
-        if last is not None and last.text == text:
-            return last
+        """``text``'s folded words and every name found among them. The last texts' readings are kept: a batch
+        of queries asks for their candidates (:meth:`named_in`), then for their evidence of the same texts."""
+        with self._readings_lock:
+            kept = self._readings.get(text)
+        if kept is not None:
+            return kept
         words = fold(text).split()
         probes = [(start, tuple(words[start:start + size])) for start, sizes in self.phrases.starts(words)
                   for size in sizes if start + size <= len(words)]
         found = [(start, phrase, entries) for (start, phrase), entries in
                  zip(probes, self.phrases.lookup([phrase for _, phrase in probes])) if entries]
-        self._last = Reading(text, words, found)
-        return self._last
+        reading = Reading(text, words, found)
+        with self._readings_lock:
+            if text not in self._readings:
+                self._readings[text] = reading
+                self._kept_words += len(words)
+            while len(self._readings) > KEPT_READINGS or self._kept_words > KEPT_WORDS:
+                self._kept_words -= len(self._readings.pop(next(iter(self._readings))).words)  # the oldest
+        return reading
 
     def _occurrences(self, text: str, own: Collection[str] = ()) -> "Occurrences":
         """Where the notes' names (not those in ``own``) occur in ``text``."""
