@@ -180,10 +180,10 @@ def test_a_fit_in_a_process_that_read_the_saved_context_matches_names_as_the_bui
 def test_the_matcher_keeps_few_readings_and_answers_the_same_without_them(monkeypatch):
     import vaultlearn.index.mentions as mentions_module
 
-    matcher = MentionMatcher(NAMES)
-    expected = [matcher.named_in(text).tolist() for text in TEXTS]
+    expected = [MentionMatcher(NAMES).named_in(text).tolist() for text in TEXTS]
     monkeypatch.setattr(mentions_module, "KEPT_WORDS", 5)
     monkeypatch.setattr(mentions_module, "KEPT_READINGS", 2)
+    matcher = MentionMatcher(NAMES)
     for _ in range(2):
         assert [matcher.named_in(text).tolist() for text in TEXTS] == expected
         assert len(matcher._readings) <= 2 and matcher._kept_words <= 5
