@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
@@ -20,7 +21,6 @@ from tqdm import tqdm
 from .config import Config
 from .errors import NoteNotFoundError
 from .index.learned import committed_map, map_vectors
-from .index.vectors import VectorIndex
 from .model.manifest import MANIFEST, read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
@@ -33,6 +33,9 @@ from .vault.phases import assign_phases
 from .vault.read import read_notes
 from .vault.resolve import LinkResolver
 from .vault.scan import ScannedFile, is_ignored, read_note_bytes, scan_vault
+
+if TYPE_CHECKING:  # FAISS is imported where the index is first read, not by every process
+    from .index.vectors import VectorIndex
 
 EMBED_CHUNK = 1024  # notes embedded at a time while worker processes parse the next ones
 
@@ -59,6 +62,8 @@ class Indexer:
 
     def vectors(self) -> VectorIndex:
         """The vector index of the last committed generation (loaded from its file, rebuilt when stale)."""
+        from .index.vectors import VectorIndex  # FAISS is imported by the first process that needs the index
+
         with self._index_lock:
             generation = self.store.generation
             if self._vectors is None:

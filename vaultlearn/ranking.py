@@ -18,6 +18,7 @@ from .index.context import NoteInfo, RankContext
 from .index.features import BASE_FEATURES, FEATURES, PairFeatures, Search
 from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
+from .index.index_kind import always_exact
 from .index.mentions import plain_text
 from .index.snapshot import StaleSnapshotError, load_snapshot, save_snapshot, snapshot_key
 from .index.suggest import Suggestion, suggest_for
@@ -83,7 +84,7 @@ class Ranking:
         """Nearest notes (as ``ctx`` positions) by the vector index once it is approximate (a vault above
         ``config.approximate_index_above`` notes), so one suggestion does not compare the note with every
         note; None below that size. The index holds the learned vectors when a link map is committed."""
-        if not self.indexer.vectors().approximate:
+        if always_exact(len(ctx.ids), self.config.approximate_index_above) or not self.indexer.vectors().approximate:
             return None
 
         def search(queries: np.ndarray, k: int) -> np.ndarray:

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Collection, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .config import Config
 from .export import link_graph
@@ -30,7 +31,6 @@ from .index.learned import LINKMAP_KIND
 from .index.context import RankContext
 from .index.fit import LinearRanker
 from .index.suggest import Suggestion
-from .index.vectors import VectorIndex
 from .indexer import Indexer
 from .learning import Learning
 from .lock import WriterLock
@@ -39,6 +39,9 @@ from .ranking import Ranking
 from .reports import IndexReport, LearnReport, Status
 from .paths import StatePaths
 from .store import Store
+
+if TYPE_CHECKING:  # FAISS is imported where the index is first read, not by every process
+    from .index.vectors import VectorIndex
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,7 @@ import numpy as np
 
 from ..atomic import atomic_write_bytes
 from ..paths import vector_index_file, vector_index_files
+from .index_kind import becomes_approximate, stays_approximate
 
 FEW_QUERIES = 16  # up to this many queries search on one thread: OpenMP fan-out for one query cost 16 ms
 # against 0.7 ms single-threaded (10k notes, 2 busy cores)
@@ -115,12 +116,12 @@ class VectorIndex:
         n = self._index.ntotal
         if self.approximate:
             grown = n > 4 * self._index.nlist ** 2
-            if n > self.approximate_above / 2 and not grown:
+            if stays_approximate(n, self.approximate_above) and not grown:
                 return
-        elif n <= self.approximate_above:
+        elif not becomes_approximate(n, self.approximate_above):
             return
         ids, vectors = _contents(self._index)
-        index = _ivf_index(vectors) if n > self.approximate_above / 2 else _exact_index(self._index.d)
+        index = _ivf_index(vectors) if stays_approximate(n, self.approximate_above) else _exact_index(self._index.d)
         index.add_with_ids(vectors, ids)
         self._index = index
 
