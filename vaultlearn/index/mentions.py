@@ -49,7 +49,7 @@ _LINKS = re.compile(f"(?=[!\\[])(?:!?{WIKILINK}|!?{MARKDOWN_LINK})")
 MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
 MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
 KEPT_READINGS = 256  # texts whose reading is kept (a batch of hide-and-rank queries is 128) ...
-KEPT_WORDS = 1 << 21  # ... while they hold no more words than this in all
+KEPT_WORDS = 1 << 19  # ... while they hold no more words than this in all (some 30 MB of strings at most)
 EVIDENCE = ("mentioned", "title_words", "initials", "learned_alias", "mention_count", "mention_first",
             "mention_share")
 
