@@ -5,7 +5,8 @@ import re
 
 import pytest
 
-from vaultlearn.eval.traces import LINKS_RE, links_or_words_sub, mention_pattern, remove_traces
+from vaultlearn.eval.traces import links_or_words_sub, mention_pattern, remove_traces
+from vaultlearn.vault.body import ANY_LINK_RE
 from vaultlearn.vault.parse import parse_note
 
 NAMES = ["Physics/Dew Point.md", "Dew Point", "condensation temperature"]
@@ -69,7 +70,7 @@ def test_other_links_shown_text_loses_the_words_but_keeps_its_target():
 
 def test_the_merged_scan_replaces_what_the_alternation_of_links_and_words_does():
     words = mention_pattern(["Dew Point", "dew", "point]"])
-    alternation = re.compile(f"{LINKS_RE.pattern}|{words.pattern}", re.IGNORECASE)
+    alternation = re.compile(f"{ANY_LINK_RE.pattern}|{words.pattern}", re.IGNORECASE)
 
     def mark(match: re.Match) -> str:
         return "<word>" if match.re is words else f"<{match.group(0)}>"

@@ -18,7 +18,7 @@ from .index.context import NoteInfo, RankContext
 from .index.features import BASE_FEATURES, FEATURES, PairFeatures, Search
 from .index.fit import COSINE, LinearRanker, add_learned, fit_ranker
 from .index.holdout import hidden_cases, sample_hidden, unseen_by_map
-from .index.index_kind import always_exact
+from .index.index_kind import always_exact, becomes_approximate
 from .index.mentions import plain_text
 from .index.snapshot import StaleSnapshotError, load_snapshot, save_snapshot, snapshot_key
 from .index.suggest import Suggestion, suggest_for
@@ -114,7 +114,7 @@ class Ranking:
                 previous = self._rank_context[1] if self._rank_context and not self._loaded else None
                 ctx = RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
                                         self.store.mentions(), self.store.get_array(ADAPTER), previous)
-                if not self.read_snapshot and len(ids) <= self.config.approximate_index_above:
+                if not self.read_snapshot and not becomes_approximate(len(ids), self.config.approximate_index_above):
                     ctx = ctx.with_vectors_by_dimension()  # a long-lived service answers many suggestions
             self._rank_context, self._snapshot_key, self._loaded = (key, ctx), saved_as, loaded
         return self._rank_context[1]

@@ -11,14 +11,13 @@ import re
 from collections.abc import Callable, Sequence
 from urllib.parse import unquote
 
-from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
+from vaultlearn.vault.body import ANY_LINK_RE, MARKDOWN_LINK, WIKILINK
 from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
 
 # a [[wikilink]] or a [text](dest) markdown link as the body parser reads them, with an optional leading "!"
 # (led by a lookahead for the first character: the engine then skips to a "!" or "[")
 WIKILINK_RE = re.compile(r"(?=[!\[])!?" + WIKILINK)
 MARKDOWN_LINK_RE = re.compile(r"(?=[!\[])!?" + MARKDOWN_LINK)
-LINKS_RE = re.compile(f"{WIKILINK_RE.pattern}|{MARKDOWN_LINK_RE.pattern}")
 _SPACE_RUNS = re.compile(r"(?<=\S)[ \t]{2,}(?=\S)")
 
 
@@ -74,13 +73,13 @@ def links_or_words_sub(words: re.Pattern, replace: Callable[[re.Match], str], te
     ``LINK|words`` gives (the leftmost match of either; a link where both start), without compiling that
     alternation anew for every target's words (milliseconds each: the link patterns are long)."""
     out, pos = [], 0
-    link, word = LINKS_RE.search(text), words.search(text)
+    link, word = ANY_LINK_RE.search(text), words.search(text)
     while link or word:
         match = link if link and (not word or link.start() <= word.start()) else word
         out += [text[pos:match.start()], replace(match)]
         pos = match.end()
         if link and link.start() < pos:
-            link = LINKS_RE.search(text, pos)
+            link = ANY_LINK_RE.search(text, pos)
         if word and word.start() < pos:
             word = words.search(text, pos)
     out.append(text[pos:])

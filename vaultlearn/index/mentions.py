@@ -33,8 +33,8 @@ from urllib.parse import unquote
 import numpy as np
 import scipy.sparse as sp
 
-from vaultlearn.index.phrases import HashedPhrases, PhraseIndex
-from vaultlearn.vault.body import MARKDOWN_LINK, WIKILINK
+from vaultlearn.index.phrases import HashedPhrases, PhraseIndex, phrases_in
+from vaultlearn.vault.body import ANY_LINK_RE
 from vaultlearn.vault.names import links_to, lookup_key, strip_note_suffix
 from vaultlearn.vault.parse import readable_body
 
@@ -43,9 +43,6 @@ _NON_WORD = re.compile(r"[\W_]+")
 # which the regex engine searches for: ten times faster than the same rule led by its lookbehind)
 _PLURAL = re.compile(r"s\b(?<=\w\w\ws)(?<!ss)")
 _UPPER_WORD = re.compile(r"\b[A-Z]{3,}\b")
-# led by a lookahead for its first character, so the engine skips to a "!" or "[" (2.5x faster than trying
-# the optional "!" at every position)
-_LINKS = re.compile(f"(?=[!\\[])(?:!?{WIKILINK}|!?{MARKDOWN_LINK})")
 MIN_PHRASE = 3  # shorter names ("AI", "Go") are too ambiguous to count as mentions
 MIN_WORD = 4  # title words shorter than this are not counted by ``title_words``
 KEPT_READINGS = 256  # texts whose reading is kept (a batch of hide-and-rank queries is 128) ...
@@ -77,7 +74,7 @@ def plain_text(markdown: str, shown: Sequence[str] = ()) -> str:
             words = match.group("mtext")
         return f" {words} " if keys and links_to(target, keys) else " "
 
-    unlinked = _LINKS.sub(replace, markdown) if keys else _LINKS.sub(" ", markdown)
+    unlinked = ANY_LINK_RE.sub(replace, markdown) if keys else ANY_LINK_RE.sub(" ", markdown)
     return readable_body(unlinked.encode("utf-8"))
 
 
@@ -171,11 +168,7 @@ class MentionMatcher:
         if kept is not None:
             return kept
         words = fold(text).split()
-        probes = [(start, tuple(words[start:start + size])) for start, sizes in self.phrases.starts(words)
-                  for size in sizes if start + size <= len(words)]
-        found = [(start, phrase, entries) for (start, phrase), entries in
-                 zip(probes, self.phrases.lookup([phrase for _, phrase in probes])) if entries]
-        reading = Reading(text, words, found)
+        reading = Reading(text, words, phrases_in(self.phrases, words))
         with self._readings_lock:
             if text not in self._readings:
                 self._readings[text] = reading

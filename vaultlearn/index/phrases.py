@@ -147,12 +147,7 @@ class HashedPhrases:
 
     def named_in_texts(self, texts: Sequence[Sequence[str]]) -> list[set[int]]:
         """Per text (its folded words), the positions of the notes whose phrases occur in it."""
-        found = []
-        for words in texts:
-            probes = [tuple(words[start:start + size]) for start, sizes in self.starts(words) for size in sizes
-                      if start + size <= len(words)]
-            found.append({position for entries in self.lookup(probes) for position, _ in entries})
-        return found
+        return [{position for _, _, entries in phrases_in(self, words) for position, _ in entries} for words in texts]
 
     @staticmethod
     def _find(sorted_hashes: np.ndarray, wanted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -160,6 +155,14 @@ class HashedPhrases:
         at = np.searchsorted(sorted_hashes, wanted).clip(0, max(0, len(sorted_hashes) - 1))
         found = sorted_hashes[at] == wanted if len(sorted_hashes) else np.zeros(len(wanted), dtype=bool)
         return found, at
+
+
+def phrases_in(index: PhraseIndex | HashedPhrases, words: Sequence[str]) -> list[tuple[int, Phrase, Sequence[Entry]]]:
+    """``(start, phrase, entries)`` of each phrase of ``index`` that occurs among the folded ``words``."""
+    probes = [(start, tuple(words[start:start + size])) for start, sizes in index.starts(words) for size in sizes
+              if start + size <= len(words)]
+    return [(start, phrase, entries) for (start, phrase), entries in
+            zip(probes, index.lookup([phrase for _, phrase in probes])) if entries]
 
 
 def _starts(lengths: list) -> list[tuple[int, Sequence[int]]]:
