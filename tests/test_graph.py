@@ -123,4 +123,5 @@ def test_the_dense_link_rows_equal_scipys():
     g = graph()
     queries = np.array([2, 0, 5, 2])  # any order, a note without links, a repeat
     assert np.array_equal(g.outgoing_mask(queries), g.out[queries].toarray() > 0)
+    assert np.array_equal(g.incoming_mask(queries), g.out.T.tocsr()[queries].toarray() > 0)
     assert np.array_equal(g.indicator(queries), g.adj[queries].toarray())

@@ -128,6 +128,32 @@ def test_link_rate_counts_the_other_notes_that_name_a_candidate_without_linking_
     assert len(none.notes) == 0 and none.values.shape == (0, len(FEATURES))  # no candidate left: no pairs
 
 
+def test_reverse_features_mark_the_notes_that_name_or_link_the_query():
+    # 4 names the query 0 in its own words without linking it; 5 links to 0; 3 names 0 but 0 is far from it
+    mentions = [(14, 10), (13, 10), (10, 13)]
+    ctx = RankContext.build(IDS, vectors(), EDGES + [(15, 10)], NOTES, mentions=mentions)
+    pairs = pair_features(ctx, np.array([0]), ctx.vectors[[0]], [None], pool=1)
+    f = {int(n): dict(zip(FEATURES, row)) for n, row in zip(pairs.notes, pairs.values)}
+    assert {n: (v["names_query"], v["links_query"]) for n, v in f.items()} == {3: (1, 0), 4: (1, 0), 5: (0, 1)}
+    ranker = LinearRanker(("cosine", "names_query", "links_query"), (0,) * 3, (1,) * 3, (1.0, 1.0, 1.0))
+    reasons = {s.path: s.reason for s in suggest_for(ctx, ranker, 0, ctx.vectors[0], None, k=3, pool=10)}
+    assert reasons["b/Four.md"].endswith("; it names this note in its own words")
+    assert reasons["b/Five.md"].endswith("; it links to this note")
+    # the query's own mention of 3 is not 3 naming the query: the other way round reads 3's words
+    back = pair_features(ctx, np.array([3]), ctx.vectors[[3]], [None], pool=10)
+    assert dict(zip(back.notes.tolist(), back.column("names_query"))) == {0: 1, 1: 0, 2: 0, 4: 0, 5: 0}
+    # the least similar of 300 notes is a candidate because it names the query (or links to it)
+    ids = np.arange(300)
+    vecs = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    far = int(np.argmin(vecs @ vecs[0]))
+    notes = [NoteInfo(f"n/{i}.md", f"Note {i}") for i in ids]
+    for edges, named in (([], [(far, 0)]), ([(far, 0)], []), ([], [])):
+        ctx = RankContext.build(ids, vecs, edges, notes, mentions=named)
+        found = far in pair_features(ctx, np.array([0]), vecs[[0]], [None], pool=5).notes
+        assert found == bool(edges or named)
+
+
 def test_ranks_and_quality_of_a_known_ranking():
     pairs = PairFeatures(np.array([0, 0, 0, 1, 1]), np.array([3, 4, 5, 3, 4]), np.zeros((5, len(FEATURES))))
     scores = np.array([0.9, 0.5, 0.7, 0.2, 0.1])

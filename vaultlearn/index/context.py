@@ -116,6 +116,14 @@ class RankContext:
         return np.asarray(self.unlinked.sum(axis=0)).ravel()
 
     @cached_property
+    def namers(self) -> sp.csr_matrix:
+        """``(n, n)``: row q marks the notes that name note q in their own words without linking it (``unlinked``
+        transposed)."""
+        if self.unlinked is None:
+            return sp.csr_matrix((len(self.ids), len(self.ids)), dtype=np.float32)
+        return self.unlinked.T.tocsr()
+
+    @cached_property
     def position(self) -> dict[int, int]:
         return {int(i): p for p, i in enumerate(self.ids)}
 

@@ -22,6 +22,9 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
 - ``link_rate``, for a candidate the query names: how often the vault's notes that name it link it, against
   how often they name it without a link (log1p of each, the query's own mention not counted): "Gluon" is
   linked where named, "System" named everywhere and seldom linked (the keyphraseness of entity linking);
+- ``names_query``: the candidate names the query in its own words without linking it, and ``links_query``: it
+  links to the query (the link asked for would answer it); a note's own words name the notes it belongs with
+  both ways, and the candidate's text is intact when the query's says nothing of it;
 - ``in_degree``: log1p of the links the candidate receives;
 - ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``.
 """
@@ -38,11 +41,11 @@ from vaultlearn.index.context import RankContext
 from vaultlearn.index.mentions import EVIDENCE
 from vaultlearn.index.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
-from vaultlearn.vault.sparse_rows import shared_columns
+from vaultlearn.vault.sparse_rows import dense_rows, shared_columns
 
 FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_profile", "expected_target",
             "collaborative", "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours",
-            "pagerank", *EVIDENCE, "link_rate", "in_degree", "same_folder", "shared_tags", "same_phase")
+            "pagerank", *EVIDENCE, "link_rate", "names_query", "links_query", "in_degree", "same_folder", "shared_tags", "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "adapted": ("adapted",),
@@ -56,6 +59,7 @@ GROUPS = {  # feature groups, for ablations
     "learned alias": ("learned_alias",),
     "mention detail": ("mention_count", "mention_first", "mention_share"),
     "link rate": ("link_rate",),
+    "reverse": ("names_query", "links_query"),
     "popularity": ("in_degree",),
     "context": ("same_folder", "shared_tags", "same_phase"),
 }
@@ -117,11 +121,15 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     two_hops = graph.neighbour_scores(queries)
     adamic_adar = two_hops.adamic_adar
     pagerank = graph.personalised_pagerank(graph.indicator(queries))
+    links_query = graph.incoming_mask(queries)
+    names_query = dense_rows(ctx.namers, queries)
+    answering = np.where(links_query | names_query, 2.0 + np.maximum(cosine, -1.0), 0.0)  # the most similar first
     named = np.zeros((len(queries), n), dtype=bool)
     for r, text in enumerate(texts):
         if text:
             named[r, ctx.mentions.named_in(text)] = True
-    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted), excluded, pool) | (named & ~excluded)
+    mask = candidate_mask(cosine, (adamic_adar, collaborative, pagerank, adapted, answering), excluded,
+                          pool) | (named & ~excluded)
     rows, notes = np.nonzero(mask)
     pair_cosine = _at_pairs(cosine, rows, notes, vectors, ctx.vectors)
     best = np.full(len(queries), -np.inf)
@@ -154,6 +162,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
         "pagerank": np.log1p(n * pagerank[rows, notes]),
         **{name: mentions[:, k] for k, name in enumerate(EVIDENCE)},
         "link_rate": _link_rate(ctx, query_of, notes) * (mentions[:, EVIDENCE.index("mention_count")] > 0),
+        "names_query": names_query[rows, notes],
+        "links_query": links_query[rows, notes],
         "in_degree": np.log1p(graph.in_degree[notes]),
         "same_folder": ctx.folder[notes] == ctx.folder[query_of],
         "shared_tags": np.log1p(shared_tags),

@@ -95,6 +95,11 @@ class VaultGraph:
         """Dense ``(len(queries), n)`` booleans: row q is True at the notes ``queries[q]`` links to."""
         return dense_rows(self.out, queries)
 
+    def incoming_mask(self, queries: np.ndarray) -> np.ndarray:
+        """Dense ``(len(queries), n)`` booleans: row q is True at the notes that link to ``queries[q]`` (the
+        column-major ``into`` read as rows)."""
+        return dense_rows(self.into, queries)
+
     def neighbour_scores(self, queries: np.ndarray) -> "NeighbourScores":
         """Common neighbours, Adamic–Adar (Σ over common neighbours z of 1/log deg z) and resource allocation
         (Σ 1/deg z) of each query with every note, each ``(len(queries), n)``.
