@@ -45,7 +45,8 @@ from vaultlearn.vault.sparse_rows import dense_rows, shared_columns
 
 FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_profile", "expected_target",
             "collaborative", "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours",
-            "pagerank", *EVIDENCE, "link_rate", "names_query", "links_query", "in_degree", "same_folder", "shared_tags", "same_phase")
+            "pagerank", *EVIDENCE, "link_rate", "names_query", "links_query", "in_degree", "same_folder", "shared_tags",
+            "same_phase")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "adapted": ("adapted",),
