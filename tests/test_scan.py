@@ -8,7 +8,7 @@ import pytest
 from vaultlearn.errors import NotAVaultError
 from vaultlearn.vault import scan
 from vaultlearn.vault.read import read_notes
-from vaultlearn.vault.scan import is_ignored, read_note_bytes, scan_vault
+from vaultlearn.vault.scan import ResolvedRoot, is_ignored, read_note_beneath, read_note_bytes, scan_vault
 
 
 def write(root, rel, content="x"):
@@ -134,6 +134,28 @@ def test_reading_many_notes_refuses_what_resolves_outside_the_vault(tmp_path):
         for path in paths[2:]:
             assert read[path].digest is None and read[path].problems == ()
             assert read_note_bytes(vault, path, 100) is None
+
+
+def test_a_resolved_root_resolves_each_note_as_realpath_does(tmp_path):
+    """ResolvedRoot resolves each folder once and the note's own name by one lstat: the same paths as realpath,
+    through symlinked folders and notes, inside the vault and out of it."""
+    root = tmp_path / "vault"
+    write(root, "Real.md")
+    write(root, "sub/deep/Note.md")
+    outside = write(tmp_path, "outside/Secret.md")
+    (root / "inner").symlink_to(root / "sub", target_is_directory=True)
+    (root / "sub" / "Alias.md").symlink_to(root / "Real.md")
+    (root / "sub" / "away.md").symlink_to(outside)
+    (root / "ext").symlink_to(outside.parent, target_is_directory=True)
+    resolved = ResolvedRoot(root)
+    paths = ["Real.md", "sub/deep/Note.md", "inner/deep/Note.md", "sub/Alias.md", "inner/Alias.md", "sub/away.md",
+             "ext/Secret.md", "sub/../Real.md", "../outside/Secret.md", "sub/deep/.."]
+    for path in paths * 2:  # the second time from the resolved folders
+        assert resolved.note_path(path) == os.path.realpath(root / path), path
+    assert read_note_beneath(resolved, "inner/deep/Note.md", 100) == b"x"
+    assert read_note_beneath(resolved, "inner/Alias.md", 100) == b"x"
+    assert read_note_beneath(resolved, "sub/away.md", 100) is None
+    assert read_note_beneath(resolved, "Real.md/x.md", 100) is None
 
 
 def test_file_vanishing_during_the_scan_is_skipped(vault, monkeypatch):

@@ -3,7 +3,6 @@ vault's own links (hide-and-rank), with the hidden links' source texts read from
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Collection
@@ -25,7 +24,7 @@ from .index.suggest import Suggestion, suggest_for
 from .indexer import Indexer
 from .paths import rank_snapshot_folder
 from .store import Store
-from .vault.scan import read_note_beneath, read_note_bytes
+from .vault.scan import ResolvedRoot, read_note_beneath, read_note_bytes
 
 FIT_SAMPLE = 800  # visible links hidden (one per source note, all at once) to fit the reranker
 KEEP_WORDS_SHARE = 0.75  # hidden links whose words stay in the source text while fitting (the rest lose every trace)
@@ -141,7 +140,7 @@ class Ranking:
 
     def hidden_texts(self, ctx: RankContext, hidden, keep_words) -> list[str | None]:
         """The own words of each hidden link's source, the link's words kept or removed per ``keep_words``."""
-        texts, root = [], os.path.realpath(self.vault)
+        texts, root = [], ResolvedRoot(self.vault)
         for (a, b), keep in zip(hidden, keep_words):
             raw = read_note_beneath(root, ctx.notes[a].path, self.config.max_note_bytes)
             target = ctx.notes[b]
@@ -190,7 +189,7 @@ class Ranking:
     def unlinked_mentions(self, ctx: RankContext) -> list[tuple[int, int]]:
         """``(src id, dst id)`` of every note that names another in its own words and does not link to it, read
         from the vault's notes (the reranker's link rate: how often the notes that name a note link it)."""
-        pairs, root = [], os.path.realpath(self.vault)
+        pairs, root = [], ResolvedRoot(self.vault)
         for begin in range(0, len(ctx.notes), MENTION_SCAN_NOTES):
             positions, texts = [], []
             for p in range(begin, min(begin + MENTION_SCAN_NOTES, len(ctx.notes))):

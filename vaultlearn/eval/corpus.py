@@ -5,7 +5,6 @@ The no-trace protocol re-parses each source note with its held-out links' every 
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from ..config import Config
 from ..vault.parse import parse_note
 from ..vault.phases import assign_phases
 from ..vault.resolve import LinkResolver
-from ..vault.scan import read_note_beneath, scan_vault
+from ..vault.scan import ResolvedRoot, read_note_beneath, scan_vault
 from .protocol import EvalCorpus, Split
 from .traces import remove_traces
 
@@ -23,7 +22,7 @@ from .traces import remove_traces
 def load_corpus(vault: Path, config: Config, *, progress: bool = False) -> EvalCorpus:
     """Every note of ``vault`` with its embedded text and phase, and its resolved note→note links."""
     scan = scan_vault(vault, config.ignore)
-    notes, markdown, root = [], [], os.path.realpath(vault)
+    notes, markdown, root = [], [], ResolvedRoot(vault)
     for scanned in tqdm(scan.notes, desc="parsing", unit="note", disable=not progress):
         raw = read_note_beneath(root, scanned.path, config.max_note_bytes)
         if raw is not None:

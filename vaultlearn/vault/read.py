@@ -19,7 +19,7 @@ from pathlib import Path
 from vaultlearn.config import Config
 from vaultlearn.vault.note import Note
 from vaultlearn.vault.parse import parse_note
-from vaultlearn.vault.scan import read_note_beneath, read_note_bytes
+from vaultlearn.vault.scan import ResolvedRoot, read_note_beneath, read_note_bytes
 
 PARALLEL_ABOVE = 2000  # notes to read; below this, starting workers (~0.3 s each) costs more than it saves
 CHUNK = 256  # notes per task sent to a worker
@@ -66,7 +66,7 @@ class ReadJob:
 def read_chunk(job: ReadJob) -> list[ReadNote]:
     """Read, hash and (when the content is new) parse every path of ``job``."""
     out = []
-    real_root = os.path.realpath(job.vault)
+    real_root = ResolvedRoot(job.vault)
     for path, known in job.paths:
         problems: list[str] = []
         raw = read_note_beneath(real_root, path, job.max_note_bytes, problems)

@@ -128,6 +128,28 @@ def _visit(entry: os.DirEntry, rel: str, real_root: Path, result: ScanResult, pe
         result.problems.append((rel, f"skipped ({exc.strerror or exc})"))
 
 
+class ResolvedRoot:
+    """A vault root resolved by ``os.path.realpath`` once, and each folder under it once: reading many notes then
+    costs an ``lstat`` per note instead of a ``realpath`` (a pure-Python walk that ``lstat``s every component of
+    the path: 70 µs a note, 0.75 s of reading 10k notes). Made per batch of reads, as a resolved path is only as
+    current as the moment it was resolved."""
+
+    def __init__(self, root: str | Path):
+        self.path = os.path.realpath(root)
+        self._folders: dict[str, str] = {}
+
+    def note_path(self, rel_path: str) -> str:
+        """The real path of ``rel_path`` (a symlink resolved; it may lie outside the root)."""
+        folder, _, name = rel_path.rpartition("/")
+        real_folder = self._folders.get(folder)
+        if real_folder is None:
+            real_folder = self._folders[folder] = os.path.realpath(os.path.join(self.path, folder))
+        path = os.path.join(real_folder, name)
+        if name in ("", ".", "..") or stat.S_ISLNK(os.lstat(path).st_mode):
+            path = os.path.realpath(path)
+        return path
+
+
 def read_note_bytes(root: Path, rel_path: str, max_bytes: int, problems: list[str] | None = None) -> bytes | None:
     """At most ``max_bytes`` of a note; None when it vanished, is unreadable, is not a regular file or resolves
     outside ``root``. Why a note that exists was not read is appended to ``problems``.
@@ -136,18 +158,19 @@ def read_note_bytes(root: Path, rel_path: str, max_bytes: int, problems: list[st
     note (or one swapped in between the check and the open) is refused at once instead of waiting for a writer.
     """
     try:
-        real_root = os.path.realpath(root)
+        resolved = ResolvedRoot(root)
     except ValueError:  # a NUL in the name
         return None
-    return read_note_beneath(real_root, rel_path, max_bytes, problems)
+    return read_note_beneath(resolved, rel_path, max_bytes, problems)
 
 
-def read_note_beneath(real_root: str, rel_path: str, max_bytes: int,
+def read_note_beneath(root: ResolvedRoot, rel_path: str, max_bytes: int,
                       problems: list[str] | None = None) -> bytes | None:
-    """:func:`read_note_bytes` under a root already resolved by ``os.path.realpath``: reading many notes
-    resolves the root once, not once per note."""
+    """:func:`read_note_bytes` under a :class:`ResolvedRoot`: reading many notes resolves the root and each
+    folder once, not every path."""
+    real_root = root.path
     try:
-        path = os.path.realpath(os.path.join(real_root, rel_path))
+        path = root.note_path(rel_path)
         if path != real_root and not path.startswith(os.path.join(real_root, "")):
             return None
         if not stat.S_ISREG(mode := os.stat(path).st_mode):
