@@ -66,10 +66,10 @@ class ReadJob:
 def read_chunk(job: ReadJob) -> list[ReadNote]:
     """Read, hash and (when the content is new) parse every path of ``job``."""
     out = []
-    real_root = ResolvedRoot(job.vault)
+    root = ResolvedRoot(job.vault)
     for path, known in job.paths:
         problems: list[str] = []
-        raw = read_note_beneath(real_root, path, job.max_note_bytes, problems)
+        raw = read_note_beneath(root, path, job.max_note_bytes, problems)
         if raw is None:
             out.append(ReadNote(path, None, None, tuple(problems)))
             continue

@@ -131,7 +131,7 @@ def _visit(entry: os.DirEntry, rel: str, real_root: Path, result: ScanResult, pe
 class ResolvedRoot:
     """A vault root resolved by ``os.path.realpath`` once, and each folder under it once: reading many notes then
     costs an ``lstat`` per note instead of a ``realpath`` (a pure-Python walk that ``lstat``s every component of
-    the path: 70 µs a note, 0.75 s of reading 10k notes). Made per batch of reads, as a resolved path is only as
+    the path: 0.25–0.36 s of 10k notes, against 0.06 s). Made per batch of reads, as a resolved path is only as
     current as the moment it was resolved."""
 
     def __init__(self, root: str | Path):
