@@ -97,7 +97,8 @@ def bench_link_map(device: str, n_links: int) -> None:
     report = learner.learn("bench", LinkTask(embeddings, fitting, checking, visible), config.seed)
     wall = time.perf_counter() - start
     print(
-        f"  {n_links:>6} links, {len(data.texts)} notes: link map {wall:6.1f} s wall (step {report.steps} kept, "
+        f"  {n_links:>6} links, {len(data.texts)} notes: link map {wall:6.1f} s wall (step {report.steps} from the "
+        f"{report.start} map kept, "
         f"loss {report.loss_start:.3f} → {report.loss_end:.3f}; checking MRR "
         f"{report.check_mrr_before:.3f} → {report.check_mrr_after:.3f} on {report.checking_links} links)"
     )

@@ -3,13 +3,14 @@
 Per phase the map learns from every link learned so far, not only the phase's own (a vault keeps its old
 links, so replay costs seconds and no data). Each link is, once and for all, a *fitting* link or a *checking*
 link (:func:`is_checking_link`, a seeded hash of the two notes' names), so no phase ever trains on a link that
-another phase checks with. Training starts from the previous phase's map, takes Adam steps of InfoNCE (in-batch
-negatives plus one graph-aware hard negative per anchor, the learners' shared batch plan) on the fitting links,
-and every ``CHECK_EVERY`` steps ranks the checking links' targets among the known notes (filtered MRR). The map
-kept is the best checked one — the previous map included, so a phase that does not help changes nothing.
-With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map, the importance being the
-per-example Fisher of each learned phase on its own fitting links (kept per phase either way: the overlap
-report). The learner saves itself like the token-level memory does: files under new names, then the manifest
+another phase checks with. Training takes Adam steps of InfoNCE (in-batch negatives plus one graph-aware hard
+negative per anchor, the learners' shared batch plan) on the fitting links from the previous phase's map, and
+again from the best closed-form ridge map (:mod:`vaultlearn.model.ridge`) when that checks better than the
+previous map; the ridge maps and every ``CHECK_EVERY``-th step are checked by ranking the checking links' targets
+among the known notes (filtered MRR). The map kept is the best checked one — the previous map included, so a
+phase that does not help changes nothing. With ``use_fisher`` the loss adds the online-EWC penalty towards the
+previous map and the ridge maps include ones held by the same importance, the per-example Fisher of each
+learned phase on its own fitting links (kept per phase either way: the overlap report). The learner saves itself like the token-level memory does: files under new names, then the manifest
 swap (the commit point).
 """
 
@@ -38,6 +39,7 @@ from vaultlearn.index.learned import LINKMAP_KIND
 from vaultlearn.model.linkmap import LinkMap, map_embeddings
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
 from vaultlearn.model.overlap import phase_fishers
+from vaultlearn.model.ridge import ridge_maps
 from vaultlearn.model.topology import edge_weights
 from vaultlearn.model.validation import is_checking_link
 
@@ -79,7 +81,8 @@ class LinkTask:
 @dataclass
 class LinkMapReport:
     phase: str
-    steps: int  # the checked step kept (0: the previous map)
+    steps: int  # the checked Adam step kept (0: the starting map itself)
+    start: str  # where the kept map started: "previous" (the previous map) or "ridge" (a closed-form map)
     fitting_links: int
     checking_links: int
     check_mrr_before: float | None
@@ -87,6 +90,16 @@ class LinkMapReport:
     loss_start: float | None  # InfoNCE of the first training batch under the previous map
     loss_end: float | None  # the same batch under the kept map
     seconds: float
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """The best checked map so far: its filtered MRR, its weight, its Adam step and its starting point."""
+
+    score: float
+    weight: torch.Tensor
+    step: int
+    origin: str
 
 
 class LinkMapLearner:
@@ -114,25 +127,57 @@ class LinkMapLearner:
 
     def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
-        start = time.perf_counter()
+        began = time.perf_counter()
         self.learned_phases.append(phase)
         if not task.fitting or not task.checking:
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
-            return LinkMapReport(phase, 0, len(task.fitting), len(task.checking), None, None, None, None,
-                                 time.perf_counter() - start)
+            return LinkMapReport(phase, 0, "previous", len(task.fitting), len(task.checking), None, None, None,
+                                 None, time.perf_counter() - began)
         base = torch.as_tensor(task.embeddings)
-        weight = torch.nn.Parameter(self.map.weight.detach().clone())
-        anchor = {"weight": weight}
-        optimizer = torch.optim.Adam([weight], lr=LEARNING_RATE)
         pairs = np.asarray(task.fitting, dtype=np.int64)
-        link_weights = torch.as_tensor(
-            np.ones(len(pairs)) if task.weights is None else task.weights, dtype=torch.float32)
+        link_weights = np.ones(len(pairs), np.float32) if task.weights is None else task.weights
+        link_weights = torch.as_tensor(link_weights, dtype=torch.float32)
         batches, negatives = self._plan(task, seed)
-        best_score = before = self.check(task)
-        best, best_step = weight.detach().clone(), 0
+        previous = self.map.weight.detach().clone()
+        before = self.check(task)
+        best = _Kept(before, previous, 0, "previous")
         probe = (batches[0], negatives[0])
         with torch.no_grad():
-            loss_start = float(self._loss(base, weight, pairs, *probe, link_weights))
+            loss_start = float(self._loss(base, previous, pairs, *probe, link_weights))
+        starts = [("previous", previous)]
+        ridge = self._best_ridge(task, pairs, link_weights.numpy())
+        if ridge.score > best.score:
+            best = ridge
+            starts.append(("ridge", ridge.weight))
+        for origin, initial in starts:
+            best = self._adam_path(phase, task, base, pairs, link_weights, batches, negatives, origin, initial,
+                                   best)
+        require_finite(best.weight, f"link map after phase {phase!r}")
+        with torch.no_grad():
+            self.map.weight.copy_(best.weight)
+            loss_end = float(self._loss(base, best.weight, pairs, *probe, link_weights))
+        self._consolidate(phase, task, base, pairs, batches, negatives, seed)
+        return LinkMapReport(phase, best.step, best.origin, len(pairs), len(task.checking), before, best.score,
+                             loss_start, loss_end, time.perf_counter() - began)
+
+    def _best_ridge(self, task: LinkTask, pairs: np.ndarray, link_weights: np.ndarray) -> _Kept:
+        """The best checked of the closed-form maps (:func:`ridge_maps`; Fisher-held ones with ``use_fisher``)."""
+        importance = self.ewc.importance.get("weight") if self.use_fisher else None
+        best = _Kept(-np.inf, self.map.weight, 0, "ridge")
+        for candidate in ridge_maps(task.embeddings, pairs, link_weights, self.map.weight, importance):
+            require_finite(candidate, "a closed-form link map")
+            score = self.check(task, candidate)
+            if score > best.score:
+                best = _Kept(score, candidate, 0, "ridge")
+        return best
+
+    def _adam_path(self, phase, task, base, pairs, link_weights, batches, negatives, origin, initial,
+                   best) -> _Kept:
+        """Adam steps from ``initial`` (the ``origin`` start), checked every ``CHECK_EVERY``; the best of ``best``
+        and every check."""
+        weight = torch.nn.Parameter(initial.detach().clone())
+        anchor = {"weight": weight}
+        optimizer = torch.optim.Adam([weight], lr=LEARNING_RATE)
         for step, (batch, negs) in enumerate(zip(batches, negatives), 1):
             loss = self._loss(base, weight, pairs, batch, negs, link_weights)
             require_finite(loss, f"link-map training loss of phase {phase!r} at step {step}")
@@ -143,15 +188,9 @@ class LinkMapLearner:
             optimizer.step()
             if step % CHECK_EVERY == 0:
                 score = self.check(task, weight.detach())
-                if score > best_score:
-                    best_score, best, best_step = score, weight.detach().clone(), step
-        require_finite(best, f"link map after phase {phase!r}")
-        with torch.no_grad():
-            self.map.weight.copy_(best)
-            loss_end = float(self._loss(base, best, pairs, *probe, link_weights))
-        self._consolidate(phase, task, base, pairs, batches, negatives, seed)
-        return LinkMapReport(phase, best_step, len(pairs), len(task.checking), before, best_score, loss_start,
-                             loss_end, time.perf_counter() - start)
+                if score > best.score:
+                    best = _Kept(score, weight.detach().clone(), step, origin)
+        return best
 
     def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
         data = PhaseData(texts=[""] * len(task.embeddings), phase_notes=np.zeros(0, np.int64), pairs=task.fitting,
