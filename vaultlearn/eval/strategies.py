@@ -1,8 +1,9 @@
 """Continual-learning strategies run through the protocol on the same data, seeds, batches and step budget.
 
 frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
-vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: replay, a checked stopping point,
-online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher, vaultlearn-notwp.
+vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge starts, replay, a checked stopping point,
+online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher, vaultlearn-notwp,
+vaultlearn-noridge.
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -48,6 +49,7 @@ LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, an
     "vaultlearn": {"use_fisher": True, "use_twp": True},
     "vaultlearn-nofisher": {"use_fisher": False, "use_twp": True},
     "vaultlearn-notwp": {"use_fisher": True, "use_twp": False},
+    "vaultlearn-noridge": {"use_fisher": True, "use_twp": True, "use_ridge": False},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 

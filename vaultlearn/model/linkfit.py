@@ -107,11 +107,14 @@ class LinkMapLearner:
 
     kind = LINKMAP_KIND  # config.learner
 
-    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, ewc_lambda: float | None = None):
-        """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default ``config.map_ewc_lambda``)."""
+    def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, use_ridge: bool = True,
+                 ewc_lambda: float | None = None):
+        """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default ``config.map_ewc_lambda``);
+        ``use_ridge`` off: Adam steps from the previous map only (an ablation)."""
         self.map = LinkMap(dim)
         self.config = config
         self.use_fisher = use_fisher
+        self.use_ridge = use_ridge
         self.ewc_lambda = config.map_ewc_lambda if ewc_lambda is None else ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
@@ -145,8 +148,8 @@ class LinkMapLearner:
         with torch.no_grad():
             loss_start = float(self._loss(base, previous, pairs, *probe, link_weights))
         starts = [("previous", previous)]
-        ridge = self._best_ridge(task, pairs, link_weights.numpy())
-        if ridge.score > best.score:
+        ridge = self._best_ridge(task, pairs, link_weights.numpy()) if self.use_ridge else None
+        if ridge is not None and ridge.score > best.score:
             best = ridge
             starts.append(("ridge", ridge.weight))
         for origin, initial in starts:
@@ -238,7 +241,7 @@ class LinkMapLearner:
         manifest = {"format": STATE_FORMAT, "kind": LINKMAP_KIND, "generation": generation, "map": map_folder,
                     "learner": learner_file, "learned_phases": self.learned_phases,
                     "phase_fisher": list(self.phase_fisher), "fisher_groups": [MAP_FISHER],
-                    "use_fisher": self.use_fisher, "ewc_lambda": self.ewc_lambda}
+                    "use_fisher": self.use_fisher, "use_ridge": self.use_ridge, "ewc_lambda": self.ewc_lambda}
         atomic_write_text(state_dir / MANIFEST, json.dumps(manifest, indent=1))
         self.generation = generation
         for old in state_dir.glob("learner-*.safetensors"):
@@ -256,7 +259,8 @@ class LinkMapLearner:
             return cls(dim, config)
         if manifest.get("kind") != LINKMAP_KIND:
             raise ValueError(f"{state_dir} holds a learned {manifest.get('kind', 'memory')} state, not a link map")
-        learner = cls(dim, config, use_fisher=manifest["use_fisher"], ewc_lambda=manifest["ewc_lambda"])
+        learner = cls(dim, config, use_fisher=manifest["use_fisher"], use_ridge=manifest.get("use_ridge", True),
+                      ewc_lambda=manifest["ewc_lambda"])
         learner.map = LinkMap.load(Path(state_dir) / manifest["map"])
         tensors = load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes())
         learner.ewc.load_state({k[4:]: v for k, v in tensors.items() if k.startswith("ewc.")})
