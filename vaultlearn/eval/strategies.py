@@ -1,9 +1,9 @@
 """Continual-learning strategies run through the protocol on the same data, seeds, batches and step budget.
 
 frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
-vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge starts, replay, a checked stopping point,
-online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher, vaultlearn-notwp,
-vaultlearn-noridge.
+vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge starts, replay, a checked
+stopping point, online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher,
+vaultlearn-notwp, vaultlearn-noridge (Adam from the previous map only).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
