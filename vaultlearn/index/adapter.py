@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from vaultlearn.vault.graph import VaultGraph, normalise
+from vaultlearn.vault.graph import VaultGraph
 
 RIDGE = 1.0  # pull towards the identity, relative to the mean eigenvalue of XᵀX
 
