@@ -8,7 +8,6 @@ import vaultlearn.model.continual as continual
 from vaultlearn.eval.protocol import split_links
 from vaultlearn.eval.learners import phase_data
 from vaultlearn.model.continual import ContinualLearner
-from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.encoder import NoteEncoder
 
 from .conftest import synthetic_corpus, tiny_config

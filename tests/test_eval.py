@@ -6,7 +6,7 @@ import torch
 
 from vaultlearn.eval.protocol import EvalCorpus, split_links, summarize
 from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
-from vaultlearn.eval.strategies import run_eval, run_seeds
+from vaultlearn.eval.strategies import run_seeds
 from vaultlearn.eval.summary import format_table
 from vaultlearn.plots import plot_recall_matrix
 
