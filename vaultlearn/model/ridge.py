@@ -4,8 +4,8 @@ Over the fitting links in both directions (x → y and y → x, each with its TW
 Σ w·‖W x − y‖² + Σ_ij c_ij (W_ij − P_ij)², P the previous phase's map. With c = μ (``STRENGTHS``, in units of
 the mean eigenvalue of Σ w x xᵀ) every output row shares one solve; held by the online-EWC importance F̂ (over
 its largest entry), c_ij = μ + ν F̂_ij (``HELD_STRENGTHS`` × ``FISHER_STRENGTHS``), each output row i solves
-(Σ w x xᵀ + diag c_i) W_i = Σ w x y_i + c_i ⊙ P_i — the EWC penalty in closed form, so entries the earlier
-phases rely on stay near where those phases left them. The learner checks every map like an Adam step and
+(Σ w x xᵀ + diag c_i) W_i = Σ w x y_i + c_i ⊙ P_i (all rows at once, by conjugate gradients) — the EWC penalty
+in closed form, so entries the earlier phases rely on stay near where those phases left them. The learner checks every map like an Adam step and
 starts its steps from the best one.
 """
 
@@ -17,7 +17,8 @@ import torch
 STRENGTHS = (0.3, 1.0, 3.0, 10.0)  # μ of the plain ridge maps
 HELD_STRENGTHS = (0.3, 1.0)  # μ of the Fisher-held maps
 FISHER_STRENGTHS = (10.0, 100.0, 1000.0)  # ν: how hard the importance holds an entry
-ROWS_PER_SOLVE = 64  # output rows solved together (64 × dim² float64: 75 MB at dim 384)
+CG_TOLERANCE = 1e-8  # each row's residual relative to its right-hand side
+TINY = 1e-300  # keeps a converged row's conjugate-gradient step finite
 
 
 def ridge_maps(embeddings: np.ndarray, pairs: np.ndarray, weights: np.ndarray, previous: torch.Tensor,
@@ -34,21 +35,40 @@ def ridge_maps(embeddings: np.ndarray, pairs: np.ndarray, weights: np.ndarray, p
     dim = len(xx)
     unit = float(torch.trace(xx)) / dim
     eye = torch.eye(dim, dtype=torch.float64)
-    maps = [torch.linalg.solve(xx + mu * unit * eye, xy + mu * unit * prev.T).T for mu in STRENGTHS]
+    plain = {mu: torch.linalg.solve(xx + mu * unit * eye, xy + mu * unit * prev.T).T for mu in STRENGTHS}
+    maps = list(plain.values())
     if importance is not None and float(importance.max()) > 0:
-        held = (importance.detach().double().cpu() / float(importance.max()))
+        held = importance.detach().double().cpu() / float(importance.max())
         for mu in HELD_STRENGTHS:
             for nu in FISHER_STRENGTHS:
-                maps.append(_held_map(xx, xy, prev, unit * (mu + nu * held)))
+                maps.append(_held_map(xx, xy, prev, unit * (mu + nu * held), start=plain.get(mu, prev)))
     return [m.float().contiguous() for m in maps]
 
 
-def _held_map(xx: torch.Tensor, xy: torch.Tensor, prev: torch.Tensor, strength: torch.Tensor) -> torch.Tensor:
-    """Rows i of argmin Σ w‖W x − y‖² + Σ_ij strength_ij (W_ij − prev_ij)²: one (dim, dim) solve per row."""
-    rows = []
-    for lo in range(0, len(prev), ROWS_PER_SOLVE):
-        c = strength[lo: lo + ROWS_PER_SOLVE]
-        lhs = xx.unsqueeze(0) + torch.diag_embed(c)
-        rhs = xy[:, lo: lo + ROWS_PER_SOLVE].T + c * prev[lo: lo + ROWS_PER_SOLVE]
-        rows.append(torch.linalg.solve(lhs, rhs.unsqueeze(-1)).squeeze(-1))
-    return torch.cat(rows)
+def _held_map(xx: torch.Tensor, xy: torch.Tensor, prev: torch.Tensor, strength: torch.Tensor,
+              start: torch.Tensor) -> torch.Tensor:
+    """argmin Σ w‖W x − y‖² + Σ_ij strength_ij (W_ij − prev_ij)², every row's system (xx + diag strength_i) W_i =
+    xy_i + strength_i ⊙ prev_i solved at once by Jacobi-preconditioned conjugate gradients from ``start``.
+
+    By hand rather than with scipy's ``cg`` (one system per call) or a batched direct solve (one factorisation per
+    row: 4.5 s per map at dim 384 on one core, against 0.2 s here for the same map to 1e-8)."""
+    rhs = xy.T + strength * prev
+    diagonal = torch.diagonal(xx) + strength
+    w = start.clone()
+    residual = rhs - (w @ xx + strength * w)
+    z = residual / diagonal
+    direction = z.clone()
+    rz = (residual * z).sum(1, keepdim=True)
+    goal = CG_TOLERANCE * rhs.norm(dim=1)
+    for _ in range(len(xx)):  # exact in dim steps without rounding
+        if (residual.norm(dim=1) <= goal).all():
+            break
+        pushed = direction @ xx + strength * direction
+        step = rz / (direction * pushed).sum(1, keepdim=True).clamp_min(TINY)
+        w += step * direction
+        residual -= step * pushed
+        z = residual / diagonal
+        rz_next = (residual * z).sum(1, keepdim=True)
+        direction = z + rz_next / rz.clamp_min(TINY) * direction
+        rz = rz_next
+    return w
