@@ -143,7 +143,8 @@ def _run_phases(name, strategy, corpus, split, frozen, phases, config, frozen_R,
         cosines.append(cos)
         changed.append(top)
         reembedded.append(count / len(known))
-        say(f"  {name} phase {k + 1}/{len(phases)} {phase}: R@10 {r[k]:.3f} (frozen {frozen_R[k]:.3f})")
+        scored = f"R@10 {r[k]:.3f} (frozen {frozen_R[k]:.3f})" if split.heldout[k] else "no held-out links"
+        say(f"  {name} phase {k + 1}/{len(phases)} {phase}: {scored}")
     n_heldout = [len(split.heldout[k]) for k in range(len(phases))]
     return {
         "R": R,
