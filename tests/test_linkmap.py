@@ -75,10 +75,8 @@ def rotated_links(n: int = 240, dim: int = 12, seed: int = 0):
     return x, links, adjacency
 
 
-def test_the_learner_learns_a_link_structure_the_base_embeddings_miss(monkeypatch):
-    import vaultlearn.model.linkfit as linkfit
-
-    monkeypatch.setattr(linkfit, "LEARNING_RATE", 1e-2)  # a whole rotation to learn, not a vault's nudge
+def rotation_task() -> LinkTask:
+    """:func:`rotated_links` with every fifth link checking (and hidden from the visible links)."""
     x, links, adjacency = rotated_links()
     fitting = [link for i, link in enumerate(links) if i % 5]
     checking = [link for i, link in enumerate(links) if not i % 5]
@@ -86,11 +84,20 @@ def test_the_learner_learns_a_link_structure_the_base_embeddings_miss(monkeypatc
     for a, b in checking:
         visible[a].discard(b)
         visible[b].discard(a)
+    return LinkTask(x, fitting, checking, visible)
+
+
+def test_the_learner_learns_a_link_structure_the_base_embeddings_miss(monkeypatch):
+    import vaultlearn.model.linkfit as linkfit
+
+    monkeypatch.setattr(linkfit, "LEARNING_RATE", 1e-2)  # a whole rotation to learn, not a vault's nudge
+    task = rotation_task()
+    x = task.embeddings
     learner = LinkMapLearner(x.shape[1], tiny_config(), use_fisher=True)
-    report = learner.learn("p", LinkTask(x, fitting, checking, visible), seed=0)
+    report = learner.learn("p", task, seed=0)
     assert report.steps > 0 and report.loss_end < report.loss_start
     assert report.check_mrr_after > 3 * report.check_mrr_before  # held-out links the base model ranks ~40th
-    assert learner.check(LinkTask(x, fitting, checking, visible)) == pytest.approx(report.check_mrr_after)
+    assert learner.check(task) == pytest.approx(report.check_mrr_after)
     assert learner.phase_fisher["p"].shape == (x.shape[1], x.shape[1]) and learner.phase_fisher["p"].sum() > 0
     assert np.isfinite(learner.map.apply(x)).all()
 

@@ -6,11 +6,11 @@ import pytest
 import torch
 from sklearn.linear_model import Ridge
 
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask
+from vaultlearn.model.linkfit import LinkMapLearner
 from vaultlearn.model.ridge import FISHER_STRENGTHS, HELD_STRENGTHS, STRENGTHS, ridge_maps
 
 from .conftest import tiny_config
-from .test_linkmap import rotated_links
+from .test_linkmap import rotated_links, rotation_task
 
 
 def both_directions(x, pairs, weights):
@@ -63,17 +63,6 @@ def test_fisher_held_maps_minimise_the_per_entry_penalty_and_hold_the_important_
             # rows without importance are the plain map of the same μ; the important rows stay nearer the previous
             np.testing.assert_allclose(found[3:].numpy(), plain[mu][3:].numpy(), atol=1e-5)
             assert (found[:3] - previous[:3]).norm() < 0.5 * (plain[mu][:3] - previous[:3]).norm()
-
-
-def rotation_task():
-    x, links, adjacency = rotated_links()
-    fitting = [link for i, link in enumerate(links) if i % 5]
-    checking = [link for i, link in enumerate(links) if not i % 5]
-    visible = [set(n) for n in adjacency]
-    for a, b in checking:
-        visible[a].discard(b)
-        visible[b].discard(a)
-    return LinkTask(x, fitting, checking, visible)
 
 
 def test_the_learner_starts_from_a_ridge_map_that_checks_better():
