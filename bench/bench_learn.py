@@ -6,9 +6,10 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
    phase (block-L states, key init, hard negatives, IDF, the steps, Fisher + TWP) and steps/s of the step loop.
 2. Encode throughput on the same texts: sentence-transformers ``encode`` (baseline), NoteEncoder with the
    memory inactive (all zero), NoteEncoder with the learned memory active; printed as ratios.
-3. The link map (``--learner linkmap``): one phase on the base model's embeddings of the same notes, with
-   the phase's links split into fitting and checking links: wall time (embedding excluded: the map works on
-   stored embeddings), the checked step kept, loss start → end and the checking links' MRR before → after.
+3. The link map (``--learner linkmap``): two phases on the base model's embeddings of the same notes (half the
+   links, then all of them with the first half replayed), the links split into fitting and checking links:
+   wall time per phase (embedding excluded: the map works on stored embeddings), the checked step kept and
+   where it started, loss start → end and the checking links' MRR before → after.
 Runs on CPU, and on CUDA too when present (``--device`` picks one).
 
     python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--device cpu]
@@ -85,23 +86,30 @@ def bench_learning(device: str, n_links: int, steps: int) -> tuple[NoteEncoder, 
 
 
 def bench_link_map(device: str, n_links: int) -> None:
+    """Two phases, as `learn` runs them: the first half of the links, then all of them (the first half replayed,
+    with the first phase's EWC importance: the Fisher-held ridge maps run only from the second phase on)."""
     config = Config()
     data = synthetic_phase(n_links)
     embeddings = NoteEncoder(config, device).encode(data.texts)
-    fitting, checking = [], []
-    for a, b in data.pairs:
-        (checking if is_checking_link(config.seed, f"n{a}", f"n{b}") else fitting).append((a, b))
-    visible = without_links(data.adjacency, checking)
     learner = LinkMapLearner(embeddings.shape[1], config)
-    start = time.perf_counter()
-    report = learner.learn("bench", LinkTask(embeddings, fitting, checking, visible), config.seed)
-    wall = time.perf_counter() - start
-    print(
-        f"  {n_links:>6} links, {len(data.texts)} notes: link map {wall:6.1f} s wall (step {report.steps} from the "
-        f"{report.start} map kept, "
-        f"loss {report.loss_start:.3f} → {report.loss_end:.3f}; checking MRR "
-        f"{report.check_mrr_before:.3f} → {report.check_mrr_after:.3f} on {report.checking_links} links)"
-    )
+    half = len(data.pairs) // 2
+    phases = [("first", data.pairs[:half], data.pairs[:half]), ("second", data.pairs, data.pairs[half:])]
+    for name, pairs, own in phases:  # own: the phase's own links (the rest replayed)
+        fitting, checking = [], []
+        for a, b in pairs:
+            (checking if is_checking_link(config.seed, f"n{a}", f"n{b}") else fitting).append((a, b))
+        own = set(own)
+        task = LinkTask(embeddings, fitting, checking, without_links(data.adjacency, checking),
+                        own=sum(link in own for link in fitting))
+        start = time.perf_counter()
+        report = learner.learn(name, task, config.seed)
+        wall = time.perf_counter() - start
+        print(
+            f"  {len(pairs):>6} links ({name} phase), {len(data.texts)} notes: link map {wall:6.1f} s wall "
+            f"(step {report.steps} from the {report.start} map kept, loss {report.loss_start:.3f} → "
+            f"{report.loss_end:.3f}; checking MRR {report.check_mrr_before:.3f} → {report.check_mrr_after:.3f} "
+            f"on {report.checking_links} links)"
+        )
 
 
 def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:
