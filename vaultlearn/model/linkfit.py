@@ -10,8 +10,8 @@ previous map; the ridge maps and every ``CHECK_EVERY``-th step are checked by ra
 among the known notes (filtered MRR). The map kept is the best checked one — the previous map included, so a
 phase that does not help changes nothing. With ``use_fisher`` the loss adds the online-EWC penalty towards the
 previous map and the ridge maps include ones held by the same importance, the per-example Fisher of each
-learned phase on its own fitting links (kept per phase either way: the overlap report). The learner saves itself like the token-level memory does: files under new names, then the manifest
-swap (the commit point).
+learned phase on its own fitting links (kept per phase either way: the overlap report). The learner saves
+itself like the token-level memory does: files under new names, then the manifest swap (the commit point).
 """
 
 from __future__ import annotations
@@ -109,8 +109,8 @@ class LinkMapLearner:
 
     def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, use_ridge: bool = True,
                  ewc_lambda: float | None = None):
-        """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default ``config.map_ewc_lambda``);
-        ``use_ridge`` off: Adam steps from the previous map only (an ablation)."""
+        """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default
+        ``config.map_ewc_lambda``); ``use_ridge`` off: Adam steps from the previous map only (an ablation)."""
         self.map = LinkMap(dim)
         self.config = config
         self.use_fisher = use_fisher
@@ -138,8 +138,8 @@ class LinkMapLearner:
                                  None, time.perf_counter() - began)
         base = torch.as_tensor(task.embeddings)
         pairs = np.asarray(task.fitting, dtype=np.int64)
-        link_weights = np.ones(len(pairs), np.float32) if task.weights is None else task.weights
-        link_weights = torch.as_tensor(link_weights, dtype=torch.float32)
+        weights = np.ones(len(pairs), np.float32) if task.weights is None else task.weights
+        link_weights = torch.as_tensor(weights, dtype=torch.float32)
         batches, negatives = self._plan(task, seed)
         previous = self.map.weight.detach().clone()
         before = self.check(task)
@@ -148,7 +148,7 @@ class LinkMapLearner:
         with torch.no_grad():
             loss_start = float(self._loss(base, previous, pairs, *probe, link_weights))
         starts = [("previous", previous)]
-        ridge = self._best_ridge(task, pairs, link_weights.numpy()) if self.use_ridge else None
+        ridge = self._best_ridge(task, pairs, np.asarray(weights)) if self.use_ridge else None
         if ridge is not None and ridge.score > best.score:
             best = ridge
             starts.append(("ridge", ridge.weight))

@@ -5,8 +5,8 @@ Over the fitting links in both directions (x → y and y → x, each with its TW
 the mean eigenvalue of Σ w x xᵀ) every output row shares one solve; held by the online-EWC importance F̂ (over
 its largest entry), c_ij = μ + ν F̂_ij (``HELD_STRENGTHS`` × ``FISHER_STRENGTHS``), each output row i solves
 (Σ w x xᵀ + diag c_i) W_i = Σ w x y_i + c_i ⊙ P_i (all rows at once, by conjugate gradients) — the EWC penalty
-in closed form, so entries the earlier phases rely on stay near where those phases left them. The learner checks every map like an Adam step and
-starts its steps from the best one.
+in closed form, so entries the earlier phases rely on stay near where those phases left them. The learner
+checks every map like an Adam step and starts its steps from the best one.
 """
 
 from __future__ import annotations
