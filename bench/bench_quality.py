@@ -129,7 +129,7 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
     if mapped is not None:  # the second stage, as Ranking.fit: the learned weight on links the map never fitted
         ablations["learned"] = ranker
         unseen = service.ranking.fit_cases(fit_ctx, skip, seed + 2000, unseen_by_map(fit_ctx, service.config))
-        ranker, report["learned"] = add_learned(ranker, *unseen)
+        ranker, report["learned"] = add_learned(ranker, *unseen, seed=seed)
     g, m = fit_blend(fit_pairs, fit_targets)
     out = {"fit": report, "blend": [g, m], "hidden": len(hidden)}
     for protocol in ("standard", "no-trace"):

@@ -9,7 +9,8 @@ import pytest
 from vaultlearn.index.candidates import top_mask
 from vaultlearn.index.context import NoteInfo, RankContext
 from vaultlearn.index.features import BASE_FEATURES, FEATURES, NEIGHBOURS, PairFeatures, pair_features
-from vaultlearn.index.fit import COSINE, LinearRanker, add_learned, fit_ranker, quality, target_ranks
+from vaultlearn.index.fit import (COSINE, LEARNED_WEIGHTS, MIN_GAIN, LinearRanker, add_learned, fit_ranker, quality,
+                                  target_ranks)
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
 from vaultlearn.index.mentions import EVIDENCE, MentionMatcher, folded_names, learned_names, plain_text
 from vaultlearn.index.suggest import suggest_for
@@ -201,6 +202,24 @@ def test_the_learned_similarity_is_weighed_only_when_it_adds():
     assert stacked.coef[:-1] == ranker.coef, "the first stage is kept as it was fitted"
     with pytest.raises(ValueError, match="never fitted"):
         add_learned(ranker, unseen, np.zeros(0, dtype=np.int64))
+
+
+def test_a_learned_weight_that_helps_only_by_chance_is_not_taken():
+    """Noise as the learned similarity: on some draws the best of the weights adds MIN_GAIN MRR on the very cases
+    it was chosen on; the out-of-fold check declines every draw."""
+    pairs, targets = synthetic_cases(helpful=True)
+    ranker, _ = fit_ranker(pairs, targets, BASE_FEATURES)
+    lucky = 0
+    for seed in range(1, 13):
+        unseen, unseen_targets = synthetic_cases(helpful=True, seed=seed, queries=150)
+        learned = unseen.column("learned")
+        z = (learned - learned.mean()) / learned.std()
+        base = ranker.scores(unseen)
+        mrr = [quality(target_ranks(base + w * z, unseen, unseen_targets))["mrr"] for w in (0.0, *LEARNED_WEIGHTS)]
+        lucky += max(mrr[1:]) >= mrr[0] + MIN_GAIN
+        stacked, report = add_learned(ranker, unseen, unseen_targets, seed=seed)
+        assert stacked.coef[-1] == 0.0 and report["weight"] == 0.0, report
+    assert lucky >= 2, "the draws should include some where chance alone passes an in-sample choice"
 
 
 def test_fit_falls_back_to_cosine_when_nothing_helps_or_links_are_few():

@@ -171,7 +171,8 @@ class Ranking:
         ranker, report = fit_ranker(pairs, targets, BASE_FEATURES, seed=self.config.seed)
         if ctx.learned is not None:
             unseen = unseen_by_map(ctx, self.config)
-            ranker, report["learned"] = add_learned(ranker, *self.fit_cases(ctx, skip, self.config.seed + 1, unseen))
+            cases = self.fit_cases(ctx, skip, self.config.seed + 1, unseen)
+            ranker, report["learned"] = add_learned(ranker, *cases, seed=self.config.seed)
         report = {**report, "links": self.store.link_counts()[0], "features": list(BASE_FEATURES),
                   "model": self.indexer.model_key(),
                   "unlinked_mentions": len(mentions), "seconds": round(time.perf_counter() - started, 3),
