@@ -52,6 +52,7 @@ def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp
     for phase in report["phases"]:
         assert phase["links"] > 0 and 0 <= phase["steps"] <= 300 and phase["committed"]
         assert phase["reembedded"] == 0 and phase["updated_slots"] == 0, "the map re-encodes no note"
+        assert phase["start"] in ("previous", "ridge"), "where the kept map started"
         assert 0.0 <= phase["vectors_changed"] <= 1.0 and 0.0 <= phase["top10_changed"] <= 1.0
     assert any(phase["vectors_changed"] > 0 for phase in report["phases"])
     assert json.loads((tiny_vault / ".vaultlearn" / "model" / "manifest.json").read_text())["kind"] == "linkmap"
@@ -91,7 +92,7 @@ def test_learn_the_token_memory_then_suggest_status_and_overlap(tiny_vault, tmp_
     report = json.loads(out.stdout)
     assert report["learned_phases"] == PHASES
     for phase in report["phases"]:
-        assert phase["links"] > 0 and phase["steps"] == 4
+        assert phase["links"] > 0 and phase["steps"] == 4 and phase["start"] is None
         assert 0 <= phase["reembedded"] <= 60 and 0.0 <= phase["top10_changed"] <= 1.0
     store = Store(tiny_vault, create=False)
     assert store.notes_without_postings() == set(), "every note has its memory-slot postings after learning"

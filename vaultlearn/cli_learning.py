@@ -55,7 +55,8 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
             click.echo(f"{p.phase}: kept the current model ({p.links} links, {p.steps} steps in "
                        f"{p.seconds:.1f}s): {p.reason}")
             continue
-        click.echo(f"{p.phase}: {p.links} links, {p.steps} steps in {p.seconds:.1f}s; "
+        click.echo(f"{p.phase}: {p.links} links, {p.steps} steps"
+                   f"{f' from the {p.start} map' if p.start else ''} in {p.seconds:.1f}s; "
                    f"{'committed without passing validation' if p.forced else 'validated'}: {p.reason}; "
                    f"re-embedded {p.reembedded} notes ({p.reembedded_share:.1%}), vectors changed for "
                    f"{p.vectors_changed:.1%}; "

@@ -126,7 +126,8 @@ class Learning:
             drift_cosine=cosine_shift(current[old], candidate[old]) if committed else 0.0,
             top10_changed=changed_share(neighbour_sets(current, probe), neighbour_sets(candidate, probe))
             if committed and len(probe) else 0.0,
-            vectors_changed=float(np.mean(np.any(candidate != current, axis=1))) if committed else 0.0)
+            vectors_changed=float(np.mean(np.any(candidate != current, axis=1))) if committed else 0.0,
+            start=result.start)
         if progress:
             progress({"phase": name, "progress": 1.0})  # before the commit: a stop asked for now commits nothing
         if committed:

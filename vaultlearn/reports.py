@@ -62,6 +62,7 @@ class PhaseReport:
     drift_cosine: float  # mean cosine distance of old notes' vectors before → after
     top10_changed: float  # share of (a sample of) old notes whose ten nearest notes changed
     vectors_changed: float  # share of notes whose search vector changed
+    start: str | None = None  # the link map's: where its kept map started ("previous" or "ridge"); None: memory
     committed: bool = False
     forced: bool = False
     reason: str = ""
