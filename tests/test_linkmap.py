@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from vaultlearn.errors import NonFiniteError
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask
+from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, _Kept, nearest_within_noise
 from vaultlearn.model.validation import is_checking_link
 from vaultlearn.index.learned import committed_map
 from vaultlearn.model.linkmap import LinkMap
@@ -138,3 +138,18 @@ def test_eval_strategy_maps_new_notes_and_replays_earlier_links():
         assert np.isfinite(emb).all()
     assert [len(links) for links in strategy.learned] == [len(split.train[0]), len(split.train[1])]
     assert list(strategy.learner.phase_fisher) == corpus.phases[:2]
+
+
+def test_within_noise_the_checked_map_nearest_the_previous_one_is_kept():
+    previous = torch.eye(3)
+
+    def kept(reciprocal, offset):
+        return _Kept(np.array(reciprocal, dtype=float), previous + offset, 0, "previous")
+
+    best = kept([1, 1, 1, 0.5], 2.0)
+    tie = kept([1, 1, 0.5, 1], 1.0)  # the same MRR on other links, nearer the previous map
+    worse = kept([0.1, 0.1, 0.1, 0.1], 0.0)  # the previous map itself, clearly below the best
+    assert nearest_within_noise([worse, best, tie], previous) is tie
+    unmoved = kept([1, 0.9, 1, 0.6], 0.0)  # 0.875 against 0.875: a difference of noise only
+    assert nearest_within_noise([worse, best, tie, unmoved], previous) is unmoved
+    assert nearest_within_noise([best], previous) is best

@@ -3,7 +3,8 @@
 frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
 vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge starts, replay, a checked
 stopping point, online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher,
-vaultlearn-notwp, vaultlearn-noridge (Adam from the previous map only).
+vaultlearn-notwp, vaultlearn-noridge (Adam from the previous map only); a variant, vaultlearn-1se (of the
+checked maps within one standard error of the best, the one nearest the previous map).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -50,6 +51,7 @@ LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, an
     "vaultlearn-nofisher": {"use_fisher": False, "use_twp": True},
     "vaultlearn-notwp": {"use_fisher": True, "use_twp": False},
     "vaultlearn-noridge": {"use_fisher": True, "use_twp": True, "use_ridge": False},
+    "vaultlearn-1se": {"use_fisher": True, "use_twp": True, "within_noise": True},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 

@@ -32,7 +32,7 @@ from safetensors.torch import save as save_safetensors
 from vaultlearn.atomic import atomic_write_bytes, atomic_write_text
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
-from vaultlearn.metrics import rank_of_targets, recall_mrr
+from vaultlearn.metrics import rank_of_targets
 from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
 from vaultlearn.index.learned import LINKMAP_KIND
@@ -94,12 +94,18 @@ class LinkMapReport:
 
 @dataclass(frozen=True)
 class _Kept:
-    """The best checked map so far: its filtered MRR, its weight, its Adam step and its starting point."""
+    """A checked map: the reciprocal rank of each checking link's target, its weight, its Adam step and its
+    starting point."""
 
-    score: float
+    reciprocal: np.ndarray
     weight: torch.Tensor
     step: int
     origin: str
+
+    @property
+    def score(self) -> float:
+        """Filtered MRR of the checking links (-inf: nothing checked yet)."""
+        return float(self.reciprocal.mean()) if len(self.reciprocal) else -np.inf
 
 
 class LinkMapLearner:
@@ -108,13 +114,14 @@ class LinkMapLearner:
     kind = LINKMAP_KIND  # config.learner
 
     def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, use_ridge: bool = True,
-                 ewc_lambda: float | None = None):
+                 within_noise: bool = False, ewc_lambda: float | None = None):
         """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default
         ``config.map_ewc_lambda``); ``use_ridge`` off: Adam steps from the previous map only (an ablation)."""
         self.map = LinkMap(dim)
         self.config = config
         self.use_fisher = use_fisher
         self.use_ridge = use_ridge
+        self.within_noise = within_noise
         self.ewc_lambda = config.map_ewc_lambda if ewc_lambda is None else ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
@@ -124,9 +131,13 @@ class LinkMapLearner:
     def check(self, task: LinkTask, weight: torch.Tensor | None = None) -> float:
         """Filtered MRR of the checking links' targets among all known notes under ``weight`` (default: the
         map)."""
+        return float(self._reciprocal(task, weight).mean())
+
+    def _reciprocal(self, task: LinkTask, weight: torch.Tensor | None = None) -> np.ndarray:
+        """Reciprocal filtered rank of each checking link's target under ``weight`` (default: the map)."""
         with torch.no_grad():
             emb = map_embeddings(torch.as_tensor(task.embeddings), self.map.weight if weight is None else weight)
-        return recall_mrr(rank_of_targets(emb.numpy(), task.checked, np.arange(len(emb)), task.targets))[1]
+        return 1.0 / rank_of_targets(emb.numpy(), task.checked, np.arange(len(emb)), task.targets)
 
     def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
@@ -142,19 +153,21 @@ class LinkMapLearner:
         link_weights = torch.as_tensor(weights, dtype=torch.float32)
         batches, negatives = self._plan(task, seed)
         previous = self.map.weight.detach().clone()
-        before = self.check(task)
-        best = _Kept(before, previous, 0, "previous")
+        best = _Kept(self._reciprocal(task), previous, 0, "previous")
+        before, seen = best.score, [best]
         probe = (batches[0], negatives[0])
         with torch.no_grad():
             loss_start = float(self._loss(base, previous, pairs, *probe, link_weights))
         starts = [("previous", previous)]
-        ridge = self._best_ridge(task, pairs, np.asarray(weights)) if self.use_ridge else None
+        ridge = self._best_ridge(task, pairs, np.asarray(weights), seen) if self.use_ridge else None
         if ridge is not None and ridge.score > best.score:
             best = ridge
             starts.append(("ridge", ridge.weight))
         for origin, initial in starts:
             best = self._adam_path(phase, task, base, pairs, link_weights, batches, negatives, origin, initial,
-                                   best)
+                                   best, seen)
+        if self.within_noise:
+            best = nearest_within_noise(seen, previous)
         require_finite(best.weight, f"link map after phase {phase!r}")
         with torch.no_grad():
             self.map.weight.copy_(best.weight)
@@ -163,21 +176,22 @@ class LinkMapLearner:
         return LinkMapReport(phase, best.step, best.origin, len(pairs), len(task.checking), before, best.score,
                              loss_start, loss_end, time.perf_counter() - began)
 
-    def _best_ridge(self, task: LinkTask, pairs: np.ndarray, link_weights: np.ndarray) -> _Kept:
-        """The best checked of the closed-form maps (:func:`ridge_maps`; Fisher-held ones with ``use_fisher``)."""
+    def _best_ridge(self, task: LinkTask, pairs: np.ndarray, link_weights: np.ndarray, seen: list[_Kept]) -> _Kept:
+        """The best checked of the closed-form maps (:func:`ridge_maps`; Fisher-held ones with ``use_fisher``);
+        each checked map is added to ``seen``."""
         importance = self.ewc.importance.get("weight") if self.use_fisher else None
-        best = _Kept(-np.inf, self.map.weight, 0, "ridge")
+        best = _Kept(np.zeros(0), self.map.weight, 0, "ridge")
         for candidate in ridge_maps(task.embeddings, pairs, link_weights, self.map.weight, importance):
             require_finite(candidate, "a closed-form link map")
-            score = self.check(task, candidate)
-            if score > best.score:
-                best = _Kept(score, candidate, 0, "ridge")
+            seen.append(_Kept(self._reciprocal(task, candidate), candidate, 0, "ridge"))
+            if seen[-1].score > best.score:
+                best = seen[-1]
         return best
 
     def _adam_path(self, phase, task, base, pairs, link_weights, batches, negatives, origin, initial,
-                   best) -> _Kept:
+                   best, seen) -> _Kept:
         """Adam steps from ``initial`` (the ``origin`` start), checked every ``CHECK_EVERY``; the best of ``best``
-        and every check."""
+        and every check. Each checked map is added to ``seen``."""
         weight = torch.nn.Parameter(initial.detach().clone())
         anchor = {"weight": weight}
         optimizer = torch.optim.Adam([weight], lr=LEARNING_RATE)
@@ -190,9 +204,9 @@ class LinkMapLearner:
             loss.backward()
             optimizer.step()
             if step % CHECK_EVERY == 0:
-                score = self.check(task, weight.detach())
-                if score > best.score:
-                    best = _Kept(score, weight.detach().clone(), step, origin)
+                seen.append(_Kept(self._reciprocal(task, weight.detach()), weight.detach().clone(), step, origin))
+                if seen[-1].score > best.score:
+                    best = seen[-1]
         return best
 
     def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -293,3 +307,18 @@ def without_links(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -
         out[a].discard(b)
         out[b].discard(a)
     return out
+
+
+def nearest_within_noise(checked: Sequence[_Kept], previous: torch.Tensor) -> _Kept:
+    """Of the checked maps whose MRR is below the best one's by at most one standard error of the paired
+    difference (per checking link), the one nearest ``previous`` (Frobenius norm): the one-standard-error rule,
+    so that the best of many checks on few links does not move the map for what is likely noise."""
+    best = max(checked, key=lambda kept: kept.score)
+
+    def within(kept: _Kept) -> bool:
+        diff = best.reciprocal - kept.reciprocal
+        error = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else 0.0
+        return diff.mean() <= error
+
+    return min((kept for kept in checked if within(kept)),
+               key=lambda kept: float(torch.linalg.matrix_norm(kept.weight - previous)))
