@@ -116,7 +116,8 @@ class LinkMapLearner:
     def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, use_ridge: bool = True,
                  within_noise: bool = False, ewc_lambda: float | None = None):
         """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default
-        ``config.map_ewc_lambda``); ``use_ridge`` off: Adam steps from the previous map only (an ablation)."""
+        ``config.map_ewc_lambda``); ``use_ridge`` off: Adam steps from the previous map only (an ablation);
+        ``within_noise``: keep :func:`nearest_within_noise` of the checked maps, not the best (an eval variant)."""
         self.map = LinkMap(dim)
         self.config = config
         self.use_fisher = use_fisher
@@ -154,7 +155,7 @@ class LinkMapLearner:
         batches, negatives = self._plan(task, seed)
         previous = self.map.weight.detach().clone()
         best = _Kept(self._reciprocal(task), previous, 0, "previous")
-        before, seen = best.score, [best]
+        before, seen = best.score, [best] if self.within_noise else None
         probe = (batches[0], negatives[0])
         with torch.no_grad():
             loss_start = float(self._loss(base, previous, pairs, *probe, link_weights))
@@ -176,22 +177,21 @@ class LinkMapLearner:
         return LinkMapReport(phase, best.step, best.origin, len(pairs), len(task.checking), before, best.score,
                              loss_start, loss_end, time.perf_counter() - began)
 
-    def _best_ridge(self, task: LinkTask, pairs: np.ndarray, link_weights: np.ndarray, seen: list[_Kept]) -> _Kept:
+    def _best_ridge(self, task: LinkTask, pairs: np.ndarray, link_weights: np.ndarray,
+                    seen: list[_Kept] | None) -> _Kept:
         """The best checked of the closed-form maps (:func:`ridge_maps`; Fisher-held ones with ``use_fisher``);
-        each checked map is added to ``seen``."""
+        each checked map is added to ``seen`` (when a list)."""
         importance = self.ewc.importance.get("weight") if self.use_fisher else None
         best = _Kept(np.zeros(0), self.map.weight, 0, "ridge")
         for candidate in ridge_maps(task.embeddings, pairs, link_weights, self.map.weight, importance):
             require_finite(candidate, "a closed-form link map")
-            seen.append(_Kept(self._reciprocal(task, candidate), candidate, 0, "ridge"))
-            if seen[-1].score > best.score:
-                best = seen[-1]
+            best = _checked(_Kept(self._reciprocal(task, candidate), candidate, 0, "ridge"), best, seen)
         return best
 
     def _adam_path(self, phase, task, base, pairs, link_weights, batches, negatives, origin, initial,
                    best, seen) -> _Kept:
         """Adam steps from ``initial`` (the ``origin`` start), checked every ``CHECK_EVERY``; the best of ``best``
-        and every check. Each checked map is added to ``seen``."""
+        and every check. Each checked map is added to ``seen`` (when a list)."""
         weight = torch.nn.Parameter(initial.detach().clone())
         anchor = {"weight": weight}
         optimizer = torch.optim.Adam([weight], lr=LEARNING_RATE)
@@ -204,9 +204,9 @@ class LinkMapLearner:
             loss.backward()
             optimizer.step()
             if step % CHECK_EVERY == 0:
-                seen.append(_Kept(self._reciprocal(task, weight.detach()), weight.detach().clone(), step, origin))
-                if seen[-1].score > best.score:
-                    best = seen[-1]
+                reciprocal = self._reciprocal(task, weight.detach())
+                if seen is not None or reciprocal.mean() > best.score:  # a copy only of a map that is kept
+                    best = _checked(_Kept(reciprocal, weight.detach().clone(), step, origin), best, seen)
         return best
 
     def _plan(self, task: LinkTask, seed: int) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -307,6 +307,13 @@ def without_links(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -
         out[a].discard(b)
         out[b].discard(a)
     return out
+
+
+def _checked(kept: _Kept, best: _Kept, seen: list[_Kept] | None) -> _Kept:
+    """The better of ``kept`` and ``best``; ``kept`` is added to ``seen`` (when a list)."""
+    if seen is not None:
+        seen.append(kept)
+    return kept if kept.score > best.score else best
 
 
 def nearest_within_noise(checked: Sequence[_Kept], previous: torch.Tensor) -> _Kept:
