@@ -88,6 +88,26 @@ fisher_samples = 8
 """
 
 
+@pytest.fixture(scope="session")
+def indexed_tiny_template(tmp_path_factory) -> Path:
+    """The sample vault with the ``TINY`` config, indexed once through the CLI; tests take copies."""
+    target = tmp_path_factory.mktemp("tiny") / "vault"
+    shutil.copytree(SAMPLE_VAULT, target, ignore=shutil.ignore_patterns(".vaultlearn"))
+    (target / ".vaultlearn").mkdir()
+    (target / ".vaultlearn" / "config.toml").write_text(TINY)
+    indexed = run("index", target, "-q")
+    assert indexed.returncode == 0, indexed.stderr
+    return target
+
+
+@pytest.fixture
+def tiny_vault(indexed_tiny_template, tmp_path) -> Path:
+    """A fresh copy of the indexed tiny vault, its state included (file times kept: nothing to index again)."""
+    target = tmp_path / "vault"
+    shutil.copytree(indexed_tiny_template, target)
+    return target
+
+
 # the hostile vault: the bad notes that can be committed (test_hostile_vault.py adds the ones that cannot)
 FIXTURE = REPO / "tests" / "fixtures" / "hostile_vault"
 _CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _PR_CAPBSET_DROP = 1, 2, 24

@@ -19,14 +19,6 @@ from vaultlearn.store import Store
 PHASES = ["solar-dryer", "rainwater", "beehive-monitor", "greenhouse"]
 
 
-@pytest.fixture
-def tiny_vault(sample_vault):
-    (sample_vault / ".vaultlearn").mkdir()
-    (sample_vault / ".vaultlearn" / "config.toml").write_text(TINY)
-    assert run("index", sample_vault, "-q").returncode == 0
-    return sample_vault
-
-
 def check_overlap(vault, tmp_path, phases: list[str], groups: set[str]) -> None:
     png = tmp_path / "overlap.png"
     overlap = run("report", "overlap", "--vault", vault, "--json", "--png", png)

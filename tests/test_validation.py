@@ -64,11 +64,10 @@ def test_no_gain_or_an_earlier_drop_keeps_the_current_model():
 
 
 @pytest.fixture
-def tiny_vault(sample_vault):
-    (sample_vault / ".vaultlearn").mkdir()
-    (sample_vault / ".vaultlearn" / "config.toml").write_text(TINY.replace("learn_steps = 4", "learn_steps = 2"))
-    assert run("index", sample_vault, "-q").returncode == 0
-    return sample_vault
+def tiny_vault(tiny_vault):
+    """The indexed tiny vault (conftest), learning in two steps."""
+    (tiny_vault / ".vaultlearn" / "config.toml").write_text(TINY.replace("learn_steps = 4", "learn_steps = 2"))
+    return tiny_vault
 
 
 def set_config(vault, **settings):
