@@ -27,8 +27,7 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.model.continual import ContinualLearner
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, without_links
-from vaultlearn.model.validation import is_checking_link
+from vaultlearn.model.linkfit import LinkMapLearner, link_task
 from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 
@@ -92,20 +91,15 @@ def bench_link_map(device: str, n_links: int) -> None:
     data = synthetic_phase(n_links)
     embeddings = NoteEncoder(config, device).encode(data.texts)
     learner = LinkMapLearner(embeddings.shape[1], config)
+    paths = [f"n{i}" for i in range(len(data.texts))]
     half = len(data.pairs) // 2
-    phases = [("first", data.pairs[:half], data.pairs[:half]), ("second", data.pairs, data.pairs[half:])]
-    for name, pairs, own in phases:  # own: the phase's own links (the rest replayed)
-        fitting, checking = [], []
-        for a, b in pairs:
-            (checking if is_checking_link(config.seed, f"n{a}", f"n{b}") else fitting).append((a, b))
-        own = set(own)
-        task = LinkTask(embeddings, fitting, checking, without_links(data.adjacency, checking),
-                        own=sum(link in own for link in fitting))
+    for name, links in (("first", [data.pairs[:half]]), ("second", [data.pairs[:half], data.pairs[half:]])):
+        task = link_task(embeddings, links, paths, data.adjacency, config)  # as `learn` makes it
         start = time.perf_counter()
         report = learner.learn(name, task, config.seed)
         wall = time.perf_counter() - start
         print(
-            f"  {len(pairs):>6} links ({name} phase), {len(data.texts)} notes: link map {wall:6.1f} s wall "
+            f"  {sum(map(len, links)):>6} links ({name} phase), {len(data.texts)} notes: link map {wall:6.1f} s wall "
             f"(step {report.steps} from the {report.start} map kept, loss {report.loss_start:.3f} → "
             f"{report.loss_end:.3f}; checking MRR {report.check_mrr_before:.3f} → {report.check_mrr_after:.3f} "
             f"on {report.checking_links} links)"

@@ -300,15 +300,6 @@ def link_task(embeddings: np.ndarray, links_by_phase: Sequence[Sequence[tuple[in
     return LinkTask(embeddings, fitting, checking, adjacency, weights, own)
 
 
-def without_links(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
-    """``adjacency`` with ``links`` removed in both directions (a copy)."""
-    out = [set(n) for n in adjacency]
-    for a, b in links:
-        out[a].discard(b)
-        out[b].discard(a)
-    return out
-
-
 def _checked(kept: _Kept, best: _Kept, seen: list[_Kept] | None) -> _Kept:
     """The better of ``kept`` and ``best``; ``kept`` is added to ``seen`` (when a list)."""
     if seen is not None:
