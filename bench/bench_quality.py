@@ -96,10 +96,11 @@ def no_trace_vectors(service: VaultService, ctx, hidden: np.ndarray, cache: Path
 
 def learned_context(service: VaultService, ctx, hidden: np.ndarray):
     """``ctx`` with learned vectors from a link map learned on all links but ``hidden`` (positions), phase by
-    phase through `learn`'s validation; the map (a function of base vectors) and the phases it kept."""
+    phase through `learn`'s validation; the learned vectors as a function of base vectors and the notes (positions)
+    they are of, and the phases it kept."""
     from vaultlearn.model.linkfit import LinkMapLearner
 
-    if service.learned_kind() != "linkmap" or service.indexer.link_map() is not None:
+    if service.learned_kind() != "linkmap" or service.indexer.phase_maps() is not None:
         raise SystemExit(f"{service.vault}: the work copy holds learned state; --learn needs a fresh --workdir")
     split = service.learning.split({(int(ctx.ids[a]), int(ctx.ids[b])) for a, b in hidden})
     order, kept = service.phases(), []
@@ -111,11 +112,16 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
             kept.append(name)
         else:
             learner = before
-    return replace(ctx, learned=learner.map.apply(ctx.vectors)), learner.map.apply, kept
+    phases = [note.phase for note in ctx.notes]
+
+    def mapped(vectors: np.ndarray, notes: np.ndarray) -> np.ndarray:
+        return learner.apply_by_phase(vectors, [phases[i] for i in notes])
+
+    return replace(ctx, learned=mapped(ctx.vectors, np.arange(len(phases)))), mapped, kept
 
 
 def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
-             mapped: Callable[[np.ndarray], np.ndarray] | None = None) -> dict:
+             mapped: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> dict:
     """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: how the
     context's learned vectors are made from base ones (the re-embedded no-trace sources go through it too)."""
     pool = service.config.candidate_pool
@@ -136,7 +142,7 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
         keep_words = np.full(len(hidden), protocol == "standard")
         vectors = None if protocol == "standard" else no_trace_vectors(
             service, ctx, hidden, workdir / f"notrace-vectors-{seed}-{sample}.npz")
-        learned = None if vectors is None or mapped is None else mapped(vectors)
+        learned = None if vectors is None or mapped is None else mapped(vectors, hidden[:, 0])
         pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors,
                                       learned)
         scores = {"plain cosine": COSINE.scores(pairs), "learned cosine": pairs.column("learned"),

@@ -12,7 +12,7 @@ import pytest
 import numpy as np
 
 from tests.conftest import TINY, run
-from vaultlearn.index.learned import map_vectors
+from vaultlearn.index.learned import map_by_phase, map_vectors
 from vaultlearn.service import VaultService
 from vaultlearn.store import Store
 
@@ -60,14 +60,18 @@ def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp
     assert status["learner"] == "linkmap" and "(linkmap)" in run("status", "--vault", tiny_vault).stdout
     assert status["embedded"] == 60 and status["index_size"] == 60
     service = VaultService(tiny_vault, create=False)
-    weight = service.indexer.link_map()
-    assert weight is not None and not np.allclose(weight, np.eye(len(weight)))
-    mapped = map_vectors(base, weight)
-    scores, hits = service.vectors().search(mapped[0], 1)
-    assert hits[0][0] == ids[0] and scores[0][0] == pytest.approx(1.0, abs=1e-4), "the index holds mapped vectors"
+    maps = service.indexer.phase_maps()
+    assert sorted(maps) == sorted(PHASES) and not np.allclose(maps[PHASES[-1]], np.eye(len(base[0])))
+    phase_of = {row.id: row.phase for row in service.store.notes()}
+    mapped = map_by_phase(base, [phase_of[i] for i in ids.tolist()], maps)
+    scores, hits = service.vectors().search(base[0], 1)
+    assert hits[0][0] == ids[0] and scores[0][0] == pytest.approx(1.0, abs=1e-4), "the index holds base vectors"
     assert service.search("dew point and humidity")[0].score <= 1.0 + 1e-5
     ctx = service.rank_context()  # the reranker weighs the learned similarity beside the base model's
     assert (ctx.vectors == base).all() and np.allclose(ctx.learned, mapped, atol=1e-6)
+    for phase in PHASES:  # each phase's notes are read by its own map
+        rows = [i for i, note in enumerate(ids.tolist()) if phase_of[note] == phase]
+        np.testing.assert_allclose(ctx.learned[rows], map_vectors(base[rows], maps[phase]), atol=1e-6)
     service.close()
     assert "nothing to learn" in run("learn", "--vault", tiny_vault).stdout
     check_overlap(tiny_vault, tmp_path, PHASES, {"map_weights"})

@@ -7,7 +7,7 @@ import torch
 from vaultlearn.errors import NonFiniteError
 from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, _Kept, nearest_within_noise
 from vaultlearn.model.validation import is_checking_link
-from vaultlearn.index.learned import committed_map
+from vaultlearn.index.learned import committed_phase_maps, map_by_phase
 from vaultlearn.model.linkmap import LinkMap
 from vaultlearn.model.manifest import read_manifest
 
@@ -34,19 +34,56 @@ def test_link_map_saves_and_loads_itself(tmp_path):
 def test_the_learner_saves_loads_and_commits_by_its_manifest(tmp_path):
     x, links, adjacency = rotated_links(n=80)
     learner = LinkMapLearner(x.shape[1], tiny_config())
-    assert committed_map(tmp_path) is None
+    assert committed_phase_maps(tmp_path) is None
     learner.learn("a", LinkTask(x, links[10:], links[:10], adjacency), seed=0)
+    map_of_a = learner.map.weight.clone()
     learner.save(tmp_path)
     learner.learn("b", LinkTask(x, links[10:], links[:10], adjacency, own=20), seed=0)
     learner.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["learner-000002.safetensors", "manifest.json", "map-000002"]
-    np.testing.assert_array_equal(committed_map(tmp_path), learner.map.weight.numpy())
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "learner-000002.safetensors", "manifest.json", "map-000002", "phase-maps-000002.safetensors"]
+    maps = committed_phase_maps(tmp_path)
+    assert sorted(maps) == ["a", "b"]
+    np.testing.assert_array_equal(maps["a"], map_of_a.numpy())  # a phase keeps the map it was learned with
+    np.testing.assert_array_equal(maps["b"], learner.map.weight.numpy())
     again = LinkMapLearner.load(tmp_path, x.shape[1], tiny_config())
     assert read_manifest(tmp_path)["generation"] == again.generation == 2 and again.learned_phases == ["a", "b"]
     assert list(again.phase_fisher) == ["a", "b"]
     assert torch.equal(again.phase_fisher["b"], learner.phase_fisher["b"])
     assert again.ewc.importance["weight"].shape == (x.shape[1], x.shape[1])
     np.testing.assert_array_equal(again.map.apply(x), learner.map.apply(x))
+    phases = ["a", "b", None] * (len(x) // 3) + ["a"] * (len(x) % 3)
+    np.testing.assert_array_equal(again.apply_by_phase(x, phases), learner.apply_by_phase(x, phases))
+
+
+def test_each_note_is_read_by_its_phase_map_and_others_keep_their_base_vector():
+    x = unit(np.random.default_rng(0).normal(size=(6, 4)))
+    turn = np.roll(np.eye(4, dtype=np.float32), 1, axis=0)
+    scale = np.diag([2.0, 1.0, 1.0, 1.0]).astype(np.float32)
+    phases = ["a", None, "b", "c", "a", "b"]
+    out = map_by_phase(x, phases, {"a": turn, "b": scale})
+    np.testing.assert_allclose(out[[0, 4]], unit(x[[0, 4]] @ turn.T), atol=1e-6)
+    np.testing.assert_allclose(out[[2, 5]], unit(x[[2, 5]] @ scale.T), atol=1e-6)
+    np.testing.assert_array_equal(out[[1, 3]], x[[1, 3]])  # no phase, or a phase not learned
+    with pytest.raises(ValueError, match="6 vectors but 5 phases"):
+        map_by_phase(x, phases[:5], {"a": turn})
+
+
+def test_a_state_saved_before_phase_maps_reads_every_learned_phase_by_its_one_map(tmp_path):
+    import json
+
+    x, links, adjacency = rotated_links(n=80)
+    learner = LinkMapLearner(x.shape[1], tiny_config())
+    learner.learn("a", LinkTask(x, links[10:], links[:10], adjacency), seed=0)
+    learner.save(tmp_path)
+    manifest = read_manifest(tmp_path)
+    (tmp_path / manifest.pop("phase_maps")).unlink()
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    maps = committed_phase_maps(tmp_path)
+    assert list(maps) == ["a"]
+    np.testing.assert_array_equal(maps["a"], learner.map.weight.numpy())
+    again = LinkMapLearner.load(tmp_path, x.shape[1], tiny_config())
+    np.testing.assert_array_equal(again.apply_by_phase(x, ["a"] * len(x)), learner.map.apply(x))
 
 
 def test_checking_links_are_fixed_per_link_and_about_a_fifth():
@@ -121,7 +158,7 @@ def test_a_non_finite_embedding_is_an_error_not_a_score():
         learner.learn("p", LinkTask(x, links[10:], links[:10], adjacency), seed=0)
 
 
-def test_eval_strategy_maps_new_notes_and_replays_earlier_links():
+def test_eval_strategy_reads_each_phase_by_its_map_and_replays_earlier_links():
     from vaultlearn.eval.protocol import split_links
     from vaultlearn.eval.learners import LinkMapStrategy, phase_data
 
@@ -129,15 +166,28 @@ def test_eval_strategy_maps_new_notes_and_replays_earlier_links():
     split = split_links(corpus, 0)
     config = tiny_config()
     frozen = unit(np.random.default_rng(0).normal(size=(len(corpus.texts), 8)))
-    strategy = LinkMapStrategy(frozen, config, corpus.paths, use_fisher=True, use_twp=True)
-    emb = frozen.copy()
-    for k, phase in enumerate(corpus.phases[:2]):
-        data, known = phase_data(corpus, split, k, twp=True, config=config)
-        strategy.refresh(known, emb)
-        strategy.learn(phase, k, data, known, emb)
-        assert np.isfinite(emb).all()
-    assert [len(links) for links in strategy.learned] == [len(split.train[0]), len(split.train[1])]
-    assert list(strategy.learner.phase_fisher) == corpus.phases[:2]
+    phase_of = np.array(corpus.phase_of, dtype=object)
+    for phase_local in (True, False):
+        strategy = LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, use_fisher=True, use_twp=True,
+                                   phase_local=phase_local)
+        emb = frozen.copy()
+        after = []
+        for k, phase in enumerate(corpus.phases[:2]):
+            data, known = phase_data(corpus, split, k, twp=True, config=config)
+            strategy.refresh(known, emb)
+            changed = strategy.learn(phase, k, data, known, emb)
+            assert np.isfinite(emb).all()
+            after.append(emb.copy())
+        assert [len(links) for links in strategy.learned] == [len(split.train[0]), len(split.train[1])]
+        assert list(strategy.learner.phase_fisher) == corpus.phases[:2]
+        first, second = (phase_of == p for p in corpus.phases[:2])
+        assert not np.allclose(after[0][first], frozen[first]), "the first phase's notes were learned"
+        if phase_local:  # the second phase moved its own notes only
+            np.testing.assert_array_equal(after[1][first], after[0][first])
+            np.testing.assert_array_equal(after[1][phase_of == None], frozen[phase_of == None])  # noqa: E711
+            assert changed == int(second.sum())
+        else:
+            assert not np.allclose(after[1][first], after[0][first])
 
 
 def test_within_noise_the_checked_map_nearest_the_previous_one_is_kept():

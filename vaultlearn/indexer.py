@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .config import Config
 from .errors import NoteNotFoundError
-from .index.learned import committed_map, map_vectors
+from .index.learned import committed_phase_maps, map_by_phase
 from .model.manifest import MANIFEST, read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
@@ -54,7 +54,7 @@ class Indexer:
         self._vectors: VectorIndex | None = None
         self._vectors_generation: int | None = None
         self._resolver: LinkResolver | None = None
-        self._map: tuple[int, np.ndarray | None] | None = None  # (manifest mtime in ns, the map's weight)
+        self._maps: tuple[int, dict[str, np.ndarray] | None] | None = None  # (manifest mtime in ns, phase maps)
 
     def model_key(self) -> str:
         """Identifies the base model without loading it; a change means every note is embedded again."""
@@ -71,38 +71,32 @@ class Indexer:
                 self._vectors = VectorIndex.load(self.paths.vector_indexes, generation, *shape)
                 if self._vectors is None:
                     ids, vecs = self.store.all_embeddings()
-                    self._vectors = VectorIndex.build(ids, self.learned_vectors(vecs), *shape)
+                    self._vectors = VectorIndex.build(ids, vecs, *shape)
                     if len(ids):
                         self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation
             return self._vectors
 
     def nearest(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """(scores, note ids) of the ``k`` nearest indexed notes per row of ``queries`` (vectors in the index's
-        space: :meth:`learned_vectors`), searched under the index lock; missing hits have id -1."""
+        """(scores, note ids) of the ``k`` nearest indexed notes per row of ``queries`` (base-model vectors, as the
+        index holds), searched under the index lock; missing hits have id -1."""
         with self._index_lock:
             return self.vectors().search(queries, k)
 
-    def learned_vectors(self, vectors: np.ndarray) -> np.ndarray:
-        """What search uses for stored (or just encoded) embeddings: :meth:`mapped`, or the embeddings themselves
-        when no link map is committed."""
-        mapped = self.mapped(vectors)
-        return vectors if mapped is None else mapped
+    def mapped(self, vectors: np.ndarray, phases: Sequence[str | None]) -> np.ndarray | None:
+        """The learned vectors of notes with the stored ``vectors`` and ``phases`` (one per row: each learned
+        phase's notes mapped by its map, :func:`map_by_phase`); None when no link map is committed."""
+        maps = self.phase_maps()
+        return None if maps is None else map_by_phase(vectors, phases, maps)
 
-    def mapped(self, vectors: np.ndarray) -> np.ndarray | None:
-        """The committed link map applied to ``vectors``; None when no link map is committed."""
-        weight = self.link_map()
-        if weight is None:
-            return None
-        return map_vectors(vectors, weight) if len(vectors) else vectors
-
-    def link_map(self) -> np.ndarray | None:
-        """The committed link map's weight, None when there is none (re-read when the manifest changes)."""
+    def phase_maps(self) -> dict[str, np.ndarray] | None:
+        """The committed link map of each learned phase, None when no link map is committed (re-read when the
+        manifest changes)."""
         manifest = self.paths.model / MANIFEST
         stamp = manifest.stat().st_mtime_ns if manifest.exists() else 0
-        if self._map is None or self._map[0] != stamp:
-            self._map = (stamp, committed_map(self.paths.model))
-        return self._map[1]
+        if self._maps is None or self._maps[0] != stamp:
+            self._maps = (stamp, committed_phase_maps(self.paths.model))
+        return self._maps[1]
 
     def drop_vectors(self) -> None:
         """Forget the in-memory vector index: the next :meth:`vectors` builds it from the committed state."""
@@ -133,9 +127,9 @@ class Indexer:
         if self.store.get_meta("relink"):
             self._relink(stored)
         learned_since = self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0"))
-        # a learned memory changes the embeddings themselves; a link map changes only what search makes of them
+        # a learned memory changes the embeddings themselves; a link map only the learned vectors made from them
         force = (self.store.get_meta("model_key") not in (None, self.model_key())
-                 or (learned_since and self.link_map() is None))
+                 or (learned_since and self.phase_maps() is None))
         with _cyclic_gc_paused():
             found = self._read_and_embed(present, stored, force, progress, warnings)
             gone |= found.vanished & set(stored)
@@ -276,7 +270,7 @@ class Indexer:
                 return
             self._vectors.remove(removed)
             if vectors is not None and len(ids):
-                self._vectors.upsert(ids, self.learned_vectors(vectors))
+                self._vectors.upsert(ids, vectors)
             if generation != self._vectors_generation:
                 self._vectors.save(self.paths.vector_indexes, generation)
                 self._vectors_generation = generation

@@ -2,8 +2,8 @@
 decline it.
 
 Two learners (``config.learner``). The link map (the default) learns a map on the stored embeddings from every
-learned phase's training links: a candidate is the map applied to them, a commit saves the map and makes the
-vector index again (no note is re-encoded). The token-level memory re-embeds the notes whose memory slots
+learned phase's training links: a candidate is the phase's notes read by the new map (the other notes as they
+were), a commit saves the maps (no note is re-encoded). The token-level memory re-embeds the notes whose memory slots
 changed, and a commit writes the model first, then those embeddings.
 
 Validation and declined phases are recorded in the store, so a declined phase is not tried again until its
@@ -136,17 +136,19 @@ class Learning:
 
     def map_candidate(self, learner, name: str, order: list[str], split: LearnSplit):
         """Fit ``learner`` (a LinkMapLearner, changed in place) on the training links of phase ``name`` and every
-        earlier one (replay: the vault keeps them) and validate its map against the map it had; returns the
-        learner's report, the validation, and the stored embeddings mapped before and after."""
+        earlier one (replay: the vault keeps them) and validate the learned vectors it gives (the phase's notes
+        read by the new map) against those it gave; returns the learner's report, the validation, and the learned
+        vectors before and after."""
         from .model.linkfit import link_task
         from .model.validation import compare
 
         base = self._stored_embeddings(split)
         links = [split.train.get(p, []) for p in order[: order.index(name) + 1]]
         task = link_task(base, links, [row.path for row in split.rows], split.adjacency, self.config)
-        current = learner.map.apply(base)
+        phases = [row.phase for row in split.rows]
+        current = learner.apply_by_phase(base, phases)
         result = learner.learn(name, task, self.config.seed)
-        candidate = learner.map.apply(base)
+        candidate = learner.apply_by_phase(base, phases)
         check = compare(current, candidate, split.heldout, name, order[: order.index(name)], split.edges,
                         self.config)
         return result, check, current, candidate
@@ -165,15 +167,16 @@ class Learning:
         return out
 
     def _commit_map(self, phase: str, links: int) -> None:
-        """Save the learner (its manifest swap is the commit point), record it with the embeddings, and make the
-        vector index again from the new map."""
+        """Save the learner (its manifest swap is the commit point) and record it with the embeddings (a new
+        generation: the rank context is made again with the new learned vectors)."""
         self._learner().save(self.indexer.paths.model)
         with self.store.transaction():
             self.indexer.sync_learned_state()
             counts = self.store.get_json("learned_link_counts", {})
             self.store.set_json("learned_link_counts", {**counts, phase: links})
             self.store.bump_generation()
-        self.indexer.drop_vectors()
+        none = np.zeros(0, dtype=np.int64)  # the vector index holds base vectors: only its generation moves
+        self.indexer.update_vectors(none, None, none, self.store.generation)
 
     def _learnable(self, order: list[str], force: bool) -> list[str]:
         """Phases to learn: not learned, and (unless ``force``) not declined with the links they still have."""

@@ -82,12 +82,12 @@ class Ranking:
     def approximate_search(self, ctx: RankContext) -> Search | None:
         """Nearest notes (as ``ctx`` positions) by the vector index once it is approximate (a vault above
         ``config.approximate_index_above`` notes), so one suggestion does not compare the note with every
-        note; None below that size. The index holds the learned vectors when a link map is committed."""
+        note; None below that size. The index holds the base model's vectors, as the exact similarity uses."""
         if always_exact(len(ctx.ids), self.config.approximate_index_above) or not self.indexer.vectors().approximate:
             return None
 
         def search(queries: np.ndarray, k: int) -> np.ndarray:
-            _, ids = self.indexer.nearest(self.indexer.learned_vectors(queries), k)
+            _, ids = self.indexer.nearest(queries, k)
             return ctx.positions(ids)
 
         return search
@@ -106,8 +106,8 @@ class Ranking:
             loaded = ctx is not None
             if ctx is None:
                 ids, vectors = self.store.all_embeddings()
-                learned = self.indexer.mapped(vectors)
                 rows = self.store.ranking_rows()
+                learned = self.indexer.mapped(vectors, [rows[i][4] for i in ids.tolist()])
                 notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
                 edges = [(a, b) for a, b, _ in self.store.edges()]
                 previous = self._rank_context[1] if self._rank_context and not self._loaded else None

@@ -220,8 +220,7 @@ class VaultService:
 
     def search(self, text: str, k: int | None = None) -> list[Suggestion]:
         """Notes nearest to a free text (loads the model)."""
-        query = self.indexer.learned_vectors(self.encoder().encode([text]))
-        scores, ids = self.indexer.nearest(query, k or self.config.suggest_k)
+        scores, ids = self.indexer.nearest(self.encoder().encode([text]), k or self.config.suggest_k)
         rows = self.store.notes_by_ids(int(i) for i in ids[0] if i >= 0)
         return [Suggestion(rows[int(i)].path, rows[int(i)].title, float(s), f"similar text ({s:.2f})", float(s), 0,
                            False, rows[int(i)].phase) for s, i in zip(scores[0], ids[0]) if int(i) in rows]

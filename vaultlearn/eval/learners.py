@@ -84,19 +84,19 @@ class Sparse(Frozen):
 
 class LinkMapStrategy(Frozen):
     """The link map on the frozen embeddings, as `vaultlearn learn` runs it (:func:`model.linkfit.link_task`):
-    every learned phase's links replayed, split once and for all into fitting and checking links."""
+    every learned phase's links replayed, split once and for all into fitting and checking links; each learned
+    phase's notes read by its own map (``phase_local``), or every note by the latest map (off: a variant)."""
 
-    def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], use_twp: bool, **options):
-        self.frozen, self.config, self.paths, self.use_twp = frozen, config, paths, use_twp
+    def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], phase_of: Sequence[str | None],
+                 use_twp: bool, phase_local: bool = True, **options):
+        self.frozen, self.config, self.paths, self.phase_of = frozen, config, paths, phase_of
+        self.use_twp, self.phase_local = use_twp, phase_local
         self.learner = LinkMapLearner(frozen.shape[1], config, **options)
         self.learned: list[list[tuple[int, int]]] = []  # global training links of each learned phase
-        self.mapped = np.zeros(len(frozen), dtype=bool)
 
     def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
-        """Notes that just became known are mapped with the current map."""
-        new = known[~self.mapped[known]]
-        emb[new] = self.learner.map.apply(self.frozen[new])
-        self.mapped[new] = True
+        """Notes that just became known are read as the learned state reads them."""
+        emb[known] = self._learned(known)
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
         self.learned.append([(int(known[a]), int(known[b])) for a, b in data.pairs])
@@ -106,8 +106,13 @@ class LinkMapStrategy(Frozen):
                          self.use_twp)
         self.learner.learn(phase, task, self.config.seed)
         before = emb[known].copy()
-        emb[known] = self.learner.map.apply(self.frozen[known])
+        emb[known] = self._learned(known)
         return int(np.any(emb[known] != before, axis=1).sum())
+
+    def _learned(self, notes: np.ndarray) -> np.ndarray:
+        if self.phase_local:
+            return self.learner.apply_by_phase(self.frozen[notes], [self.phase_of[g] for g in notes])
+        return self.learner.map.apply(self.frozen[notes])
 
 
 class Dense(Frozen):

@@ -2,9 +2,10 @@
 
 frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
 vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge starts, replay, a checked
-stopping point, online EWC on the phase's own Fisher, TWP link weights); ablations vaultlearn-nofisher,
-vaultlearn-notwp, vaultlearn-noridge (Adam from the previous map only); a variant, vaultlearn-1se (of the
-checked maps within one standard error of the best, the one nearest the previous map).
+stopping point, online EWC on the phase's own Fisher, TWP link weights; each learned phase's notes read by
+that phase's map); ablations vaultlearn-nofisher, vaultlearn-notwp, vaultlearn-noridge (Adam from the previous
+map only); variants vaultlearn-1se (of the checked maps within one standard error of the best, the one nearest
+the previous map) and vaultlearn-global (every note read by the latest map).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -52,6 +53,7 @@ LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, an
     "vaultlearn-notwp": {"use_fisher": True, "use_twp": False},
     "vaultlearn-noridge": {"use_fisher": True, "use_twp": True, "use_ridge": False},
     "vaultlearn-1se": {"use_fisher": True, "use_twp": True, "within_noise": True},
+    "vaultlearn-global": {"use_fisher": True, "use_twp": True, "phase_local": False},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
@@ -174,7 +176,7 @@ def _make(name, encoder, config, cache, universe, corpus, device, frozen, split,
     if name == "adapter":
         return Adapter(frozen, config)
     if name in LINK_MAP_OPTIONS:
-        return LinkMapStrategy(frozen, config, corpus.paths, **LINK_MAP_OPTIONS[name])
+        return LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, **LINK_MAP_OPTIONS[name])
     if name in NOTE_MEMORY_OPTIONS:
         return NoteMemory(frozen, config, **NOTE_MEMORY_OPTIONS[name])
     if name == "joint":

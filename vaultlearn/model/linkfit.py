@@ -8,7 +8,9 @@ negative per anchor, the learners' shared batch plan) on the fitting links from 
 again from the best closed-form ridge map (:mod:`vaultlearn.model.ridge`) when that checks better than the
 previous map; the ridge maps and every ``CHECK_EVERY``-th step are checked by ranking the checking links' targets
 among the known notes (filtered MRR). The map kept is the best checked one — the previous map included, so a
-phase that does not help changes nothing. With ``use_fisher`` the loss adds the online-EWC penalty towards the
+phase that does not help changes nothing. The map kept is also that phase's own map: the phase's notes are read
+by it from then on (:func:`vaultlearn.index.learned.map_by_phase`), and later phases leave them where they are.
+With ``use_fisher`` the loss adds the online-EWC penalty towards the
 previous map and the ridge maps include ones held by the same importance, the per-example Fisher of each
 learned phase on its own fitting links (kept per phase either way: the overlap report). The learner saves
 itself like the token-level memory does: files under new names, then the manifest swap (the commit point).
@@ -35,7 +37,7 @@ from vaultlearn.errors import require_finite
 from vaultlearn.metrics import rank_of_targets
 from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher, unit_max
-from vaultlearn.index.learned import LINKMAP_KIND
+from vaultlearn.index.learned import LINKMAP_KIND, committed_phase_maps, map_by_phase
 from vaultlearn.model.linkmap import LinkMap, map_embeddings
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
 from vaultlearn.model.overlap import phase_fishers
@@ -126,8 +128,14 @@ class LinkMapLearner:
         self.ewc_lambda = config.map_ewc_lambda if ewc_lambda is None else ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
+        self.phase_maps: dict[str, torch.Tensor] = {}  # the map each learned phase's notes are read by
         self.learned_phases: list[str] = []
         self.generation = 0
+
+    def apply_by_phase(self, embeddings: np.ndarray, phases: Sequence[str | None]) -> np.ndarray:
+        """The learned vectors of notes with base ``embeddings`` and ``phases`` (one per row): each learned
+        phase's notes mapped by its map, the others as they are."""
+        return map_by_phase(embeddings, phases, {p: w.numpy() for p, w in self.phase_maps.items()})
 
     def check(self, task: LinkTask, weight: torch.Tensor | None = None) -> float:
         """Filtered MRR of the checking links' targets among all known notes under ``weight`` (default: the
@@ -146,6 +154,7 @@ class LinkMapLearner:
         self.learned_phases.append(phase)
         if not task.fitting or not task.checking:
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
+            self.phase_maps[phase] = self.map.weight.detach().clone()
             return LinkMapReport(phase, 0, "previous", len(task.fitting), len(task.checking), None, None, None,
                                  None, time.perf_counter() - began)
         base = torch.as_tensor(task.embeddings)
@@ -170,6 +179,7 @@ class LinkMapLearner:
         if self.within_noise:
             best = nearest_within_noise(seen, previous)
         require_finite(best.weight, f"link map after phase {phase!r}")
+        self.phase_maps[phase] = best.weight.detach().clone()
         with torch.no_grad():
             self.map.weight.copy_(best.weight)
             loss_end = float(self._loss(base, best.weight, pairs, *probe, link_weights))
@@ -247,19 +257,22 @@ class LinkMapLearner:
         state_dir = Path(state_dir)
         generation = self.generation + 1
         map_folder, learner_file = f"map-{generation:06d}", f"learner-{generation:06d}.safetensors"
+        maps_file = f"phase-maps-{generation:06d}.safetensors"
         self.map.save(state_dir / map_folder)
+        atomic_write_bytes(state_dir / maps_file, save_safetensors(
+            {p: w.detach().cpu().contiguous() for p, w in self.phase_maps.items()}))
         tensors = {f"ewc.{k}": v for k, v in self.ewc.state().items()}
         tensors.update({f"phase.{i}.{MAP_FISHER}": f for i, f in enumerate(self.phase_fisher.values())})
         atomic_write_bytes(state_dir / learner_file,
                            save_safetensors({k: v.detach().cpu().contiguous() for k, v in tensors.items()}))
         manifest = {"format": STATE_FORMAT, "kind": LINKMAP_KIND, "generation": generation, "map": map_folder,
-                    "learner": learner_file, "learned_phases": self.learned_phases,
+                    "phase_maps": maps_file, "learner": learner_file, "learned_phases": self.learned_phases,
                     "phase_fisher": list(self.phase_fisher), "fisher_groups": [MAP_FISHER],
                     "use_fisher": self.use_fisher, "use_ridge": self.use_ridge, "ewc_lambda": self.ewc_lambda}
         atomic_write_text(state_dir / MANIFEST, json.dumps(manifest, indent=1))
         self.generation = generation
-        for old in state_dir.glob("learner-*.safetensors"):
-            if old.name != learner_file:
+        for old in [*state_dir.glob("learner-*.safetensors"), *state_dir.glob("phase-maps-*.safetensors")]:
+            if old.name not in (learner_file, maps_file):
                 old.unlink(missing_ok=True)
         for old in state_dir.glob("map-*"):
             if old.name != map_folder:
@@ -280,6 +293,7 @@ class LinkMapLearner:
         learner.ewc.load_state({k[4:]: v for k, v in tensors.items() if k.startswith("ewc.")})
         learner.phase_fisher = {p: groups[MAP_FISHER] for p, groups in phase_fishers(manifest, tensors).items()}
         learner.learned_phases = list(manifest["learned_phases"])
+        learner.phase_maps = {p: torch.tensor(w) for p, w in committed_phase_maps(state_dir).items()}
         learner.generation = manifest["generation"]
         return learner
 
