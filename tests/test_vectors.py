@@ -29,13 +29,18 @@ def test_save_load_generations(tmp_path):
     index = VectorIndex.build(np.arange(20), vecs)
     index.save(tmp_path, 3)
     index.save(tmp_path, 4)
-    assert [p.name for p in tmp_path.glob("index-*.faiss")] == ["index-4.faiss"]
+    assert [p.name for p in tmp_path.glob("index-*.faiss")] == ["index-base-4.faiss"]
     assert VectorIndex.load(tmp_path, 3) is None
     loaded = VectorIndex.load(tmp_path, 4)
     assert len(loaded) == 20
     assert loaded.search(vecs[5], 1)[1][0][0] == 5
-    (tmp_path / "index-5.faiss").write_bytes(b"half-written")
+    (tmp_path / "index-base-5.faiss").write_bytes(b"half-written")
     assert VectorIndex.load(tmp_path, 5) is None
+    # an earlier version's file (it could hold link-mapped vectors) is never read, and the next save removes it
+    (tmp_path / "index-6.faiss").write_bytes((tmp_path / "index-base-4.faiss").read_bytes())
+    assert VectorIndex.load(tmp_path, 6) is None
+    index.save(tmp_path, 7)
+    assert [p.name for p in tmp_path.glob("index-*.faiss")] == ["index-base-7.faiss"]
 
 
 def test_empty_index_searches_safely():

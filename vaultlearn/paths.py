@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 STATE_DIR = ".vaultlearn"
-_VECTOR_INDEX = "index-{generation}.faiss"  # a derived cache named by the store generation it was built from
+# a derived cache of the base model's vectors, named by the store generation it was built from ("index-N.faiss"
+# of earlier versions could hold link-mapped vectors: never read, removed by the next save)
+_VECTOR_INDEX = "index-base-{generation}.faiss"
 _RANK_SNAPSHOT = "rank-{key}"  # a derived cache: the rank context saved under its key (index/snapshot.py)
 
 
@@ -20,7 +22,7 @@ def vector_index_file(folder: Path, generation: int) -> Path:
 
 def vector_index_files(folder: Path) -> list[Path]:
     """Every vector index file in ``folder``, of any generation."""
-    return sorted(Path(folder).glob(_VECTOR_INDEX.format(generation="*")))
+    return sorted(Path(folder).glob("index-*.faiss"))
 
 
 def rank_snapshot_folder(folder: Path, key: str) -> Path:

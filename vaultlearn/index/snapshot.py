@@ -33,7 +33,7 @@ from vaultlearn.paths import rank_snapshot_folder, rank_snapshot_folders
 from vaultlearn.store import Store
 from vaultlearn.vault.graph import VaultGraph
 
-FORMAT = 1  # bumped when what is saved changes: a snapshot of another format is not read
+FORMAT = 2  # bumped when what is saved changes: a snapshot of another format is not read (2: phase maps)
 _DENSE = ("ids", "vectors", "learned", "folder", "phase", "shown_links", "adapter")
 _OPTIONAL = ("learned", "adapter")  # None in a context: not saved (a sparse part not saved has no shape listed)
 _MAPPED = ("vectors", "learned")  # the large ones: mapped, read where touched; the rest is read whole

@@ -10,10 +10,10 @@ previous map; the ridge maps and every ``CHECK_EVERY``-th step are checked by ra
 among the known notes (filtered MRR). The map kept is the best checked one — the previous map included, so a
 phase that does not help changes nothing. The map kept is also that phase's own map: the phase's notes are read
 by it from then on (:func:`vaultlearn.index.learned.map_by_phase`), and later phases leave them where they are.
-With ``use_fisher`` the loss adds the online-EWC penalty towards the
-previous map and the ridge maps include ones held by the same importance, the per-example Fisher of each
-learned phase on its own fitting links (kept per phase either way: the overlap report). The learner saves
-itself like the token-level memory does: files under new names, then the manifest swap (the commit point).
+With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map and the ridge maps include
+ones held by the same importance, the per-example Fisher of each learned phase on its own fitting links (kept
+per phase either way: the overlap report). The learner saves itself like the token-level memory does: files
+under new names, then the manifest swap (the commit point).
 """
 
 from __future__ import annotations
