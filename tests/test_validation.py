@@ -14,10 +14,10 @@ EDGES = [(0, 1), (3, 4)]
 HELDOUT = {"new": [(0, 1)], "old": [(3, 4)]}
 
 
-def embeddings(near: dict[int, int]) -> np.ndarray:
-    """200 unit vectors; ``near[a] = b`` puts b right next to a, everything else is spread out."""
+def embeddings(near: dict[int, int], notes: int = 200) -> np.ndarray:
+    """``notes`` unit vectors; ``near[a] = b`` puts b right next to a, everything else is spread out."""
     rng = np.random.default_rng(0)
-    emb = rng.normal(size=(200, 32)).astype(np.float32)
+    emb = rng.normal(size=(notes, 32)).astype(np.float32)
     for a, b in near.items():
         emb[b] = emb[a] + 0.01 * emb[b]
     return emb / np.linalg.norm(emb, axis=1, keepdims=True)
@@ -61,6 +61,29 @@ def test_no_gain_or_an_earlier_drop_keeps_the_current_model():
     assert tolerant["commit"]
     empty = compare(current, current, {"new": []}, "new", [], EDGES, Config())
     assert not empty["commit"] and "no held-out links" in empty["reason"]
+
+
+def test_an_earlier_phase_drops_by_more_than_one_of_its_links_or_all_of_them_together():
+    small = [(3, 4), (5, 6), (7, 8)]
+    big = [(a, a + 1) for a in range(100, 340, 2)]  # 120 held-out links
+    heldout, edges = {"new": [(0, 1)], "small": small, "big": big}, [(0, 1), *small, *big]
+    kept = dict(small + big)
+    current = embeddings(kept, 400)
+
+    def check(lost: list[int], earlier=("small", "big")) -> dict:
+        candidate = embeddings({0: 1, **{a: b for a, b in kept.items() if a not in lost}}, 400)
+        return compare(current, candidate, heldout, "new", list(earlier), edges, Config())
+
+    one = check([3])  # one of small's three links: within one link's worth, and 1 of 123 together
+    assert one["commit"], one["reason"]
+    assert one["earlier_pooled"]["links"] == 123 and -0.01 < one["earlier_pooled"]["gain"] < 0
+    assert one["earlier"][0]["gain"] == pytest.approx(-1 / 3)
+    two = check([3, 5])  # two of its three
+    assert not two["commit"] and "small (Recall@10 -0.667" in two["reason"]
+    big_two = check([100, 102])  # two of big's 120: more than 0.01 and than one link's worth (1/120)
+    assert not big_two["commit"] and "big (Recall@10 -0.017" in big_two["reason"]
+    alone = check([3], earlier=("small",))  # the pooled links are small's alone: one of three is a drop
+    assert not alone["commit"] and "together (small: Recall@10 -0.333" in alone["reason"]
 
 
 @pytest.fixture
