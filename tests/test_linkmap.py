@@ -190,6 +190,42 @@ def test_eval_strategy_reads_each_phase_by_its_map_and_replays_earlier_links():
             assert not np.allclose(after[1][first], after[0][first])
 
 
+def test_eval_strategy_gated_holds_out_links_as_learn_does_and_keeps_a_declined_phase_out(monkeypatch):
+    from vaultlearn.eval import learners
+    from vaultlearn.eval.protocol import split_links
+    from vaultlearn.model.validation import held_out
+
+    corpus = synthetic_corpus()
+    split = split_links(corpus, 0)
+    config = tiny_config()
+    frozen = unit(np.random.default_rng(0).normal(size=(len(corpus.texts), 8)))
+    for commits in (True, False):
+        calls = []
+
+        def verdict(current, candidate, heldout, phase, earlier, edges, config):
+            calls.append((phase, earlier, sorted(heldout)))
+            return {"commit": commits}
+
+        monkeypatch.setattr(learners, "compare", verdict)
+        strategy = learners.LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, use_fisher=True,
+                                            use_twp=True, gated=True)
+        emb = frozen.copy()
+        for k, phase in enumerate(corpus.phases[:2]):
+            data, known = learners.phase_data(corpus, split, k, twp=True, config=config)
+            strategy.refresh(known, emb)
+            strategy.learn(phase, k, data, known, emb)
+            links = [(int(known[a]), int(known[b])) for a, b in data.pairs]
+            out = held_out(links, [(corpus.paths[a], corpus.paths[b]) for a, b in links],
+                           config.learn_validation_share, config.seed)
+            assert strategy.validation[phase] == [link for i, link in enumerate(links) if i in out] != []
+            assert strategy.learned[k] == [link for i, link in enumerate(links) if i not in out]
+        assert calls == [("alpha", [], ["alpha"]), ("beta", ["alpha"], ["alpha", "beta"])]
+        assert strategy.learner.learned_phases == (corpus.phases[:2] if commits else [])
+        if not commits:  # declined phases: every note keeps its base vector; their links are still replayed
+            np.testing.assert_array_equal(emb, frozen)
+            assert len(strategy.learned) == 2
+
+
 def test_within_noise_the_checked_map_nearest_the_previous_one_is_kept():
     previous = torch.eye(3)
 

@@ -8,6 +8,7 @@ training links at once (a reference). :func:`phase_data` is what each of them se
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -24,6 +25,7 @@ from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.linkfit import LinkMapLearner, link_task
 from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.topology import edge_weights
+from vaultlearn.model.validation import compare, held_out
 
 DENSE_LR = {"full": 2e-5, "ewc": 2e-5, "lora": 2e-4}
 LORA_RANK = 16
@@ -88,23 +90,40 @@ class LinkMapStrategy(Frozen):
     phase's notes read by its own map (``phase_local``), or every note by the latest map (off: a variant)."""
 
     def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], phase_of: Sequence[str | None],
-                 use_twp: bool, phase_local: bool = True, **options):
+                 use_twp: bool, phase_local: bool = True, gated: bool = False, **options):
         self.frozen, self.config, self.paths, self.phase_of = frozen, config, paths, phase_of
-        self.use_twp, self.phase_local = use_twp, phase_local
+        self.use_twp, self.phase_local, self.gated = use_twp, phase_local, gated
         self.learner = LinkMapLearner(frozen.shape[1], config, **options)
         self.learned: list[list[tuple[int, int]]] = []  # global training links of each learned phase
+        self.validation: dict[str, list[tuple[int, int]]] = {}  # ``gated``: each phase's held-out links (global)
 
     def refresh(self, known: np.ndarray, emb: np.ndarray) -> None:
         """Notes that just became known are read as the learned state reads them."""
         emb[known] = self._learned(known)
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
-        self.learned.append([(int(known[a]), int(known[b])) for a, b in data.pairs])
+        pairs = [(int(known[a]), int(known[b])) for a, b in data.pairs]
+        adjacency = data.adjacency
+        if self.gated:  # as `learn` splits a phase's links: a seeded share held out to validate on
+            out = held_out(pairs, [(self.paths[a], self.paths[b]) for a, b in pairs],
+                           self.config.learn_validation_share, self.config.seed)
+            self.validation[phase] = [link for i, link in enumerate(pairs) if i in out]
+            pairs = [link for i, link in enumerate(pairs) if i not in out]
+            adjacency = _without(adjacency, [data.pairs[i] for i in out])
+        self.learned.append(pairs)
         local = {int(g): i for i, g in enumerate(known)}
         links = [[(local[a], local[b]) for a, b in phase_links] for phase_links in self.learned]
-        task = link_task(self.frozen[known], links, [self.paths[g] for g in known], data.adjacency, self.config,
+        task = link_task(self.frozen[known], links, [self.paths[g] for g in known], adjacency, self.config,
                          self.use_twp)
+        kept, current = (copy.deepcopy(self.learner), self._learned(known)) if self.gated else (None, None)
         self.learner.learn(phase, task, self.config.seed)
+        if self.gated:
+            heldout = {p: [(local[a], local[b]) for a, b in held] for p, held in self.validation.items()}
+            edges = [(a, b) for a, linked in enumerate(data.adjacency) for b in linked]
+            check = compare(current, self._learned(known), heldout, phase, [p for p in heldout if p != phase], edges,
+                            self.config)
+            if not check["commit"]:  # declined: the learner as it was (later phases still replay the links)
+                self.learner = kept
         before = emb[known].copy()
         emb[known] = self._learned(known)
         return int(np.any(emb[known] != before, axis=1).sum())
@@ -113,6 +132,15 @@ class LinkMapStrategy(Frozen):
         if self.phase_local:
             return self.learner.apply_by_phase(self.frozen[notes], [self.phase_of[g] for g in notes])
         return self.learner.map.apply(self.frozen[notes])
+
+
+def _without(adjacency: list[set[int]], links: Sequence[tuple[int, int]]) -> list[set[int]]:
+    """``adjacency`` (both directions) without ``links``."""
+    out = [set(linked) for linked in adjacency]
+    for a, b in links:
+        out[a].discard(b)
+        out[b].discard(a)
+    return out
 
 
 class Dense(Frozen):

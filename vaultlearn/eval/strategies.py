@@ -5,7 +5,8 @@ vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge 
 stopping point, online EWC on the phase's own Fisher, TWP link weights; each learned phase's notes read by
 that phase's map); ablations vaultlearn-nofisher, vaultlearn-notwp, vaultlearn-noridge (Adam from the previous
 map only); variants vaultlearn-1se (of the checked maps within one standard error of the best, the one nearest
-the previous map) and vaultlearn-global (every note read by the latest map).
+the previous map), vaultlearn-global (every note read by the latest map) and vaultlearn-gated (`learn`'s
+validation gate too: a seeded share of each phase's training links held out, the phase kept only if it passes).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -54,6 +55,7 @@ LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, an
     "vaultlearn-noridge": {"use_fisher": True, "use_twp": True, "use_ridge": False},
     "vaultlearn-1se": {"use_fisher": True, "use_twp": True, "within_noise": True},
     "vaultlearn-global": {"use_fisher": True, "use_twp": True, "phase_local": False},
+    "vaultlearn-gated": {"use_fisher": True, "use_twp": True, "gated": True},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
