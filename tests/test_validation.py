@@ -83,7 +83,10 @@ def test_an_earlier_phase_drops_by_more_than_one_of_its_links_or_all_of_them_tog
     big_two = check([100, 102])  # two of big's 120: more than 0.01 and than one link's worth (1/120)
     assert not big_two["commit"] and "big (Recall@10 -0.017" in big_two["reason"]
     alone = check([3], earlier=("small",))  # the pooled links are small's alone: one of three is a drop
-    assert not alone["commit"] and "together (small: Recall@10 -0.333" in alone["reason"]
+    assert not alone["commit"] and "together (small; Recall@10 -0.333" in alone["reason"]
+    many = {"new": [(0, 1)], **{f"p{i}": [(a, a + 1)] for i, a in enumerate((3, 5, 7, 100))}}
+    lost = compare(current, embeddings({0: 1}, 400), many, "new", ["p0", "p1", "p2", "p3"], edges, Config())
+    assert "together (p0, p1, p2 and 1 more; Recall@10 -1.000" in lost["reason"]
 
 
 @pytest.fixture

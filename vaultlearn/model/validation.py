@@ -96,8 +96,10 @@ def compare(
         (e0, f0), (e1, f1) = _scores(current, pooled, targets), _scores(candidate, pooled, targets)
         report["earlier_pooled"] = {"links": len(pooled), "gain": e1 - e0, "mrr_gain": f1 - f0}
         if min(e1 - e0, f1 - f0) < -config.learn_max_drop:
-            names = ", ".join(e["phase"] for e in report["earlier"])
-            drops.insert(0, f"together ({names}: Recall@10 {e1 - e0:+.3f}, MRR {f1 - f0:+.3f})")
+            names = [e["phase"] for e in report["earlier"]]
+            listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+            drops.insert(0, f"together ({listed}; Recall@10 {e1 - e0:+.3f}, MRR {f1 - f0:+.3f} on {len(pooled)} "
+                            "links)")
     if r1 < r0 or m1 - m0 <= config.learn_min_gain:
         reason = (f"no gain on the phase's {len(links)} held-out links: Recall@10 {r0:.3f} → {r1:.3f}, "
                   f"MRR {m0:.3f} → {m1:.3f} (needs Recall@10 not lower and MRR up by more than "
