@@ -61,7 +61,7 @@ class Learning:
     def split(self, hidden: set[tuple[int, int]] = frozenset()) -> LearnSplit:
         """Every note and link of the committed state, each phase's links split by :func:`held_out`; links in
         ``hidden`` (note ids) are left out altogether (an evaluation's held-out links)."""
-        from .model.validation import held_out
+        from .model.validation import split_held_out
 
         rows = self.store.notes()
         position = {row.id: i for i, row in enumerate(rows)}
@@ -74,9 +74,7 @@ class Learning:
         heldout, train = {}, {}
         for name, links in by_phase.items():
             names = [(rows[a].path, rows[b].path) for a, b in links]
-            out = held_out(links, names, self.config.learn_validation_share, self.config.seed)
-            heldout[name] = [link for i, link in enumerate(links) if i in out]
-            train[name] = [link for i, link in enumerate(links) if i not in out]
+            heldout[name], train[name] = split_held_out(links, names, self.config)
         hidden = {link for links in heldout.values() for link in links}
         adjacency: list[set[int]] = [set() for _ in rows]
         for a, b in edges:

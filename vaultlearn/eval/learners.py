@@ -25,7 +25,7 @@ from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.linkfit import LinkMapLearner, link_task
 from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.topology import edge_weights
-from vaultlearn.model.validation import compare, held_out
+from vaultlearn.model.validation import compare, split_held_out
 
 DENSE_LR = {"full": 2e-5, "ewc": 2e-5, "lora": 2e-4}
 LORA_RANK = 16
@@ -103,15 +103,13 @@ class LinkMapStrategy(Frozen):
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
         pairs = [(int(known[a]), int(known[b])) for a, b in data.pairs]
+        local = {int(g): i for i, g in enumerate(known)}
         adjacency = data.adjacency
         if self.gated:  # as `learn` splits a phase's links: a seeded share held out to validate on
-            out = held_out(pairs, [(self.paths[a], self.paths[b]) for a, b in pairs],
-                           self.config.learn_validation_share, self.config.seed)
-            self.validation[phase] = [link for i, link in enumerate(pairs) if i in out]
-            pairs = [link for i, link in enumerate(pairs) if i not in out]
-            adjacency = _without(adjacency, [data.pairs[i] for i in out])
+            self.validation[phase], pairs = split_held_out(pairs, [(self.paths[a], self.paths[b]) for a, b in pairs],
+                                                           self.config)
+            adjacency = _without(adjacency, [(local[a], local[b]) for a, b in self.validation[phase]])
         self.learned.append(pairs)
-        local = {int(g): i for i, g in enumerate(known)}
         links = [[(local[a], local[b]) for a, b in phase_links] for phase_links in self.learned]
         task = link_task(self.frozen[known], links, [self.paths[g] for g in known], adjacency, self.config,
                          self.use_twp)

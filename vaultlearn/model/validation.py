@@ -37,6 +37,13 @@ def held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]],
     return chosen or {int(np.argmin(marks))}
 
 
+def split_held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]],
+                   config: Config) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """One phase's ``links`` as (held out, training) by :func:`held_out` with ``config``'s share and seed."""
+    out = held_out(links, names, config.learn_validation_share, config.seed)
+    return [link for i, link in enumerate(links) if i in out], [link for i, link in enumerate(links) if i not in out]
+
+
 def _held_out_mark(seed: int, source: str, target: str) -> float:
     return unit_hash(f"{seed}|{source}|{target}")
 
@@ -83,23 +90,23 @@ def compare(
     (r0, m0), (r1, m1) = _scores(current, links, targets), _scores(candidate, links, targets)
     report.update(recall_current=r0, recall_candidate=r1, gain=r1 - r0, mrr_current=m0, mrr_candidate=m1,
                   mrr_gain=m1 - m0)
-    drops, pooled = [], []
+    drops = []
     for name in earlier:
         if not heldout.get(name):
             continue
         (e0, f0), (e1, f1) = _scores(current, heldout[name], targets), _scores(candidate, heldout[name], targets)
         report["earlier"].append({"phase": name, "links": len(heldout[name]), "gain": e1 - e0, "mrr_gain": f1 - f0})
-        pooled.extend(heldout[name])
         if min(e1 - e0, f1 - f0) < -max(config.learn_max_drop, 1 / len(heldout[name])) - 1e-9:  # (float sums)
             drops.append(f"{name} (Recall@10 {e1 - e0:+.3f}, MRR {f1 - f0:+.3f})")
-    if pooled:
-        (e0, f0), (e1, f1) = _scores(current, pooled, targets), _scores(candidate, pooled, targets)
-        report["earlier_pooled"] = {"links": len(pooled), "gain": e1 - e0, "mrr_gain": f1 - f0}
-        if min(e1 - e0, f1 - f0) < -config.learn_max_drop:
+    if report["earlier"]:  # all of them as one set: each figure is a mean over links, so the link-weighted mean
+        sizes = [e["links"] for e in report["earlier"]]
+        gain, mrr_gain = (float(np.average([e[k] for e in report["earlier"]], weights=sizes))
+                          for k in ("gain", "mrr_gain"))
+        report["earlier_pooled"] = {"links": sum(sizes), "gain": gain, "mrr_gain": mrr_gain}
+        if min(gain, mrr_gain) < -config.learn_max_drop:
             names = [e["phase"] for e in report["earlier"]]
             listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-            drops.insert(0, f"together ({listed}; Recall@10 {e1 - e0:+.3f}, MRR {f1 - f0:+.3f} on {len(pooled)} "
-                            "links)")
+            drops.insert(0, f"together ({listed}; Recall@10 {gain:+.3f}, MRR {mrr_gain:+.3f} on {sum(sizes)} links)")
     if r1 < r0 or m1 - m0 <= config.learn_min_gain:
         reason = (f"no gain on the phase's {len(links)} held-out links: Recall@10 {r0:.3f} → {r1:.3f}, "
                   f"MRR {m0:.3f} → {m1:.3f} (needs Recall@10 not lower and MRR up by more than "
