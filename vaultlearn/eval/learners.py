@@ -115,15 +115,15 @@ class LinkMapStrategy(Frozen):
                          self.use_twp)
         kept, current = (copy.deepcopy(self.learner), self._learned(known)) if self.gated else (None, None)
         self.learner.learn(phase, task, self.config.seed)
+        learned = self._learned(known)
         if self.gated:
             heldout = {p: [(local[a], local[b]) for a, b in held] for p, held in self.validation.items()}
             edges = [(a, b) for a, linked in enumerate(data.adjacency) for b in linked]
-            check = compare(current, self._learned(known), heldout, phase, [p for p in heldout if p != phase], edges,
-                            self.config)
+            check = compare(current, learned, heldout, phase, [p for p in heldout if p != phase], edges, self.config)
             if not check["commit"]:  # declined: the learner as it was (later phases still replay the links)
-                self.learner = kept
+                self.learner, learned = kept, current
         before = emb[known].copy()
-        emb[known] = self._learned(known)
+        emb[known] = learned
         return int(np.any(emb[known] != before, axis=1).sum())
 
     def _learned(self, notes: np.ndarray) -> np.ndarray:
