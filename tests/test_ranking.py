@@ -186,6 +186,10 @@ def test_fit_learns_a_feature_that_helps_and_beats_cosine():
     assert report["model"] == "linear" and report["mrr_fitted"] > report["mrr_cosine"] + 0.1
     assert ranker.coef[ranker.features.index("collaborative")] > 0
     assert LinearRanker.from_json(ranker.to_json()) == ranker
+    # the score a fit ranks by is the sum of the terms a suggestion's reason reads
+    np.testing.assert_allclose(ranker.scores(pairs), ranker.contributions(pairs).sum(axis=1), atol=1e-9)
+    assert pairs.columns(["pagerank", "cosine"]).tolist() == \
+        np.stack([pairs.column("pagerank"), pairs.column("cosine")], axis=1).tolist()
 
 
 def test_the_learned_similarity_is_weighed_only_when_it_adds():

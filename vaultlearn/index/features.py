@@ -81,6 +81,10 @@ class PairFeatures:
     def column(self, name: str) -> np.ndarray:
         return self.values[:, FEATURES.index(name)]
 
+    def columns(self, names: Sequence[str]) -> np.ndarray:
+        """(pairs, len(names)): the named features, in one copy (stacking strided columns one by one is slower)."""
+        return self.values[:, [FEATURES.index(name) for name in names]]
+
 
 def pair_features(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None],
                   pool: int, learned: np.ndarray | None = None, search: Search | None = None) -> PairFeatures:

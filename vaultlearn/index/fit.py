@@ -38,11 +38,13 @@ class LinearRanker:
 
     def contributions(self, pairs: PairFeatures) -> np.ndarray:
         """(pairs, len(features)) terms of the score, one per feature."""
-        columns = np.stack([pairs.column(f) for f in self.features], axis=1)
+        columns = pairs.columns(self.features)
         return (columns - np.array(self.mean)) / np.array(self.scale) * np.array(self.coef)
 
     def scores(self, pairs: PairFeatures) -> np.ndarray:
-        return self.contributions(pairs).sum(axis=1)
+        """The summed contributions, as one product (the fit scores a few hundred thousand pairs at a time)."""
+        weights = np.array(self.coef) / np.array(self.scale)
+        return pairs.columns(self.features) @ weights - float(np.array(self.mean) @ weights)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -84,7 +86,7 @@ def fit_linear(pairs: PairFeatures, targets: np.ndarray, queries: np.ndarray,
     chosen = np.isin(pairs.rows, queries)
     label = pairs.notes == targets[pairs.rows]
     keep = chosen & (label | (rng.random(len(label)) < _negative_share(pairs, chosen)))
-    x = np.stack([pairs.column(f) for f in features], axis=1)[keep]
+    x = pairs.columns(features)[keep]
     mean, scale = x.mean(axis=0), x.std(axis=0)
     scale[scale < 1e-9] = 1.0
     model = LogisticRegression(C=1.0, class_weight="balanced", max_iter=300, tol=1e-3)
