@@ -8,7 +8,8 @@ import pytest
 
 from vaultlearn.index.candidates import top_mask
 from vaultlearn.index.context import NoteInfo, RankContext
-from vaultlearn.index.features import BASE_FEATURES, FEATURES, NEIGHBOURS, PairFeatures, pair_features
+from vaultlearn.index.features import (BASE_FEATURES, CREATED_SCALE_DAYS, FEATURES, NEIGHBOURS, PairFeatures,
+                                       pair_features)
 from vaultlearn.index.fit import (COSINE, LEARNED_WEIGHTS, MIN_GAIN, LinearRanker, add_learned, fit_ranker, quality,
                                   target_ranks)
 from vaultlearn.index.holdout import hidden_cases, sample_hidden
@@ -20,9 +21,10 @@ isclose = partial(math.isclose, rel_tol=1e-6)  # float32 products
 # note ids 10..15 at positions 0..5; 0 links to 1 and 2; 1→3, 2→3, 2→4, 5→4
 IDS = np.array([10, 11, 12, 13, 14, 15])
 EDGES = [(10, 11), (10, 12), (11, 13), (12, 13), (12, 14), (15, 14)]
-NOTES = [NoteInfo("a/Query.md", "Query", tags=["x"], phase="p1"), NoteInfo("a/One.md", "One"),
-         NoteInfo("b/Two.md", "Two"), NoteInfo("a/Solar Dryer.md", "Solar Dryer", aliases=["dryer box"], tags=["X"]),
-         NoteInfo("b/Four.md", "Four", phase="p1"), NoteInfo("b/Five.md", "Five", phase="p2")]
+NOTES = [NoteInfo("a/Query.md", "Query", tags=["x"], phase="p1", created=19000.0), NoteInfo("a/One.md", "One"),
+         NoteInfo("b/Two.md", "Two"),
+         NoteInfo("a/Solar Dryer.md", "Solar Dryer", aliases=["dryer box"], tags=["X"], created=19000.5),
+         NoteInfo("b/Four.md", "Four", phase="p1", created=19007.0), NoteInfo("b/Five.md", "Five", phase="p2")]
 
 
 def vectors() -> np.ndarray:
@@ -69,6 +71,19 @@ def test_context_features_folder_tags_phase():
     assert f[3]["same_folder"] == 1 and f[4]["same_folder"] == 0
     assert isclose(f[3]["shared_tags"], math.log1p(1)) and f[4]["shared_tags"] == 0  # tags ignore case
     assert f[4]["same_phase"] == 1 and f[5]["same_phase"] == 0
+
+
+def test_created_near_weighs_days_apart_and_is_zero_without_dates():
+    _, f = features_of_query()
+    assert isclose(f[3]["created_near"], math.exp(-0.5 / CREATED_SCALE_DAYS))  # half a day apart
+    assert isclose(f[4]["created_near"], math.exp(-1.0))  # a week apart
+    assert f[5]["created_near"] == 0  # Five states no date
+    ctx = context()
+    ranker = LinearRanker(("cosine", "created_near"), (0.0, 0.0), (1.0, 1.0), (1.0, 1.0))
+    reasons = {s.path: s.reason for s in suggest_for(ctx, ranker, 0, ctx.vectors[0], None, k=3, pool=10)}
+    assert reasons["a/Solar Dryer.md"].endswith("; created within a day of this note")
+    assert reasons["b/Four.md"].endswith("; created 7 days apart")
+    assert ";" not in reasons["b/Five.md"]
 
 
 def test_mentioned_needs_the_name_in_the_query_words():

@@ -1,5 +1,8 @@
 """The rank context saved for fresh processes: hashed phrases, the snapshot round trip, its key, a broken one."""
 
+import math
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 
@@ -67,8 +70,12 @@ def test_a_full_index_saves_the_context_and_a_fresh_process_suggests_the_same_fr
     store = Store(sample_vault, create=False)
     assert rank_snapshot_folders(root) == [rank_snapshot_folder(root, snapshot_key(store))]
     loaded = load_snapshot(root, snapshot_key(store), store)
-    for name in ("ids", "vectors", "folder", "phase", "shown_links", "fitted_adapter"):
+    for name in ("ids", "vectors", "folder", "phase", "created", "shown_links", "fitted_adapter"):
         np.testing.assert_array_equal(getattr(loaded, name), getattr(built, name))
+    created = dict(zip(paths, built.created.tolist()))  # the date a note states, in days; NaN: none stated
+    firmware = datetime(2023, 11, 11, tzinfo=timezone.utc).timestamp() / 86400  # "created: 2023-11-11"
+    assert created["Projects/Beehive Monitor/Firmware.md"] == firmware
+    assert math.isnan(created["People/Priya Nair.md"])
     for name in ("tags", "unlinked"):
         assert (getattr(loaded, name) != getattr(built, name)).nnz == 0
     assert (loaded.graph.out != built.graph.out).nnz == 0 and loaded.shown_texts == built.shown_texts

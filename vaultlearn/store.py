@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -183,13 +184,16 @@ class Store:
         rows = self._query_in(f"SELECT {self._NOTE_COLUMNS} FROM notes WHERE id IN ({{marks}})", ids)
         return {note.id: note for note in map(self._note, rows)}
 
-    def ranking_rows(self, ids: Iterable[int] | None = None) -> dict[int, tuple[str, str, list, list, str | None]]:
-        """``id → (path, title, aliases, tags, phase)`` of every note (of ``ids``): a light read for the ranking."""
-        columns = "SELECT id, path, title, aliases, tags, phase FROM notes"
+    def ranking_rows(self, ids: Iterable[int] | None = None
+                     ) -> dict[int, tuple[str, str, list, list, str | None, float | None]]:
+        """``id → (path, title, aliases, tags, phase, created)`` of every note (of ``ids``): a light read for the
+        ranking; ``created``: the creation date the note states (properties or a body line), in days since the
+        epoch, None when it states none."""
+        columns = "SELECT id, path, title, aliases, tags, phase, json_extract(phase_fields, '$.created') FROM notes"
         rows = self._query(columns) if ids is None else self._query_in(columns + " WHERE id IN ({marks})", ids)
         empty = "[]"
         return {r[0]: (r[1], r[2], [] if r[3] == empty else json.loads(r[3]), [] if r[4] == empty else json.loads(r[4]),
-                       r[5]) for r in rows}
+                       r[5], None if r[6] is None else _days(r[6])) for r in rows}
 
     def paths_by_ids(self, ids: Iterable[int]) -> dict[int, str]:
         """Vault path per note id (no JSON columns read)."""
@@ -382,6 +386,15 @@ class Store:
     def notes_without_postings(self) -> set[int]:
         return {r[0] for r in self._query(
             "SELECT id FROM notes WHERE id NOT IN (SELECT DISTINCT note_id FROM postings)")}
+
+
+def _days(created: str) -> float | None:
+    """Days since the epoch of a stored ISO creation date (a date without a zone read as UTC); None if unreadable."""
+    try:
+        moment = datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() / 86400.0
 
 
 def _link_row(src: int, target: str, kind: str, markdown: bool, display: str | None = None, dst: int | None = None,

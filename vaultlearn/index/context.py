@@ -27,6 +27,7 @@ class NoteInfo(NamedTuple):
     aliases: Sequence[str] = ()
     tags: Sequence[str] = ()
     phase: str | None = None
+    created: float | None = None  # the creation date the note states, in days since the epoch
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class RankContext:
     graph: VaultGraph
     folder: np.ndarray  # folder code per position
     phase: np.ndarray  # phase code per position, -1 without a phase
+    created: np.ndarray  # stated creation date per position, days since the epoch; NaN where a note states none
     tags: sp.csr_matrix  # (n, tags) binary, case-insensitive
     notes: Sequence[NoteInfo]
     mentions: MentionMatcher
@@ -79,6 +81,7 @@ class RankContext:
             graph=graph,
             folder=_codes(folders),
             phase=np.array([-1 if n.phase is None else c for n, c in zip(notes, _codes([n.phase for n in notes]))]),
+            created=np.array([np.nan if n.created is None else n.created for n in notes], dtype=np.float64),
             tags=tags,
             notes=notes,
             mentions=(previous.mentions if names_key is not None and previous.names_key == names_key

@@ -26,7 +26,10 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
   links to the query (the link asked for would answer it); a note's own words name the notes it belongs with
   both ways, and the candidate's text is intact when the query's says nothing of it;
 - ``in_degree``: log1p of the links the candidate receives;
-- ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``.
+- ``same_folder``, ``shared_tags`` (log1p of the count), ``same_phase``;
+- ``created_near``: exp(−|days between the two notes' stated creation dates| / ``CREATED_SCALE_DAYS``), 0 when
+  either states none: notes written in the same days link each other (mathwiki: 28% of links join notes created
+  within a day of each other, 1.2% of random pairs).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from vaultlearn.vault.sparse_rows import dense_rows, shared_columns
 FEATURES = ("cosine", "cosine_gap", "learned", "adapted", "propagated", "link_profile", "expected_target",
             "collaborative", "collaborative_count", "adamic_adar", "resource_allocation", "common_neighbours",
             "pagerank", *EVIDENCE, "link_rate", "names_query", "links_query", "in_degree", "same_folder", "shared_tags",
-            "same_phase")
+            "same_phase", "created_near")
 GROUPS = {  # feature groups, for ablations
     "text": ("cosine", "cosine_gap"),
     "adapted": ("adapted",),
@@ -63,9 +66,11 @@ GROUPS = {  # feature groups, for ablations
     "reverse": ("names_query", "links_query"),
     "popularity": ("in_degree",),
     "context": ("same_folder", "shared_tags", "same_phase"),
+    "created": ("created_near",),
 }
 BASE_FEATURES = tuple(f for f in FEATURES if f != "learned")  # the reranker's first stage (fit.add_learned)
 NEIGHBOURS = 20  # nearest notes whose links vote for candidates
+CREATED_SCALE_DAYS = 7.0  # a week: how far apart two creation dates still count as written together
 CHUNK = 128  # queries scored together (bounds memory to a few (CHUNK, n) arrays)
 Search = Callable[[np.ndarray, int], np.ndarray]  # (query rows, k) -> (rows, k) note positions, -1 for none
 
@@ -173,9 +178,16 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
         "same_folder": ctx.folder[notes] == ctx.folder[query_of],
         "shared_tags": np.log1p(shared_tags),
         "same_phase": (ctx.phase[notes] == ctx.phase[query_of]) & (ctx.phase[notes] >= 0),
+        "created_near": _created_near(ctx.created[query_of], ctx.created[notes]),
     }
     values = np.stack([np.asarray(columns[f], dtype=np.float64) for f in FEATURES], axis=1)
     return PairFeatures(rows + offset, notes, values)
+
+
+def _created_near(query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
+    """exp(−|days apart| / CREATED_SCALE_DAYS) of two stated creation dates; 0 where either is unknown (NaN)."""
+    apart = np.abs(query - candidate)
+    return np.where(np.isnan(apart), 0.0, np.exp(-np.nan_to_num(apart, nan=0.0) / CREATED_SCALE_DAYS))
 
 
 def _similarities(ctx: RankContext, queries: np.ndarray, search: Search | None, k: int) -> np.ndarray:

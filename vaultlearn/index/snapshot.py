@@ -3,8 +3,8 @@
 Building the context from sqlite makes every note's Python objects and folds every name (about 2 s at 100k
 notes); one `vaultlearn suggest` reads a few hundred notes. A process that writes the state (a full index, the
 daemon) saves the committed context as one ``.npy`` per array (embeddings, learned vectors, links, folders,
-phases, tags, unlinked mentions, the fitted adapter, the links' display texts and the hashed name phrases of
-phrases.py) in a folder that is renamed into place when complete (``rank-<key>``; older ones are removed). A
+phases, creation dates, tags, unlinked mentions, the fitted adapter, the links' display texts and the hashed
+name phrases of phrases.py) in a folder that is renamed into place when complete (``rank-<key>``; older ones are removed). A
 reader maps the arrays (``np.load(mmap_mode="r")``: only the pages a suggestion touches are read) and reads the
 notes' rows from the store as it needs them.
 
@@ -33,8 +33,9 @@ from vaultlearn.paths import rank_snapshot_folder, rank_snapshot_folders
 from vaultlearn.store import Store
 from vaultlearn.vault.graph import VaultGraph
 
-FORMAT = 2  # bumped when what is saved changes: a snapshot of another format is not read (2: phase maps)
-_DENSE = ("ids", "vectors", "learned", "folder", "phase", "shown_links", "adapter")
+FORMAT = 3  # bumped when what is saved changes: a snapshot of another format is not read (2: phase maps,
+# 3: creation dates)
+_DENSE = ("ids", "vectors", "learned", "folder", "phase", "created", "shown_links", "adapter")
 _OPTIONAL = ("learned", "adapter")  # None in a context: not saved (a sparse part not saved has no shape listed)
 _MAPPED = ("vectors", "learned")  # the large ones: mapped, read where touched; the rest is read whole
 
@@ -54,7 +55,7 @@ def save_snapshot(ctx: RankContext, root: Path, key: str) -> bool:
     phrases = ctx.mentions.phrases
     phrases = phrases if isinstance(phrases, HashedPhrases) else HashedPhrases.of(phrases)
     dense = {"ids": ctx.ids, "vectors": ctx.vectors, "learned": ctx.learned, "folder": ctx.folder,
-             "phase": ctx.phase, "shown_links": ctx.shown_links, "adapter": ctx.fitted_adapter}
+             "phase": ctx.phase, "created": ctx.created, "shown_links": ctx.shown_links, "adapter": ctx.fitted_adapter}
     sparse = {"links": ctx.graph.out, "tags": ctx.tags, "unlinked": ctx.unlinked}  # as (data, indices, indptr)
     manifest = {"format": FORMAT, "key": key, "shapes": {}, "texts": list(ctx.shown_texts)}
     tmp = root / f".{final.name}.{uuid.uuid4().hex}.tmp"
@@ -104,7 +105,7 @@ def load_snapshot(root: Path, key: str, store: Store) -> RankContext | None:
     notes = StoredNotes(store, dense["ids"])
     return RankContext(
         ids=dense["ids"], vectors=dense["vectors"], graph=VaultGraph.from_matrix(links),
-        folder=dense["folder"], phase=dense["phase"], tags=tags, notes=notes,
+        folder=dense["folder"], phase=dense["phase"], created=dense["created"], tags=tags, notes=notes,
         mentions=MentionMatcher(NoteNames(notes), phrases=phrases, prefetch=notes.prefetch),
         shown_links=dense["shown_links"],
         shown_texts=tuple(manifest["texts"]), learned=dense["learned"], unlinked=sparse.get("unlinked"),

@@ -7,12 +7,13 @@ named in its ``reason``, strongest first.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from vaultlearn.index.context import RankContext
-from vaultlearn.index.features import FEATURES, PairFeatures, Search, pair_features
+from vaultlearn.index.features import CREATED_SCALE_DAYS, FEATURES, PairFeatures, Search, pair_features
 from vaultlearn.index.fit import LinearRanker
 
 SHOWN_NAMES = 3  # titles listed in a reason before "…"
@@ -98,6 +99,7 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
         "same_folder": lambda: "same folder",
         "shared_tags": lambda: "shared tags",
         "same_phase": lambda: "same phase",
+        "created_near": lambda: _created_apart(value["created_near"]),
     }
     aliases = {"collaborative_count": "collaborative", "resource_allocation": "adamic_adar",
                "common_neighbours": "adamic_adar", "mention_count": "mentioned", "mention_first": "mentioned",
@@ -116,3 +118,10 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
     if pairs.column("mentioned")[i] and strength.get("mentioned", 0.0) <= 0:  # worth saying, even unweighted
         parts.append(said["mentioned"]())
     return "; ".join(parts)
+
+
+def _created_apart(near: float) -> str:
+    """The ``created_near`` feature said in days (it is exp(−days / CREATED_SCALE_DAYS))."""
+    days = -CREATED_SCALE_DAYS * math.log(near)
+    return "created within a day of this note" if days < 1 else \
+        f"created {round(days)} day{'s' * (round(days) != 1)} apart"
