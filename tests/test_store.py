@@ -1,6 +1,8 @@
 """The sqlite state: ids survive updates and renames, links resolve by id, postings find affected notes."""
 
 
+from datetime import datetime, timezone
+
 import numpy as np
 import pytest
 
@@ -187,3 +189,18 @@ def test_arrays_are_stored_as_float32_with_their_shape(tmp_path):
         assert store.get_array("w").tolist() == [1.0, 1.0]
     finally:
         store.close()
+
+
+def test_ranking_rows_read_the_stated_creation_date_in_days(tmp_path):
+    """A zoned date counts in its own zone, one without a zone as UTC; none, or an unreadable one, is None."""
+    store = Store(tmp_path)
+    stated = {"aware.md": "2024-01-02T12:00:00+02:00", "naive.md": "2024-01-02T10:00:00", "none.md": None,
+              "bad.md": "the day after"}
+    with store.transaction():
+        ids = {path: store.upsert_note(path, path[:-3], f"h-{path}", 1, 1.0, {"created": when}, [], [], [])
+               for path, when in stated.items()}
+    created = {path: store.ranking_rows()[i][5] for path, i in ids.items()}
+    day = datetime(2024, 1, 2, 10, tzinfo=timezone.utc).timestamp() / 86400
+    assert created["aware.md"] == pytest.approx(day) and created["naive.md"] == pytest.approx(day)
+    assert created["none.md"] is None and created["bad.md"] is None
+    assert store.ranking_rows([ids["naive.md"]]) == {ids["naive.md"]: store.ranking_rows()[ids["naive.md"]]}
