@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import NamedTuple
 
@@ -23,6 +22,7 @@ import numpy as np
 from .errors import StateError
 from .paths import StatePaths
 from .store_schema import open_database, transaction
+from .vault.dates import epoch_days
 from .vault.names import name_key
 
 
@@ -193,7 +193,7 @@ class Store:
         rows = self._query(columns) if ids is None else self._query_in(columns + " WHERE id IN ({marks})", ids)
         empty = "[]"
         return {r[0]: (r[1], r[2], [] if r[3] == empty else json.loads(r[3]), [] if r[4] == empty else json.loads(r[4]),
-                       r[5], None if r[6] is None else _days(r[6])) for r in rows}
+                       r[5], epoch_days(r[6])) for r in rows}
 
     def paths_by_ids(self, ids: Iterable[int]) -> dict[int, str]:
         """Vault path per note id (no JSON columns read)."""
@@ -386,15 +386,6 @@ class Store:
     def notes_without_postings(self) -> set[int]:
         return {r[0] for r in self._query(
             "SELECT id FROM notes WHERE id NOT IN (SELECT DISTINCT note_id FROM postings)")}
-
-
-def _days(created: str) -> float | None:
-    """Days since the epoch of a stored ISO creation date (a date without a zone read as UTC); None if unreadable."""
-    try:
-        moment = datetime.fromisoformat(created)
-    except (TypeError, ValueError):
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).timestamp() / 86400.0
 
 
 def _link_row(src: int, target: str, kind: str, markdown: bool, display: str | None = None, dst: int | None = None,

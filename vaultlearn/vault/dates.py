@@ -43,3 +43,10 @@ def to_datetime(value: object) -> datetime | None:
         return datetime(int(year), int(month), int(day), hour, minute, second)
     except ValueError:
         return None
+
+
+def epoch_days(value: object) -> float | None:
+    """Days since the epoch of what :func:`to_datetime` reads from ``value`` (a time without a zone as UTC);
+    None when it reads no date."""
+    moment = to_datetime(value)
+    return None if moment is None else moment.replace(tzinfo=timezone.utc).timestamp() / 86400.0
