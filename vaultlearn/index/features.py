@@ -186,8 +186,7 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
 
 def _created_near(query: np.ndarray, candidate: np.ndarray) -> np.ndarray:
     """exp(−|days apart| / CREATED_SCALE_DAYS) of two stated creation dates; 0 where either is unknown (NaN)."""
-    apart = np.abs(query - candidate)
-    return np.where(np.isnan(apart), 0.0, np.exp(-np.nan_to_num(apart, nan=0.0) / CREATED_SCALE_DAYS))
+    return np.nan_to_num(np.exp(-np.abs(query - candidate) / CREATED_SCALE_DAYS), nan=0.0)
 
 
 def _similarities(ctx: RankContext, queries: np.ndarray, search: Search | None, k: int) -> np.ndarray:

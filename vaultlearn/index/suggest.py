@@ -123,5 +123,7 @@ def reason(ctx: RankContext, ranker: LinearRanker, pairs: PairFeatures, i: int, 
 def _created_apart(near: float) -> str:
     """The ``created_near`` feature said in days (it is exp(−days / CREATED_SCALE_DAYS))."""
     days = -CREATED_SCALE_DAYS * math.log(near)
-    return "created within a day of this note" if days < 1 else \
-        f"created {round(days)} day{'s' * (round(days) != 1)} apart"
+    if days < 1:
+        return "created within a day of this note"
+    whole = round(days)
+    return f"created {whole} day{'s' * (whole != 1)} apart"
