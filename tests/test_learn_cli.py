@@ -114,6 +114,21 @@ def test_learn_one_phase_and_unknown_phase(tiny_vault):
     assert overlap.returncode == 1 and "fewer than two phases" in overlap.stderr
 
 
+def test_a_phase_without_held_out_links_is_not_trained_unless_forced(tiny_vault):
+    note = tiny_vault / "Projects" / "Kiln.md"
+    note.write_text("---\nphase_id: kiln\n---\n# Kiln\n\nFiring schedule; see [[Dew Point]].\n")
+    plain = run("learn", "--vault", tiny_vault, "--phase", "kiln")
+    assert plain.returncode == 0, plain.stderr
+    assert "kiln: kept the current model (1 links, not trained): no held-out links" in plain.stdout
+    report = json.loads(run("learn", "--vault", tiny_vault, "--phase", "kiln", "--json").stdout)
+    (phase,) = report["phases"]
+    assert not phase["committed"] and phase["steps"] == 0 and phase["loss_start"] is None
+    assert report["learned_phases"] == [] and not (tiny_vault / ".vaultlearn" / "model" / "manifest.json").exists()
+    forced = json.loads(run("learn", "--vault", tiny_vault, "--phase", "kiln", "--force", "--json").stdout)
+    assert forced["phases"][0]["committed"] and forced["phases"][0]["forced"] and forced["learned_phases"] == ["kiln"]
+    assert note.read_text().endswith("see [[Dew Point]].\n"), "the note is never modified"
+
+
 def test_kill_9_mid_learning_keeps_the_last_good_model(tiny_vault):
     assert run("learn", "--vault", tiny_vault, "--phase", "solar-dryer", "--force").returncode == 0
     proc = subprocess.Popen([sys.executable, "-m", "vaultlearn.cli", "learn", "--vault", str(tiny_vault), "--force"],

@@ -52,8 +52,8 @@ def learn(vault: str | None, vault_opt: str | None, phase: str | None, force: bo
                        else "nothing to learn: the vault has no phases")
     for p in report.phases:
         if not p.committed:
-            click.echo(f"{p.phase}: kept the current model ({p.links} links, {p.steps} steps in "
-                       f"{p.seconds:.1f}s): {p.reason}")
+            tried = f"{p.steps} steps in {p.seconds:.1f}s" if p.steps else "not trained"
+            click.echo(f"{p.phase}: kept the current model ({p.links} links, {tried}): {p.reason}")
             continue
         click.echo(f"{p.phase}: {p.links} links, {p.steps} steps"
                    f"{f' from the {p.start} map' if p.start else ''} in {p.seconds:.1f}s; "

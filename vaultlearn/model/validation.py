@@ -26,6 +26,7 @@ from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
 
 
 CHECKING_SHARE = 0.2  # of the training links, those the link map checks with and never fits
+NOTHING_TO_VALIDATE = "no held-out links to validate on (a phase needs at least two links)"
 
 
 def held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]], share: float, seed: int) -> set[int]:
@@ -81,12 +82,11 @@ def compare(
     config: Config,
 ) -> dict:
     """Scores of both models on ``phase``'s held-out links and on each earlier phase's; the verdict and why."""
-    targets = targets_by_source(edges)
     links = heldout.get(phase, [])
     report: dict = {"links": len(links), "earlier": []}
     if not links:
-        return {**report, "commit": False,
-                "reason": "no held-out links to validate on (a phase needs at least two links)"}
+        return {**report, "commit": False, "reason": NOTHING_TO_VALIDATE}
+    targets = targets_by_source(edges)
     (r0, m0), (r1, m1) = _scores(current, links, targets), _scores(candidate, links, targets)
     report.update(recall_current=r0, recall_candidate=r1, gain=r1 - r0, mrr_current=m0, mrr_candidate=m1,
                   mrr_gain=m1 - m0)
