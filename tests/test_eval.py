@@ -48,6 +48,28 @@ def test_rank_and_metrics_on_a_hand_made_ranking():
     assert recall == pytest.approx(2 / 3) and mrr == pytest.approx((1 + 0.5 + 0.05) / 3)
 
 
+def test_ranks_scored_in_blocks_equal_one_source_at_a_time(monkeypatch):
+    import vaultlearn.metrics as metrics
+
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(40, 8))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    emb[11] = emb[12]  # an exact tie with the target counts for it (strictly above only)
+    edges = [(int(a), int(b)) for a, b in rng.integers(0, 40, (120, 2)) if a != b] + [(3, 12), (3, 11)]
+    targets = targets_by_source(edges)
+    links = edges[::3] + [(3, 12)]
+    candidates = np.arange(2, 40)
+    links = [(a, b) for a, b in links if b >= 2]
+    expected = []
+    for a, b in links:  # the definition, one source at a time
+        others = [c for c in candidates if c != a and (c == b or c not in targets[a])]
+        expected.append(1 + sum(emb[c] @ emb[a] > emb[b] @ emb[a] for c in others if c != b))
+    monkeypatch.setattr(metrics, "SCORE_BLOCK", 5 * len(candidates))  # blocks of five sources
+    assert rank_of_targets(emb, links, candidates, targets).tolist() == expected
+    with pytest.raises(ValueError, match="held-out target 1 is not among the candidates"):
+        rank_of_targets(emb, [(5, 1)], candidates, targets)
+
+
 def test_summary_numbers():
     R = [[0.6], [0.5, 0.7], [0.55, 0.6, 0.8]]
     frozen = [0.4, 0.5, 0.6]

@@ -9,6 +9,7 @@ from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, _Kept, nearest_wi
 from vaultlearn.model.validation import is_checking_link
 from vaultlearn.index.learned import committed_phase_maps, map_by_phase
 from vaultlearn.model.linkmap import LinkMap
+from vaultlearn.model.pairs import hard_negative_pool
 from vaultlearn.model.manifest import read_manifest
 
 from .conftest import synthetic_corpus, tiny_config
@@ -239,3 +240,17 @@ def test_within_noise_the_checked_map_nearest_the_previous_one_is_kept():
     unmoved = kept([1, 0.9, 1, 0.6], 0.0)  # 0.875 against 0.875: a difference of noise only
     assert nearest_within_noise([worse, best, tie, unmoved], previous) is unmoved
     assert nearest_within_noise([best], previous) is best
+
+
+def test_hard_negatives_are_the_nearest_allowed_candidates_in_order(monkeypatch):
+    import vaultlearn.model.pairs as pairs
+
+    angles = np.array([0.0, 0.12, 0.2, 0.2, 0.33, 0.5, 0.9, 1.4])  # notes 2 and 3 tie
+    emb = np.stack([np.cos(angles), np.sin(angles)], axis=1)
+    exclude = [{4}, set(), set(), set(), set(), set(), set(), set(range(8))]
+    monkeypatch.setattr(pairs, "SCORE_BLOCK", 2 * 8)  # blocks of two anchors
+    pool = hard_negative_pool(emb, [0, 0, 5, 7, 1], exclude, np.arange(8), 3)
+    assert pool[0].tolist() == [1, 2, 3], "itself and its excluded note left out; ties in candidate order"
+    assert pool[5].tolist() == [4, 2, 3] and pool[1].tolist() == [2, 3, 0]
+    assert pool[7].tolist() == [], "every candidate excluded: no negative"
+    assert hard_negative_pool(emb, [0], exclude, np.array([4, 6]), 3)[0].tolist() == [6]

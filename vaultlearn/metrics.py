@@ -17,6 +17,7 @@ import numpy as np
 from vaultlearn.errors import require_finite
 
 TOP_K = 10
+SCORE_BLOCK = 1 << 24  # similarity scores held at once (64 MiB of float32)
 
 
 def targets_by_source(edges: Sequence[tuple[int, int]]) -> dict[int, set[int]]:
@@ -30,20 +31,31 @@ def targets_by_source(edges: Sequence[tuple[int, int]]) -> dict[int, set[int]]:
 def rank_of_targets(
     emb: np.ndarray, links: Sequence[tuple[int, int]], candidates: np.ndarray, targets_of: dict[int, set[int]]
 ) -> np.ndarray:
-    """1-based rank of each held-out target among ``candidates`` for its source (cosine; filtered ranking)."""
-    ranks = np.zeros(len(links), dtype=np.int64)
-    cand = np.asarray(candidates)
+    """1-based rank of each held-out target among ``candidates`` for its source (cosine; filtered ranking: the
+    source and its other targets are not counted). Sources are scored in blocks, one matrix product each."""
+    links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
+    cand = np.asarray(candidates, dtype=np.int64)
     cand_emb = emb[cand]
     require_finite(cand_emb, "embeddings of the candidate notes")
-    for row, (a, b) in enumerate(links):
+    column = np.full(len(emb), -1, dtype=np.int64)
+    column[cand] = np.arange(len(cand))
+    target_column = column[links[:, 1]]
+    if np.any(target_column < 0):
+        raise ValueError(f"held-out target {int(links[np.argmax(target_column < 0), 1])} is not among the candidates")
+    ranks = np.zeros(len(links), dtype=np.int64)
+    block = max(1, SCORE_BLOCK // max(1, len(cand)))
+    for begin in range(0, len(links), block):
+        part, rows = links[begin:begin + block], np.arange(min(block, len(links) - begin))
         with np.errstate(invalid="ignore", over="ignore"):  # reported just below, as an error
-            scores = cand_emb @ emb[a]
-        require_finite(scores, f"similarity scores of note {a}")
-        drop = np.isin(cand, list((targets_of.get(a, set()) - {b}) | {a}))
-        target = scores[cand == b]
-        if target.size == 0:
-            raise ValueError(f"held-out target {b} is not among the candidates")
-        ranks[row] = 1 + int(np.sum(scores[~drop] > target[0]))
+            scores = emb[part[:, 0]] @ cand_emb.T
+        for row in np.flatnonzero(~np.all(np.isfinite(scores), axis=1))[:1]:
+            require_finite(scores[row], f"similarity scores of note {int(part[row, 0])}")
+        target = scores[rows, target_column[begin:begin + block]]
+        above = np.count_nonzero(scores > target[:, None], axis=1)
+        for row, (a, b) in enumerate(part.tolist()):  # the filtered notes that scored above the target
+            dropped = column[list((targets_of.get(a, set()) - {b}) | {a})]
+            above[row] -= np.count_nonzero(scores[row, dropped[dropped >= 0]] > target[row])
+        ranks[begin:begin + block] = 1 + above
     return ranks
 
 

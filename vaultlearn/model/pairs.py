@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vaultlearn.config import Config
+from vaultlearn.metrics import SCORE_BLOCK
 
 LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
 HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
@@ -69,13 +70,28 @@ def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator)
 def hard_negative_pool(
     emb: np.ndarray, anchors: Sequence[int], exclude: Sequence[set[int]], candidates: np.ndarray, size: int
 ) -> dict[int, np.ndarray]:
-    """Per anchor, its ``size`` nearest candidates (cosine) that are neither itself nor in ``exclude[anchor]``."""
+    """Per anchor, its ``size`` nearest candidates (cosine, ties in candidate order) that are neither itself nor
+    in ``exclude[anchor]``. Anchors are scored in blocks, one matrix product each."""
     pool: dict[int, np.ndarray] = {}
-    cand = np.asarray(candidates)
-    for a in sorted(set(anchors)):
-        order = cand[np.argsort(-(emb[cand] @ emb[a]), kind="stable")]
-        banned = exclude[a] | {a}
-        pool[a] = np.array([c for c in order[: size + len(banned)] if c not in banned][:size], dtype=np.int64)
+    cand = np.asarray(candidates, dtype=np.int64)
+    anchors = np.array(sorted(set(int(a) for a in anchors)), dtype=np.int64)
+    if not len(cand) or not len(anchors):
+        return {int(a): np.zeros(0, dtype=np.int64) for a in anchors}
+    column = np.full(len(emb), -1, dtype=np.int64)
+    column[cand] = np.arange(len(cand))
+    cand_emb, keep = emb[cand], min(size, len(cand))
+    block = max(1, SCORE_BLOCK // len(cand))
+    for begin in range(0, len(anchors), block):
+        part = anchors[begin:begin + block]
+        scores = emb[part] @ cand_emb.T
+        for row, a in enumerate(part.tolist()):
+            banned = column[list(exclude[a] | {a})]
+            scores[row, banned[banned >= 0]] = -np.inf
+        kth = -np.partition(-scores, keep - 1, axis=1)[:, keep - 1]  # the keep-th best score of each anchor
+        for row, a in enumerate(part.tolist()):
+            near = np.flatnonzero((scores[row] >= kth[row]) & (scores[row] > -np.inf))
+            order = near[np.argsort(-scores[row, near], kind="stable")[:size]]
+            pool[a] = cand[order]
     return pool
 
 
