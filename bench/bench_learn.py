@@ -9,11 +9,13 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
 3. The link map (``--learner linkmap``): two phases on the base model's embeddings of the same notes (half the
    links, then all of them with the first half replayed), the links split into fitting and checking links:
    wall time per phase (embedding excluded: the map works on stored embeddings), the checked step kept and
-   where it started, loss start → end and the checking links' MRR before → after.
+   where it started, loss start → end and the checking links' MRR before → after. ``--vault-notes N``: the
+   same phase inside a vault of N notes (unit vectors in clusters, two links per note, the earlier links
+   learned first and replayed), with `learn`'s validation: what the size of the vault costs.
 Runs on CPU, and on CUDA too when present (``--device`` picks one).
 
     python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--device cpu]
-        [--learner memory|linkmap|both]
+        [--learner memory|linkmap|both] [--vault-notes 10000]
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch
 from vaultlearn.config import Config
 from vaultlearn.model.continual import ContinualLearner
 from vaultlearn.model.linkfit import LinkMapLearner, link_task
+from vaultlearn.model.validation import compare, split_held_out
 from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 
@@ -106,6 +109,50 @@ def bench_link_map(device: str, n_links: int) -> None:
         )
 
 
+def vault_vectors(n_notes: int, n_links: int, seed: int = 0) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Unit vectors in clusters of CLUSTER notes and ``n_links`` links, four in five inside a cluster: the map
+    works on stored embeddings, so a vault's size is all this stands in for."""
+    rng = np.random.default_rng(seed)
+    cluster = np.arange(n_notes) // CLUSTER
+    vectors = rng.normal(size=(cluster[-1] + 1, 384))[cluster] + 1.5 * rng.normal(size=(n_notes, 384))
+    links: set[tuple[int, int]] = set()
+    while len(links) < n_links:
+        a = int(rng.integers(n_notes))
+        b = int(cluster[a] * CLUSTER + rng.integers(CLUSTER)) if rng.random() < 0.8 else int(rng.integers(n_notes))
+        if a != b and b < n_notes:
+            links.add((a, b))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32), sorted(links)
+
+
+def bench_link_map_in_vault(n_links: int, vault_notes: int) -> None:
+    """A phase of ``n_links`` links in a vault of ``vault_notes`` notes with two links per note, as `learn` runs
+    it: the earlier links learned first, then the phase with them replayed, each validated on its held-out links
+    (the targets ranked among every note)."""
+    config = Config()
+    vectors, links = vault_vectors(vault_notes, max(2 * vault_notes, n_links + 1))
+    paths = [f"n{i}.md" for i in range(vault_notes)]
+    phases = {"earlier": links[n_links:], "new": links[:n_links]}
+    heldout, train = {}, {}
+    for name, phase_links in phases.items():
+        heldout[name], train[name] = split_held_out(phase_links, [(paths[a], paths[b]) for a, b in phase_links], config)
+    adjacency: list[set[int]] = [set() for _ in paths]
+    for a, b in train["earlier"] + train["new"]:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+    learner = LinkMapLearner(vectors.shape[1], config)
+    for done, name in enumerate(phases):
+        task = link_task(vectors, [train[p] for p in list(phases)[: done + 1]], paths, adjacency, config)
+        start = time.perf_counter()
+        report = learner.learn(name, task, config.seed)
+        learned = time.perf_counter() - start
+        check = compare(vectors, learner.map.apply(vectors), heldout, name, list(phases)[:done], links, config)
+        print(f"  {len(phases[name]):>6} links ({name} phase; {len(task.fitting) + len(task.checking)} training links with "
+              f"the replayed ones), "
+              f"{vault_notes} notes: link map {learned:6.1f} s wall, validation {time.perf_counter() - start - learned:5.1f} s "
+              f"(step {report.steps} kept; checking MRR {report.check_mrr_before:.3f} → {report.check_mrr_after:.3f}; "
+              f"{'passes' if check['commit'] else 'declined'})")
+
+
 def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:
     from sentence_transformers import SentenceTransformer
 
@@ -141,6 +188,8 @@ def main() -> None:
     parser.add_argument("--encode-notes", type=int, default=512)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="only this device")
     parser.add_argument("--learner", choices=["memory", "linkmap", "both"], default="both")
+    parser.add_argument("--vault-notes", type=int, default=None,
+                        help="linkmap: also a phase of each --links size in a vault of this many notes (CPU)")
     args = parser.parse_args()
     devices = [args.device] if args.device else ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     c = Config()
@@ -154,6 +203,8 @@ def main() -> None:
         if args.learner in ("linkmap", "both"):
             for n_links in args.links:
                 bench_link_map(device, n_links)
+                if args.vault_notes and device == "cpu":
+                    bench_link_map_in_vault(n_links, args.vault_notes)
         if args.learner in ("memory", "both"):
             encoder = data = None
             for n_links in args.links:

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vaultlearn.errors import require_finite
+from vaultlearn.threads import one_blas_thread
 
 TOP_K = 10
 SCORE_BLOCK = 1 << 24  # similarity scores held at once (64 MiB of float32)
@@ -46,7 +47,7 @@ def rank_of_targets(
     block = max(1, SCORE_BLOCK // max(1, len(cand)))
     for begin in range(0, len(links), block):
         part, rows = links[begin:begin + block], np.arange(min(block, len(links) - begin))
-        with np.errstate(invalid="ignore", over="ignore"):  # reported just below, as an error
+        with np.errstate(invalid="ignore", over="ignore"), one_blas_thread():  # non-finite: reported just below
             scores = emb[part[:, 0]] @ cand_emb.T
         for row in np.flatnonzero(~np.all(np.isfinite(scores), axis=1))[:1]:
             require_finite(scores[row], f"similarity scores of note {int(part[row, 0])}")

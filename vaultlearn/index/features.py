@@ -42,7 +42,7 @@ import numpy as np
 from vaultlearn.index.candidates import GRAPH_POOL, candidate_mask
 from vaultlearn.index.context import RankContext
 from vaultlearn.index.mentions import EVIDENCE
-from vaultlearn.index.threads import one_blas_thread
+from vaultlearn.threads import one_blas_thread
 from vaultlearn.vault.graph import normalise
 from vaultlearn.vault.sparse_rows import dense_rows, shared_columns
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from vaultlearn.metrics import recall_mrr
 from vaultlearn.index.features import FEATURES, PairFeatures
-from vaultlearn.index.threads import one_blas_thread
+from vaultlearn.threads import one_blas_thread
 
 MIN_CASES = 40  # fewer hidden links than this: rank by cosine
 MIN_GAIN = 0.005  # MRR the model must add over cosine, on unseen and on all fit links

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 
 from vaultlearn.config import Config
 from vaultlearn.metrics import SCORE_BLOCK
+from vaultlearn.threads import one_blas_thread
 
 LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
 HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
@@ -83,7 +84,8 @@ def hard_negative_pool(
     block = max(1, SCORE_BLOCK // len(cand))
     for begin in range(0, len(anchors), block):
         part = anchors[begin:begin + block]
-        scores = emb[part] @ cand_emb.T
+        with one_blas_thread():
+            scores = emb[part] @ cand_emb.T
         for row, a in enumerate(part.tolist()):
             banned = column[list(exclude[a] | {a})]
             scores[row, banned[banned >= 0]] = -np.inf
