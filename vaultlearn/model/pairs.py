@@ -3,7 +3,7 @@ the weighted InfoNCE loss, and the one-example loss closures the per-example Fis
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -69,7 +69,8 @@ def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator)
 
 
 def hard_negative_pool(
-    emb: np.ndarray, anchors: Sequence[int], exclude: Sequence[set[int]], candidates: np.ndarray, size: int
+    emb: np.ndarray, anchors: Sequence[int], exclude: Mapping[int, set[int]] | Sequence[set[int]],
+    candidates: np.ndarray, size: int
 ) -> dict[int, np.ndarray]:
     """Per anchor, its ``size`` nearest candidates (cosine, ties in candidate order) that are neither itself nor
     in ``exclude[anchor]``. Anchors are scored in blocks, one matrix product each."""
@@ -111,7 +112,7 @@ def plan_phase(
     for a, b in data.pairs:
         near[a].add(b)
         near[b].add(a)
-    exclude = [set().union(near[a], *(near[b] for b in near[a])) for a in range(len(near))]
+    exclude = {a: set().union(near[a], *(near[b] for b in near[a])) for a in np.unique(pairs[:, 0]).tolist()}
     pool = hard_negative_pool(emb, pairs[:, 0], exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
     batches = pair_batches(len(pairs), config.learn_batch_size, config.learn_steps, rng)
     negatives = [
