@@ -112,9 +112,10 @@ def plan_phase(
     for a, b in data.pairs:
         near[a].add(b)
         near[b].add(a)
-    exclude = {a: set().union(near[a], *(near[b] for b in near[a])) for a in np.unique(pairs[:, 0]).tolist()}
-    pool = hard_negative_pool(emb, pairs[:, 0], exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
     batches = pair_batches(len(pairs), config.learn_batch_size, config.learn_steps, rng)
+    anchors = np.unique(pairs[np.concatenate([np.zeros(0, np.int64), *batches]), 0])  # the steps' anchors only
+    exclude = {a: set().union(near[a], *(near[b] for b in near[a])) for a in anchors.tolist()}
+    pool = hard_negative_pool(emb, anchors, exclude, np.arange(len(data.texts)), HARD_NEGATIVE_POOL)
     negatives = [
         np.array([rng.choice(pool[a]) if len(pool[a]) else -1 for a in pairs[b, 0]], dtype=np.int64)
         for b in batches
