@@ -110,6 +110,8 @@ class LinkMapStrategy(Frozen):
                                                            self.config)
             adjacency = _without(adjacency, [(local[a], local[b]) for a, b in self.validation[phase]])
         self.learned.append(pairs)
+        if self.gated and not self.validation[phase]:  # as `learn`: nothing to validate on, so not trained
+            return 0
         links = [[(local[a], local[b]) for a, b in phase_links] for phase_links in self.learned]
         task = link_task(self.frozen[known], links, [self.paths[g] for g in known], adjacency, self.config,
                          self.use_twp)
