@@ -95,6 +95,19 @@ def test_checking_links_are_fixed_per_link_and_about_a_fifth():
     assert first != [is_checking_link(1, a, b) for a, b in links]
 
 
+def test_a_check_ranks_a_fixed_sample_across_every_phase_not_the_earliest_links():
+    from vaultlearn.model.linkfit import MAX_CHECKING_LINKS
+
+    emb = np.eye(4, dtype=np.float32)
+    few = LinkTask(emb, [], [(0, 1)] * 10, [set() for _ in range(4)])
+    assert few.checked == few.checking
+    earliest, latest = [(0, 1)] * (2 * MAX_CHECKING_LINKS), [(2, 3)] * (MAX_CHECKING_LINKS // 2)
+    many = LinkTask(emb, [], earliest + latest, [set() for _ in range(4)])
+    again = LinkTask(emb, [], earliest + latest, [set() for _ in range(4)])
+    assert len(many.checked) == MAX_CHECKING_LINKS and many.checked == again.checked
+    assert 0.1 < many.checked.count((2, 3)) / MAX_CHECKING_LINKS < 0.3, "the last phase's links in their share"
+
+
 def rotated_links(n: int = 240, dim: int = 12, seed: int = 0):
     """Notes whose links follow a hidden rotation: i links to the note nearest to R·x_i (not to x_i itself)."""
     rng = np.random.default_rng(seed)

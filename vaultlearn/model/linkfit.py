@@ -65,8 +65,13 @@ class LinkTask:
 
     @cached_property
     def checked(self) -> list[tuple[int, int]]:
-        """The checking links a check ranks (at most ``MAX_CHECKING_LINKS``)."""
-        return self.checking[:MAX_CHECKING_LINKS]
+        """The checking links a check ranks: all of them, or a fixed sample of ``MAX_CHECKING_LINKS`` across
+        every phase's (the first ones alone would be the earliest phase's, and a large vault's later phases
+        would be checked without a link of their own)."""
+        if len(self.checking) <= MAX_CHECKING_LINKS:
+            return list(self.checking)
+        chosen = np.random.default_rng(0).choice(len(self.checking), MAX_CHECKING_LINKS, replace=False)
+        return [self.checking[i] for i in np.sort(chosen)]
 
     @cached_property
     def targets(self) -> dict[int, set[int]]:
