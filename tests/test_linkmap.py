@@ -256,12 +256,12 @@ def test_within_noise_the_checked_map_nearest_the_previous_one_is_kept():
 
 
 def test_hard_negatives_are_the_nearest_allowed_candidates_in_order(monkeypatch):
-    import vaultlearn.model.pairs as pairs
+    import vaultlearn.metrics as metrics
 
     angles = np.array([0.0, 0.12, 0.2, 0.2, 0.33, 0.5, 0.9, 1.4])  # notes 2 and 3 tie
     emb = np.stack([np.cos(angles), np.sin(angles)], axis=1)
     exclude = [{4}, set(), set(), set(), set(), set(), set(), set(range(8))]
-    monkeypatch.setattr(pairs, "SCORE_BLOCK", 2 * 8)  # blocks of two anchors
+    monkeypatch.setattr(metrics, "SCORE_BLOCK", 2 * 8)  # blocks of two anchors (metrics.score_blocks)
     pool = hard_negative_pool(emb, [0, 0, 5, 7, 1], exclude, np.arange(8), 3)
     assert pool[0].tolist() == [1, 2, 3], "itself and its excluded note left out; ties in candidate order"
     assert pool[5].tolist() == [4, 2, 3] and pool[1].tolist() == [2, 3, 0]

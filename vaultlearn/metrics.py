@@ -29,34 +29,50 @@ def targets_by_source(edges: Sequence[tuple[int, int]]) -> dict[int, set[int]]:
     return out
 
 
+def candidate_columns(n: int, candidates: np.ndarray) -> np.ndarray:
+    """For each of ``n`` notes, its column among ``candidates`` (-1: not a candidate)."""
+    column = np.full(n, -1, dtype=np.int64)
+    column[candidates] = np.arange(len(candidates))
+    return column
+
+
+def score_blocks(emb: np.ndarray, sources: np.ndarray, candidate_emb: np.ndarray):
+    """``(begin, scores)`` for consecutive blocks of ``sources`` (note positions): the block's similarity with
+    every candidate row, SCORE_BLOCK scores at a time, each block one matrix product (BLAS on one thread)."""
+    block = max(1, SCORE_BLOCK // max(1, len(candidate_emb)))
+    for begin in range(0, len(sources), block):
+        with one_blas_thread():
+            scores = emb[sources[begin:begin + block]] @ candidate_emb.T
+        yield begin, scores
+
+
 def rank_of_targets(
     emb: np.ndarray, links: Sequence[tuple[int, int]], candidates: np.ndarray, targets_of: dict[int, set[int]]
 ) -> np.ndarray:
     """1-based rank of each held-out target among ``candidates`` for its source (cosine; filtered ranking: the
-    source and its other targets are not counted). Sources are scored in blocks, one matrix product each."""
+    source and its other targets are not counted). Sources are scored in blocks (:func:`score_blocks`)."""
     links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
     cand = np.asarray(candidates, dtype=np.int64)
     cand_emb = emb[cand]
     require_finite(cand_emb, "embeddings of the candidate notes")
-    column = np.full(len(emb), -1, dtype=np.int64)
-    column[cand] = np.arange(len(cand))
+    column = candidate_columns(len(emb), cand)
     target_column = column[links[:, 1]]
     if np.any(target_column < 0):
         raise ValueError(f"held-out target {int(links[np.argmax(target_column < 0), 1])} is not among the candidates")
     ranks = np.zeros(len(links), dtype=np.int64)
-    block = max(1, SCORE_BLOCK // max(1, len(cand)))
-    for begin in range(0, len(links), block):
-        part, rows = links[begin:begin + block], np.arange(min(block, len(links) - begin))
-        with np.errstate(invalid="ignore", over="ignore"), one_blas_thread():  # non-finite: reported just below
-            scores = emb[part[:, 0]] @ cand_emb.T
-        for row in np.flatnonzero(~np.all(np.isfinite(scores), axis=1))[:1]:
-            require_finite(scores[row], f"similarity scores of note {int(part[row, 0])}")
-        target = scores[rows, target_column[begin:begin + block]]
-        above = np.count_nonzero(scores > target[:, None], axis=1)
-        for row, (a, b) in enumerate(part.tolist()):  # the filtered notes that scored above the target
-            dropped = column[list((targets_of.get(a, set()) - {b}) | {a})]
-            above[row] -= np.count_nonzero(scores[row, dropped[dropped >= 0]] > target[row])
-        ranks[begin:begin + block] = 1 + above
+    with np.errstate(invalid="ignore", over="ignore"):  # a non-finite score is reported below, as an error
+        for begin, scores in score_blocks(emb, links[:, 0], cand_emb):
+            part = links[begin:begin + len(scores)]
+            bad = ~np.isfinite(scores).all(axis=1)
+            if bad.any():
+                row = int(np.argmax(bad))
+                require_finite(scores[row], f"similarity scores of note {int(part[row, 0])}")
+            target = scores[np.arange(len(part)), target_column[begin:begin + len(part)]]
+            above = np.count_nonzero(scores > target[:, None], axis=1)
+            for row, (a, b) in enumerate(part.tolist()):  # the filtered notes that scored above the target
+                dropped = column[list((targets_of.get(a, set()) - {b}) | {a})]
+                above[row] -= np.count_nonzero(scores[row, dropped[dropped >= 0]] > target[row])
+            ranks[begin:begin + len(part)] = 1 + above
     return ranks
 
 

@@ -11,8 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vaultlearn.config import Config
-from vaultlearn.metrics import SCORE_BLOCK
-from vaultlearn.threads import one_blas_thread
+from vaultlearn.metrics import candidate_columns, score_blocks
 
 LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
 HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
@@ -73,20 +72,15 @@ def hard_negative_pool(
     candidates: np.ndarray, size: int
 ) -> dict[int, np.ndarray]:
     """Per anchor, its ``size`` nearest candidates (cosine, ties in candidate order) that are neither itself nor
-    in ``exclude[anchor]``. Anchors are scored in blocks, one matrix product each."""
+    in ``exclude[anchor]``. Anchors are scored in blocks (:func:`metrics.score_blocks`)."""
     pool: dict[int, np.ndarray] = {}
     cand = np.asarray(candidates, dtype=np.int64)
     anchors = np.array(sorted(set(int(a) for a in anchors)), dtype=np.int64)
     if not len(cand) or not len(anchors):
         return {int(a): np.zeros(0, dtype=np.int64) for a in anchors}
-    column = np.full(len(emb), -1, dtype=np.int64)
-    column[cand] = np.arange(len(cand))
-    cand_emb, keep = emb[cand], min(size, len(cand))
-    block = max(1, SCORE_BLOCK // len(cand))
-    for begin in range(0, len(anchors), block):
-        part = anchors[begin:begin + block]
-        with one_blas_thread():
-            scores = emb[part] @ cand_emb.T
+    column, keep = candidate_columns(len(emb), cand), min(size, len(cand))
+    for begin, scores in score_blocks(emb, anchors, emb[cand]):
+        part = anchors[begin:begin + len(scores)]
         for row, a in enumerate(part.tolist()):
             banned = column[list(exclude[a] | {a})]
             scores[row, banned[banned >= 0]] = -np.inf
