@@ -94,14 +94,13 @@ class Learning:
         """Learn phase ``name``, validate the candidate and commit it if it passes (or ``force``); the report
         says whether it was committed and why. A phase with no held-out links could never pass: it is not
         trained (unless ``force``)."""
-        from .model.validation import NOTHING_TO_VALIDATE
+        from .model.validation import nothing_to_validate
 
         if not split.heldout.get(name) and not force:
             untried = PhaseReport(name, len(split.by_phase.get(name, [])), 0, 0.0, None, None, updated_slots=0,
                                   reembedded=0, reembedded_share=0.0, drift_cosine=0.0, top10_changed=0.0,
                                   vectors_changed=0.0)
-            return _verdict(untried, {"commit": False, "reason": NOTHING_TO_VALIDATE, "links": 0, "earlier": []},
-                            force)
+            return _verdict(untried, nothing_to_validate(), force)
         if self._learner().kind == LINKMAP_KIND:
             return self._learn_map_phase(name, order, split, force, progress)
         from .model.pairs import PhaseData

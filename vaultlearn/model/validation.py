@@ -26,7 +26,6 @@ from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
 
 
 CHECKING_SHARE = 0.2  # of the training links, those the link map checks with and never fits
-NOTHING_TO_VALIDATE = "no held-out links to validate on (a phase needs at least two links)"
 
 
 def held_out(links: Sequence[tuple[int, int]], names: Sequence[tuple[str, str]], share: float, seed: int) -> set[int]:
@@ -72,6 +71,12 @@ def _scores(emb: np.ndarray, links: list[tuple[int, int]], targets: dict[int, se
     return recall_mrr(rank_of_targets(emb, links, np.arange(len(emb)), targets))
 
 
+def nothing_to_validate() -> dict:
+    """The verdict on a phase without held-out links: it could never pass."""
+    return {"links": 0, "earlier": [], "commit": False,
+            "reason": "no held-out links to validate on (a phase needs at least two links)"}
+
+
 def compare(
     current: np.ndarray,
     candidate: np.ndarray,
@@ -83,9 +88,9 @@ def compare(
 ) -> dict:
     """Scores of both models on ``phase``'s held-out links and on each earlier phase's; the verdict and why."""
     links = heldout.get(phase, [])
-    report: dict = {"links": len(links), "earlier": []}
     if not links:
-        return {**report, "commit": False, "reason": NOTHING_TO_VALIDATE}
+        return nothing_to_validate()
+    report: dict = {"links": len(links), "earlier": []}
     targets = targets_by_source(edges)
     (r0, m0), (r1, m1) = _scores(current, links, targets), _scores(candidate, links, targets)
     report.update(recall_current=r0, recall_candidate=r1, gain=r1 - r0, mrr_current=m0, mrr_candidate=m1,
