@@ -10,8 +10,9 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
    links, then all of them with the first half replayed), the links split into fitting and checking links:
    wall time per phase (embedding excluded: the map works on stored embeddings), the checked step kept and
    where it started, loss start → end and the checking links' MRR before → after. ``--vault-notes N``: the
-   same phase inside a vault of N notes (unit vectors in clusters, two links per note, the earlier links
-   learned first and replayed), with `learn`'s validation: what the size of the vault costs.
+   same phase inside a vault of N notes (unit vectors in clusters, two links per note; the phase is the last
+   notes, the earlier phase the others, learned first and replayed), with `learn`'s validation afresh (a run
+   that learns one phase) and from the earlier phase's check (a run that learns both): what the size costs.
 Runs on CPU, and on CUDA too when present (``--device`` picks one).
 
     python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--device cpu]
@@ -21,6 +22,7 @@ Runs on CPU, and on CUDA too when present (``--device`` picks one).
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import time
 
@@ -30,7 +32,7 @@ import torch
 from vaultlearn.config import Config
 from vaultlearn.model.continual import ContinualLearner
 from vaultlearn.model.linkfit import LinkMapLearner, link_task
-from vaultlearn.model.validation import compare, split_held_out
+from vaultlearn.model.validation import HeldOutRanks, compare, split_held_out
 from vaultlearn.model.pairs import PhaseData
 from vaultlearn.model.encoder import NoteEncoder
 
@@ -125,13 +127,17 @@ def vault_vectors(n_notes: int, n_links: int, seed: int = 0) -> tuple[np.ndarray
 
 
 def bench_link_map_in_vault(n_links: int, vault_notes: int) -> None:
-    """A phase of ``n_links`` links in a vault of ``vault_notes`` notes with two links per note, as `learn` runs
-    it: the earlier links learned first, then the phase with them replayed, each validated on its held-out links
-    (the targets ranked among every note)."""
+    """A phase of about ``n_links`` links in a vault of ``vault_notes`` notes with two links per note, as `learn`
+    runs it: the phases are sets of notes (a link belongs to its source's phase), the last notes are the new
+    phase, the earlier phase is learned first and replayed; each phase is validated on its held-out links and
+    the earlier ones' (the targets ranked among every note), a candidate moving only its phase's notes."""
     config = Config()
-    vectors, links = vault_vectors(vault_notes, max(2 * vault_notes, n_links + 1))
+    vectors, links = vault_vectors(vault_notes, 2 * vault_notes)
     paths = [f"n{i}.md" for i in range(vault_notes)]
-    phases = {"earlier": links[n_links:], "new": links[:n_links]}
+    phase_of = ["new" if i >= vault_notes - n_links // 2 else "earlier" for i in range(vault_notes)]
+    phases: dict[str, list[tuple[int, int]]] = {"earlier": [], "new": []}
+    for a, b in links:
+        phases[phase_of[a]].append((a, b))
     heldout, train = {}, {}
     for name, phase_links in phases.items():
         heldout[name], train[name] = split_held_out(phase_links, [(paths[a], paths[b]) for a, b in phase_links], config)
@@ -139,18 +145,27 @@ def bench_link_map_in_vault(n_links: int, vault_notes: int) -> None:
     for a, b in train["earlier"] + train["new"]:
         adjacency[a].add(b)
         adjacency[b].add(a)
-    learner = LinkMapLearner(vectors.shape[1], config)
+    learner, carried = LinkMapLearner(vectors.shape[1], config), HeldOutRanks()
     for done, name in enumerate(phases):
         task = link_task(vectors, [train[p] for p in list(phases)[: done + 1]], paths, adjacency, config)
+        current = learner.apply_by_phase(vectors, phase_of)
         start = time.perf_counter()
         report = learner.learn(name, task, config.seed)
         learned = time.perf_counter() - start
-        check = compare(vectors, learner.map.apply(vectors), heldout, name, list(phases)[:done], links, config)
+        candidate = learner.apply_by_phase(vectors, phase_of)
+        checks = {}
+        for how, ranks in (("afresh", HeldOutRanks()), ("from the last check's ranks", carried)):
+            begin = time.perf_counter()
+            check = compare(current, candidate, heldout, name, list(phases)[:done], links, config, ranks)
+            checks[how] = (time.perf_counter() - begin, check)
+        if len({json.dumps(check) for _, check in checks.values()}) != 1:
+            raise AssertionError("validation from the carried ranks differs from validation afresh")
         print(f"  {len(phases[name]):>6} links ({name} phase; {len(task.fitting) + len(task.checking)} training links with "
-              f"the replayed ones), "
-              f"{vault_notes} notes: link map {learned:6.1f} s wall, validation {time.perf_counter() - start - learned:5.1f} s "
-              f"(step {report.steps} kept; checking MRR {report.check_mrr_before:.3f} → {report.check_mrr_after:.3f}; "
-              f"{'passes' if check['commit'] else 'declined'})")
+              f"the replayed ones), {vault_notes} notes: link map {learned:6.1f} s wall (step {report.steps} kept; "
+              f"checking MRR {report.check_mrr_before:.3f} → {report.check_mrr_after:.3f}); validation on "
+              f"{sum(len(heldout[p]) for p in list(phases)[: done + 1])} held-out links "
+              + ", ".join(f"{how} {seconds:5.1f} s" for how, (seconds, _) in checks.items())
+              + f" ({'passes' if check['commit'] else 'declined'})")
 
 
 def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:

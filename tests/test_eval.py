@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 import torch
 
+from vaultlearn.errors import NonFiniteError
 from vaultlearn.eval.protocol import EvalCorpus, split_links, summarize
-from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
+from vaultlearn.metrics import moved_ranks, rank_of_targets, recall_mrr, targets_by_source
 from vaultlearn.eval.strategies import run_seeds
 from vaultlearn.eval.summary import format_table
 from vaultlearn.plots import plot_recall_matrix
@@ -68,6 +69,35 @@ def test_ranks_scored_in_blocks_equal_one_source_at_a_time(monkeypatch):
     assert rank_of_targets(emb, links, candidates, targets).tolist() == expected
     with pytest.raises(ValueError, match="held-out target 1 is not among the candidates"):
         rank_of_targets(emb, [(5, 1)], candidates, targets)
+
+
+def test_ranks_after_some_notes_moved_equal_ranks_afresh(monkeypatch):
+    import vaultlearn.metrics as metrics
+
+    rng = np.random.default_rng(5)
+    before = rng.normal(size=(60, 8)).astype(np.float32)
+    before /= np.linalg.norm(before, axis=1, keepdims=True)
+    edges = sorted({(int(a), int(b)) for a, b in rng.integers(0, 60, (240, 2)) if a != b})
+    targets = targets_by_source(edges)
+    links = edges[::2]
+    moved = [4, 9, 17, 30, 31, 50]  # sources, targets and the sources' other targets among them
+    after = before.copy()
+    after[moved] = rng.normal(size=(len(moved), 8))
+    after[moved] /= np.linalg.norm(after[moved], axis=1, keepdims=True)
+    every = np.arange(60)
+    ranks = rank_of_targets(before, links, every, targets)
+    expected = rank_of_targets(after, links, every, targets)
+    assert not np.array_equal(ranks, expected)
+    assert any(a in moved or b in moved for a, b in links) and any(set(moved) & targets[a] for a, _ in links)
+    monkeypatch.setattr(metrics, "SCORE_BLOCK", 7 * 2 * len(moved))  # blocks of seven sources
+    assert moved_ranks(before, ranks, after, links, targets).tolist() == expected.tolist()
+    assert moved_ranks(before, ranks, before.copy(), links, targets).tolist() == ranks.tolist()
+    assert moved_ranks(before, ranks, before[::-1].copy(), links, targets).tolist() == \
+        rank_of_targets(before[::-1].copy(), links, every, targets).tolist()  # most notes moved: afresh
+    broken = after.copy()
+    broken[17, 0] = np.nan
+    with pytest.raises(NonFiniteError):
+        moved_ranks(before, ranks, broken, links, targets)
 
 
 def test_summary_numbers():

@@ -7,7 +7,7 @@ import pytest
 
 from tests.conftest import TINY, run
 from vaultlearn.config import Config
-from vaultlearn.model.validation import compare, held_out, is_checking_link, never_fitted
+from vaultlearn.model.validation import HeldOutRanks, compare, held_out, is_checking_link, never_fitted
 
 # note 0 links to 1 (held out, phase "new") and 2 (held out, phase "old" is note 3's: 3 → 4)
 EDGES = [(0, 1), (3, 4)]
@@ -87,6 +87,45 @@ def test_an_earlier_phase_drops_by_more_than_one_of_its_links_or_all_of_them_tog
     many = {"new": [(0, 1)], **{f"p{i}": [(a, a + 1)] for i, a in enumerate((3, 5, 7, 100))}}
     lost = compare(current, embeddings({0: 1}, 400), many, "new", ["p0", "p1", "p2", "p3"], edges, Config())
     assert "together (p0, p1, p2 and 1 more; Recall@10 -1.000" in lost["reason"]
+
+
+def test_checks_one_after_another_from_carried_ranks_equal_checks_afresh(monkeypatch):
+    import vaultlearn.metrics as metrics
+    import vaultlearn.model.validation as validation
+
+    rng = np.random.default_rng(1)
+    notes, phase_of = 300, np.arange(300) // 100  # three phases of 100 notes; a link is its source's
+    edges = sorted({(int(a), int(b)) for a, b in rng.integers(0, notes, (900, 2)) if a != b})
+    heldout = {f"p{k}": [(a, b) for a, b in edges[k::4] if phase_of[a] == k] for k in range(3)}
+    current = [embeddings({}, notes)]
+    candidates = []
+    for k in range(3):  # each phase's candidate moves that phase's notes; p1's is declined
+        candidates.append(current[-1].copy())
+        candidates[-1][phase_of == k] = embeddings({}, notes)[::-1][phase_of == k]
+        current.append(current[-1] if k == 1 else candidates[-1])
+    ranked: list[int] = []
+    real = metrics.rank_of_targets
+
+    def counted(emb, links, candidates, targets):
+        ranked.append(len(links))
+        return real(emb, links, candidates, targets)
+
+    monkeypatch.setattr(metrics, "rank_of_targets", counted)
+    monkeypatch.setattr(validation, "rank_of_targets", counted)
+    carried = HeldOutRanks()
+    for k in range(3):
+        names = [f"p{j}" for j in range(k)]
+        touching = [(a, b) for j in range(k + 1) for a, b in heldout[f"p{j}"] if k in (phase_of[a], phase_of[b])]
+        ranked.clear()
+        fresh = compare(current[k], candidates[k], heldout, f"p{k}", names, edges, Config())
+        # afresh: every link under the current model; under the candidate, those whose source or target moved
+        assert sum(ranked) == sum(len(heldout[f"p{j}"]) for j in range(k + 1)) + len(touching)
+        ranked.clear()
+        assert compare(current[k], candidates[k], heldout, f"p{k}", names, edges, Config(), carried) == fresh
+        if k < 2:  # carried: the current model's ranks are the last candidate's, but for the phase's own links
+            assert sum(ranked) == len(touching) + len(heldout[f"p{k}"])
+        else:  # after a decline, those of the links that the declined phase's notes touch are ranked again
+            assert sum(ranked) < sum(len(heldout[f"p{j}"]) for j in range(k + 1)) + len(touching)
 
 
 @pytest.fixture

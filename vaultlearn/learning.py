@@ -13,7 +13,7 @@ links change. The service holds the writer lock and drops its loaded model after
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from .config import Config
 from .errors import StateError, VaultlearnError, require_finite
 from .index.learned import LINKMAP_KIND
 from .metrics import changed_share, cosine_shift, neighbour_sets
+from .model.validation import HeldOutRanks, compare, nothing_to_validate, split_held_out
 from .indexer import Indexer
 from .reports import PhaseReport
 from .store import NoteRow, Store
@@ -32,7 +33,8 @@ from .vault.read import read_note_text
 @dataclass(frozen=True)
 class LearnSplit:
     """The notes (in store order, ``position``: note id → index), their resolved links by position, and each
-    phase's links split into training and held-out links; ``adjacency`` holds the links learning may see."""
+    phase's links split into training and held-out links; ``adjacency`` holds the links learning may see;
+    ``ranks``: the held-out links' ranks at the last phase's check, which the next check starts from."""
 
     rows: list[NoteRow]
     position: dict[int, int]
@@ -42,6 +44,7 @@ class LearnSplit:
     train: dict[str, list[tuple[int, int]]]
     adjacency: list[set[int]]
     read_text: Callable[[NoteRow], str]  # a note's embedded text
+    ranks: HeldOutRanks = field(default_factory=HeldOutRanks, compare=False)
 
     @cached_property
     def texts(self) -> list[str]:
@@ -67,8 +70,6 @@ class Learning:
     def split(self, hidden: set[tuple[int, int]] = frozenset()) -> LearnSplit:
         """Every note and link of the committed state, each phase's links split by :func:`held_out`; links in
         ``hidden`` (note ids) are left out altogether (an evaluation's held-out links)."""
-        from .model.validation import split_held_out
-
         rows = self.store.notes()
         position = {row.id: i for i, row in enumerate(rows)}
         edges = sorted({(position[a], position[b]) for a, b, _ in self.store.edges() if (a, b) not in hidden})
@@ -94,8 +95,6 @@ class Learning:
         """Learn phase ``name``, validate the candidate and commit it if it passes (or ``force``); the report
         says whether it was committed and why. A phase with no held-out links could never pass: it is not
         trained (unless ``force``)."""
-        from .model.validation import nothing_to_validate
-
         if not split.heldout.get(name) and not force:
             untried = PhaseReport(name, len(split.by_phase.get(name, [])), 0, 0.0, None, None, updated_slots=0,
                                   reembedded=0, reembedded_share=0.0, drift_cosine=0.0, top10_changed=0.0,
@@ -152,7 +151,6 @@ class Learning:
         read by the new map) against those it gave; returns the learner's report, the validation, and the learned
         vectors before and after."""
         from .model.linkfit import link_task
-        from .model.validation import compare
 
         base = self._stored_embeddings(split)
         links = [split.train.get(p, []) for p in order[: order.index(name) + 1]]
@@ -162,7 +160,7 @@ class Learning:
         result = learner.learn(name, task, self.config.seed)
         candidate = learner.apply_by_phase(base, phases)
         check = compare(current, candidate, split.heldout, name, order[: order.index(name)], split.edges,
-                        self.config)
+                        self.config, split.ranks)
         return result, check, current, candidate
 
     def _stored_embeddings(self, split: LearnSplit) -> np.ndarray:
@@ -223,14 +221,12 @@ class Learning:
 
     def _validate(self, phase: str, order: list[str], candidate: dict, split: LearnSplit) -> dict:
         """:func:`model.validation.compare` of the committed embeddings against the candidate's."""
-        from .model.validation import compare
-
         current = self._stored_embeddings(split)
         changed = current.copy()
         for i, v in zip(candidate["ids"], candidate["vectors"]):
             changed[split.position[int(i)]] = v
         earlier = order[: order.index(phase)]
-        return compare(current, changed, split.heldout, phase, earlier, split.edges, self.config)
+        return compare(current, changed, split.heldout, phase, earlier, split.edges, self.config, split.ranks)
 
     def _decline(self, phase: str, result: dict, links: int) -> PhaseReport:
         """What a declined phase reports: what was tried; nothing is saved or re-embedded."""

@@ -1,7 +1,7 @@
 """Ranking metrics over search results, as small free functions (faiss contrib/evaluation.py style).
 
 - rank of each held-out link's target among candidate notes (filtered: the source's other targets and the source
-  itself are not candidates); Recall@k and MRR of those ranks;
+  itself are not candidates), afresh or from the ranks before some notes moved; Recall@k and MRR of those ranks;
 - drift: how far a change moved notes (mean cosine distance) and the share of notes whose top-k set changed.
 
 A NaN or infinite embedding or score is an error (:class:`NonFiniteError`), never a rank: a NaN compares false,
@@ -74,6 +74,45 @@ def rank_of_targets(
                 above[row] -= np.count_nonzero(scores[row, dropped[dropped >= 0]] > target[row])
             ranks[begin:begin + len(part)] = 1 + above
     return ranks
+
+
+def moved_ranks(
+    before: np.ndarray, ranks: np.ndarray, after: np.ndarray, links: Sequence[tuple[int, int]],
+    targets_of: dict[int, set[int]],
+) -> np.ndarray:
+    """:func:`rank_of_targets` of ``links`` among every note under ``after``, from their ``ranks`` under
+    ``before``, when ``after`` differs from ``before`` in some rows (a learned phase moves its own notes): a
+    link whose source or target moved is ranked afresh; for the others only the moved notes are scored again,
+    before and after, against the target's score. The same ranks up to float rounding (a moved note within the
+    last bits of a target's score may count differently); with half the notes or more moved, ranked afresh."""
+    links = np.asarray(links, dtype=np.int64).reshape(-1, 2)
+    rows = np.flatnonzero(np.any(after != before, axis=1))
+    every = np.arange(len(after))
+    if 2 * len(rows) >= len(after):
+        return rank_of_targets(after, links, every, targets_of)
+    out = np.array(ranks, dtype=np.int64)
+    if len(rows) == 0 or len(links) == 0:
+        return out
+    moved = np.zeros(len(after), dtype=bool)
+    moved[rows] = True
+    fresh = moved[links[:, 0]] | moved[links[:, 1]]
+    if fresh.any():
+        out[fresh] = rank_of_targets(after, links[fresh], every, targets_of)
+    rest = np.flatnonzero(~fresh)
+    require_finite(after[rows], "embeddings of the notes that moved")
+    column = candidate_columns(len(after), rows)
+    with np.errstate(invalid="ignore", over="ignore"):
+        for begin, scores in score_blocks(before, links[rest, 0], np.vstack([before[rows], after[rows]])):
+            part = links[rest[begin:begin + len(scores)]]
+            require_finite(scores, "similarity scores with the notes that moved")
+            target = np.einsum("ij,ij->i", before[part[:, 0]], before[part[:, 1]])[:, None]
+            was, now = scores[:, : len(rows)] > target, scores[:, len(rows):] > target
+            for row, a in enumerate(part[:, 0].tolist()):  # the source's other targets are not candidates
+                dropped = column[list(targets_of.get(a, ()))]
+                dropped = dropped[dropped >= 0]
+                was[row, dropped] = now[row, dropped] = False
+            out[rest[begin:begin + len(part)]] += np.count_nonzero(now, axis=1) - np.count_nonzero(was, axis=1)
+    return out
 
 
 def recall_mrr(ranks: np.ndarray, k: int = TOP_K) -> tuple[float, float]:

@@ -12,6 +12,10 @@ source (filtered ranking, as in ``vaultlearn eval``): Recall@10 and MRR. The rul
 - each earlier phase: neither below current by more than ``learn_max_drop`` and by more than one of its links
   can move them (1 / its held-out links): a phase of three held-out links that loses one of them is not, by
   itself, evidence of a drop (measured in docs/RESULTS.md), but the pooled check above still counts that link.
+
+A candidate moves only some notes (the link map: the phase's own), so its ranks are counted from the current
+model's by scoring those notes again; and one `learn` run carries the ranks from a phase's check to the next
+(:class:`HeldOutRanks`), where the current model is the last candidate or the model before it.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from vaultlearn.config import Config
-from vaultlearn.metrics import rank_of_targets, recall_mrr, targets_by_source
+from vaultlearn.metrics import moved_ranks, rank_of_targets, recall_mrr, targets_by_source
 
 
 CHECKING_SHARE = 0.2  # of the training links, those the link map checks with and never fits
@@ -67,8 +71,27 @@ def unit_hash(text: str) -> float:
     return int.from_bytes(hashlib.blake2b(text.encode("utf-8"), digest_size=8).digest(), "big") / 2**64
 
 
-def _scores(emb: np.ndarray, links: list[tuple[int, int]], targets: dict[int, set[int]]) -> tuple[float, float]:
-    return recall_mrr(rank_of_targets(emb, links, np.arange(len(emb)), targets))
+class HeldOutRanks:
+    """The held-out links' ranks under the vectors last validated, carried from one phase's check to the next
+    (one per :class:`~vaultlearn.learning.LearnSplit`): a check then scores again only the notes that moved
+    since (:func:`metrics.moved_ranks`), not every held-out link against every note for both models."""
+
+    def __init__(self):
+        self.vectors: np.ndarray | None = None
+        self.ranks: dict[str, tuple[list[tuple[int, int]], np.ndarray]] = {}  # phase → (its links, their ranks)
+
+    def under(self, vectors: np.ndarray, links: dict[str, list[tuple[int, int]]],
+              targets: dict[int, set[int]]) -> dict[str, np.ndarray]:
+        """The ranks of each phase's held-out ``links`` under ``vectors``, remembered with them."""
+        out = {}
+        for phase, phase_links in links.items():
+            known = self.ranks.get(phase)
+            if known is not None and known[0] == phase_links and self.vectors.shape == vectors.shape:
+                out[phase] = moved_ranks(self.vectors, known[1], vectors, phase_links, targets)
+            else:
+                out[phase] = rank_of_targets(vectors, phase_links, np.arange(len(vectors)), targets)
+        self.vectors, self.ranks = vectors, {phase: (links[phase], out[phase]) for phase in links}
+        return out
 
 
 def nothing_to_validate() -> dict:
@@ -85,21 +108,24 @@ def compare(
     earlier: Sequence[str],
     edges: Sequence[tuple[int, int]],
     config: Config,
+    ranks: HeldOutRanks | None = None,
 ) -> dict:
-    """Scores of both models on ``phase``'s held-out links and on each earlier phase's; the verdict and why."""
+    """Scores of both models on ``phase``'s held-out links and on each earlier phase's; the verdict and why.
+    ``ranks``: the ranks of an earlier check of the same split, left with the candidate's."""
     links = heldout.get(phase, [])
     if not links:
         return nothing_to_validate()
     report: dict = {"links": len(links), "earlier": []}
     targets = targets_by_source(edges)
-    (r0, m0), (r1, m1) = _scores(current, links, targets), _scores(candidate, links, targets)
+    ranks = HeldOutRanks() if ranks is None else ranks
+    checked = {name: heldout[name] for name in [phase, *earlier] if heldout.get(name)}
+    now, new = ranks.under(current, checked, targets), ranks.under(candidate, checked, targets)
+    (r0, m0), (r1, m1) = recall_mrr(now[phase]), recall_mrr(new[phase])
     report.update(recall_current=r0, recall_candidate=r1, gain=r1 - r0, mrr_current=m0, mrr_candidate=m1,
                   mrr_gain=m1 - m0)
     drops = []
-    for name in earlier:
-        if not heldout.get(name):
-            continue
-        (e0, f0), (e1, f1) = _scores(current, heldout[name], targets), _scores(candidate, heldout[name], targets)
+    for name in list(checked)[1:]:
+        (e0, f0), (e1, f1) = recall_mrr(now[name]), recall_mrr(new[name])
         report["earlier"].append({"phase": name, "links": len(heldout[name]), "gain": e1 - e0, "mrr_gain": f1 - f0})
         if min(e1 - e0, f1 - f0) < -max(config.learn_max_drop, 1 / len(heldout[name])) - 1e-9:  # (float sums)
             drops.append(f"{name} (Recall@10 {e1 - e0:+.3f}, MRR {f1 - f0:+.3f})")
