@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from scipy.sparse import coo_matrix
 
 STRENGTHS = (0.3, 1.0, 3.0, 10.0)  # μ of the plain ridge maps
 HELD_STRENGTHS = (0.3, 1.0)  # μ of the Fisher-held maps
@@ -25,12 +26,7 @@ def ridge_maps(embeddings: np.ndarray, pairs: np.ndarray, weights: np.ndarray, p
                importance: torch.Tensor | None = None) -> list[torch.Tensor]:
     """float32 (dim, dim) maps: one per μ of ``STRENGTHS``, then, if ``importance`` (dim, dim) has a positive
     entry, one per (μ, ν) of ``HELD_STRENGTHS`` × ``FISHER_STRENGTHS``. ``pairs`` (n, 2) index ``embeddings``."""
-    x = np.asarray(embeddings, dtype=np.float64)[pairs.reshape(-1)].reshape(len(pairs), 2, -1)
-    source = np.concatenate([x[:, 0], x[:, 1]])
-    target = np.concatenate([x[:, 1], x[:, 0]])
-    w = np.concatenate([weights, weights]).astype(np.float64)[:, None]
-    xx = torch.from_numpy((source * w).T @ source)
-    xy = torch.from_numpy((source * w).T @ target)
+    xx, xy = (torch.from_numpy(m) for m in _link_moments(embeddings, pairs, weights))
     prev = previous.detach().double().cpu()
     dim = len(xx)
     unit = float(torch.trace(xx)) / dim
@@ -43,6 +39,20 @@ def ridge_maps(embeddings: np.ndarray, pairs: np.ndarray, weights: np.ndarray, p
             for nu in FISHER_STRENGTHS:
                 maps.append(_held_map(xx, xy, prev, unit * (mu + nu * held), start=plain.get(mu, prev)))
     return [m.float().contiguous() for m in maps]
+
+
+def _link_moments(embeddings: np.ndarray, pairs: np.ndarray, weights: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Σ w x xᵀ and Σ w x yᵀ (float64) over the links in both directions, summed per note rather than per link:
+    Xᵀ diag(d) X and Xᵀ (S + Sᵀ) X over the linked notes X, d their weighted degrees and S the weighted links (at
+    100k notes and 160k links, three times fewer products and none of the per-link copies)."""
+    pairs = np.asarray(pairs, dtype=np.int64).reshape(-1, 2)
+    notes, ends = np.unique(pairs, return_inverse=True)
+    ends = ends.reshape(-1, 2)
+    x = np.asarray(embeddings, dtype=np.float64)[notes]
+    w = np.asarray(weights, dtype=np.float64)
+    degree = np.bincount(ends.reshape(-1), weights=np.repeat(w, 2), minlength=len(notes))
+    links = coo_matrix((w, (ends[:, 0], ends[:, 1])), shape=(len(notes), len(notes))).tocsr()
+    return (x * degree[:, None]).T @ x, x.T @ ((links + links.T) @ x)
 
 
 def _held_map(xx: torch.Tensor, xy: torch.Tensor, prev: torch.Tensor, strength: torch.Tensor,
