@@ -153,8 +153,9 @@ def bench_link_map_in_vault(n_links: int, vault_notes: int) -> None:
         report = learner.learn(name, task, config.seed)
         learned = time.perf_counter() - start
         candidate = learner.apply_by_phase(vectors, phase_of)
-        checks = {}
-        for how, ranks in (("afresh", HeldOutRanks()), ("from the last check's ranks", carried)):
+        checks = {}  # the first phase's check starts the carried ranks
+        ways = [("afresh", HeldOutRanks() if done else carried)] + [("from the last check's ranks", carried)] * (done > 0)
+        for how, ranks in ways:
             begin = time.perf_counter()
             check = compare(current, candidate, heldout, name, list(phases)[:done], links, config, ranks)
             checks[how] = (time.perf_counter() - begin, check)
