@@ -74,7 +74,8 @@ def unit_hash(text: str) -> float:
 class HeldOutRanks:
     """The held-out links' ranks under the vectors last validated, carried from one phase's check to the next
     (one per :class:`~vaultlearn.learning.LearnSplit`): a check then scores again only the notes that moved
-    since (:func:`metrics.moved_ranks`), not every held-out link against every note for both models."""
+    since (:func:`metrics.moved_ranks`), not every held-out link against every note for both models. Vectors
+    given to it are compared with the next ones, so they must not be changed in place after a check."""
 
     def __init__(self):
         self.vectors: np.ndarray | None = None
