@@ -154,8 +154,8 @@ def bench_link_map_in_vault(n_links: int, vault_notes: int) -> None:
         learned = time.perf_counter() - start
         candidate = learner.apply_by_phase(vectors, phase_of)
         checks = {}  # the first phase's check starts the carried ranks
-        ways = [("afresh", HeldOutRanks() if done else carried)] + [("from the last check's ranks", carried)] * (done > 0)
-        for how, ranks in ways:
+        ways = {"afresh": HeldOutRanks(), "from the last check's ranks": carried} if done else {"afresh": carried}
+        for how, ranks in ways.items():
             begin = time.perf_counter()
             check = compare(current, candidate, heldout, name, list(phases)[:done], links, config, ranks)
             checks[how] = (time.perf_counter() - begin, check)

@@ -36,6 +36,17 @@ def candidate_columns(n: int, candidates: np.ndarray) -> np.ndarray:
     return column
 
 
+def columns_of(column: np.ndarray, notes) -> np.ndarray:
+    """The columns (:func:`candidate_columns`) of those of ``notes`` that are candidates."""
+    found = column[list(notes)]
+    return found[found >= 0]
+
+
+def filtered_notes(targets_of: dict[int, set[int]], source: int, target: int) -> set[int]:
+    """The notes a filtered ranking of ``source`` → ``target`` does not count: the source and its other targets."""
+    return (targets_of.get(source, set()) - {target}) | {source}
+
+
 def score_blocks(emb: np.ndarray, sources: np.ndarray, candidate_emb: np.ndarray):
     """``(begin, scores)`` for consecutive blocks of ``sources`` (note positions): the block's similarity with
     every candidate row, SCORE_BLOCK scores at a time, each block one matrix product (BLAS on one thread)."""
@@ -70,8 +81,8 @@ def rank_of_targets(
             target = scores[np.arange(len(part)), target_column[begin:begin + len(part)]]
             above = np.count_nonzero(scores > target[:, None], axis=1)
             for row, (a, b) in enumerate(part.tolist()):  # the filtered notes that scored above the target
-                dropped = column[list((targets_of.get(a, set()) - {b}) | {a})]
-                above[row] -= np.count_nonzero(scores[row, dropped[dropped >= 0]] > target[row])
+                dropped = columns_of(column, filtered_notes(targets_of, a, b))
+                above[row] -= np.count_nonzero(scores[row, dropped] > target[row])
             ranks[begin:begin + len(part)] = 1 + above
     return ranks
 
@@ -107,9 +118,8 @@ def moved_ranks(
             require_finite(scores, "similarity scores with the notes that moved")
             target = np.einsum("ij,ij->i", before[part[:, 0]], before[part[:, 1]])[:, None]
             was, now = scores[:, : len(rows)] > target, scores[:, len(rows):] > target
-            for row, a in enumerate(part[:, 0].tolist()):  # the source's other targets are not candidates
-                dropped = column[list(targets_of.get(a, ()))]
-                dropped = dropped[dropped >= 0]
+            for row, (a, b) in enumerate(part.tolist()):  # the filtered notes among the moved ones
+                dropped = columns_of(column, filtered_notes(targets_of, a, b))
                 was[row, dropped] = now[row, dropped] = False
             out[rest[begin:begin + len(part)]] += np.count_nonzero(now, axis=1) - np.count_nonzero(was, axis=1)
     return out

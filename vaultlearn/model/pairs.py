@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from vaultlearn.config import Config
-from vaultlearn.metrics import candidate_columns, score_blocks
+from vaultlearn.metrics import candidate_columns, columns_of, score_blocks
 
 LOSS_SCALE = 20.0  # cosine → logit scale of MultipleNegativesRankingLoss
 HARD_NEGATIVE_POOL = 10  # nearest non-linked notes an anchor's hard negative is drawn from
@@ -82,8 +82,7 @@ def hard_negative_pool(
     for begin, scores in score_blocks(emb, anchors, emb[cand]):
         part = anchors[begin:begin + len(scores)]
         for row, a in enumerate(part.tolist()):
-            banned = column[list(exclude[a] | {a})]
-            scores[row, banned[banned >= 0]] = -np.inf
+            scores[row, columns_of(column, exclude[a] | {a})] = -np.inf
         kth = -np.partition(-scores, keep - 1, axis=1)[:, keep - 1]  # the keep-th best score of each anchor
         for row, a in enumerate(part.tolist()):
             near = np.flatnonzero((scores[row] >= kth[row]) & (scores[row] > -np.inf))
