@@ -16,7 +16,7 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
 Runs on CPU, and on CUDA too when present (``--device`` picks one).
 
     python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--device cpu]
-        [--learner memory|linkmap|both] [--vault-notes 10000]
+        [--learner memory|linkmap|both] [--vault-notes 10000] [--cpu-precision float32]
 """
 
 from __future__ import annotations
@@ -71,8 +71,8 @@ def synthetic_phase(n_links: int, seed: int = 0) -> PhaseData:
     )
 
 
-def bench_learning(device: str, n_links: int, steps: int) -> tuple[NoteEncoder, PhaseData]:
-    config = Config(learn_steps=steps)
+def bench_learning(device: str, n_links: int, steps: int, cpu_precision: str) -> tuple[NoteEncoder, PhaseData]:
+    config = Config(learn_steps=steps, cpu_precision=cpu_precision)
     encoder = NoteEncoder(config, device)
     data = synthetic_phase(n_links)
     learner = ContinualLearner(encoder, config)
@@ -203,6 +203,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--encode-notes", type=int, default=512)
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="only this device")
+    parser.add_argument("--cpu-precision", choices=["auto", "float32", "bfloat16"], default=Config().cpu_precision,
+                        help="the memory learner's encoder on a CPU (the encode overhead is against this)")
     parser.add_argument("--learner", choices=["memory", "linkmap", "both"], default="both")
     parser.add_argument("--vault-notes", type=int, default=None,
                         help="linkmap: also a phase of each --links size in a vault of this many notes (CPU)")
@@ -224,7 +226,7 @@ def main() -> None:
         if args.learner in ("memory", "both"):
             encoder = data = None
             for n_links in args.links:
-                encoder, data = bench_learning(device, n_links, args.steps)
+                encoder, data = bench_learning(device, n_links, args.steps, args.cpu_precision)
             bench_encode(encoder, data.texts[: args.encode_notes])
 
 

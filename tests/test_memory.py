@@ -32,18 +32,39 @@ def test_lookup_shapes_and_weights():
     assert memory(torch.randn(2, 16)).shape == (2, 16)
 
 
-def test_product_key_topk_equals_brute_force():
-    memory = small_memory()
-    hidden = torch.randn(20, 16)
-    idx, _ = memory.lookup(hidden)
+@pytest.mark.parametrize("sizes", [dict(), dict(dim=32, n_slots=16384, topk=32, heads=4, key_dim=64)])
+def test_product_key_topk_equals_brute_force(sizes):
+    """The slots read are the top k of every slot's summed score (at the default sizes too: 32 of 16,384, where
+    only the pairs of ranks i·j ≤ k are summed)."""
+    memory = small_memory(**sizes)
+    k, heads = memory.topk, memory.heads
+    hidden = torch.randn(20, memory.dim)
+    idx, weights = memory.lookup(hidden)
     q = memory.queries(hidden)  # (20, heads, 2, d/2)
     sub = torch.einsum("thsd,hsnd->thsn", q, memory.keys) - 0.5 * (memory.keys**2).sum(-1)
-    full = sub[:, :, 0, :, None] + sub[:, :, 1, None, :]  # every slot's score: (20, heads, 8, 8)
-    expected = full.flatten(-2).topk(4, dim=-1).indices
-    got = idx.view(20, 2, 4)
+    full = (sub[:, :, 0, :, None] + sub[:, :, 1, None, :]).flatten(-2)  # every slot's score
+    expected = full.topk(k, dim=-1)
+    got = idx.view(20, heads, k)
     for t in range(20):
-        for h in range(2):
-            assert set(got[t, h].tolist()) == set(expected[t, h].tolist())
+        for h in range(heads):
+            assert set(got[t, h].tolist()) == set(expected.indices[t, h].tolist())
+    torch.testing.assert_close(weights.view(20, heads, k), torch.softmax(expected.values, dim=-1))
+
+
+def test_reading_only_sums_the_written_rows_to_the_same_readout():
+    memory = small_memory()
+    with torch.no_grad():
+        memory.values[:10] = torch.randn(10, 16)  # fewer than half the rows written: the rows read are filtered
+    assert memory.written_count == 10
+    idx, weights = memory.lookup(torch.randn(3, 7, 16))
+    dense = torch.nn.functional.embedding_bag(idx.reshape(-1, 8), memory.values.detach(),
+                                              per_sample_weights=weights.reshape(-1, 8), mode="sum").view(3, 7, 16)
+    with torch.no_grad():
+        torch.testing.assert_close(memory.read(idx, weights), dense)
+    torch.testing.assert_close(memory.read(idx, weights), dense)  # with gradients: every row read
+    with torch.no_grad():
+        memory.values.zero_()
+        assert not memory.active and not memory.read(idx, weights).any()
 
 
 def test_slots_must_be_a_perfect_square():

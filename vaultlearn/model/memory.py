@@ -37,7 +37,13 @@ class SparseMemory(nn.Module):
         keys = torch.randn(heads, 2, n_sub, key_dim // 2, generator=gen)
         self.register_buffer("keys", keys)
         self.values = nn.Parameter(torch.zeros(n_slots, dim))
-        self._active_cache: tuple[int, bool] | None = None
+        # the sub-key pairs that can be among the k best sums, as columns into the two halves' top-k side by side:
+        # with each half best first, the pair of ranks (i, j) (from 1) is beaten by the i·j − 1 pairs of no worse
+        # rank in both, so only i·j ≤ k are needed (k·H(k) pairs, 119 of 1,024 at k = 32; the same top k, ties aside)
+        first, second = zip(*[(i, j) for i in range(topk) for j in range(topk) if (i + 1) * (j + 1) <= topk])
+        self.register_buffer("pair_first", torch.tensor(first), persistent=False)
+        self.register_buffer("pair_second", torch.tensor(second) + topk, persistent=False)
+        self._written_cache: tuple[int, torch.Tensor, int] | None = None
 
     # ----- reading -----
     def queries(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -56,24 +62,30 @@ class SparseMemory(nn.Module):
         q = self.queries(hidden)
         # score = -1/2 |q - key|^2 up to a per-query constant, so each half ranks sub-keys by distance
         sub = torch.einsum("...hsd,hsnd->...hsn", q, self.keys) - 0.5 * (self.keys**2).sum(-1)
-        s_top, i_top = sub.topk(self.topk, dim=-1)  # (..., heads, 2, k)
-        pair = s_top[..., 0, :, None] + s_top[..., 1, None, :]  # (..., heads, k, k)
-        best, flat = pair.flatten(-2).topk(self.topk, dim=-1)  # (..., heads, k)
-        i1 = torch.gather(i_top[..., 0, :], -1, flat // self.topk)
-        i2 = torch.gather(i_top[..., 1, :], -1, flat % self.topk)
-        idx = i1 * self.n_sub + i2
+        s_top, i_top = sub.topk(self.topk, dim=-1)  # (..., heads, 2, k), each half best first
+        rows = s_top.shape[:-2]
+        s_top, i_top = s_top.reshape(-1, 2 * self.topk), i_top.reshape(-1, 2 * self.topk)
+        first, second = self.pair_first, self.pair_second
+        pair = s_top[:, first] + s_top[:, second]  # the sums that can be among the k best
+        best, chosen = pair.topk(self.topk, dim=-1)
+        idx = torch.gather(i_top, 1, first[chosen]) * self.n_sub + torch.gather(i_top, 1, second[chosen])
         weights = torch.softmax(best, dim=-1)
-        return idx.flatten(-2), weights.flatten(-2)
+        return idx.view(*rows[:-1], -1), weights.view(*rows[:-1], -1)
 
     def read(self, idx: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-        """Weighted sum of the value rows ``idx`` (..., m) with ``weights`` (..., m) → (..., dim)."""
-        shape = idx.shape[:-1]
-        out = F.embedding_bag(
-            idx.reshape(-1, idx.shape[-1]),
-            self.values,
-            per_sample_weights=weights.reshape(-1, idx.shape[-1]).to(self.values.dtype),
-            mode="sum",
-        )
+        """Weighted sum of the value rows ``idx`` (..., m) with ``weights`` (..., m) → (..., dim).
+
+        Without gradients, and with fewer than half the rows written, only the written rows are summed (the others
+        are zero): the same readout, up to rounding, for a fraction of the rows read."""
+        shape, m = idx.shape[:-1], idx.shape[-1]
+        idx, weights = idx.reshape(-1, m), weights.reshape(-1, m).to(self.values.dtype)
+        if (torch.is_grad_enabled() and self.values.requires_grad) or 2 * self.written_count >= self.n_slots:
+            out = F.embedding_bag(idx, self.values, per_sample_weights=weights, mode="sum")
+        else:
+            kept = self.written[idx]
+            counts = kept.sum(1)
+            offsets = torch.cumsum(counts, 0) - counts
+            out = F.embedding_bag(idx[kept], self.values, offsets, per_sample_weights=weights[kept], mode="sum")
         return out.view(*shape, self.dim)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -89,10 +101,24 @@ class SparseMemory(nn.Module):
     @property
     def active(self) -> bool:
         """True once any value is non-zero (before that the memory adds exactly nothing and is skipped)."""
+        return self.written_count > 0
+
+    @property
+    def written(self) -> torch.Tensor:
+        """(n_slots,) bool: the value rows with a non-zero entry."""
+        return self._written()[0]
+
+    @property
+    def written_count(self) -> int:
+        """How many value rows have a non-zero entry."""
+        return self._written()[1]
+
+    def _written(self) -> tuple[torch.Tensor, int]:
         version = self.values._version
-        if self._active_cache is None or self._active_cache[0] != version:
-            self._active_cache = (version, bool(self.values.detach().ne(0).any()))
-        return self._active_cache[1]
+        if self._written_cache is None or self._written_cache[0] != version:
+            rows = self.values.detach().ne(0).any(1)
+            self._written_cache = (version, rows, int(rows.sum()))
+        return self._written_cache[1:]
 
     # ----- initialisation -----
     @torch.no_grad()
