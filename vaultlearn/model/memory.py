@@ -79,13 +79,15 @@ class SparseMemory(nn.Module):
         are zero): the same readout, up to rounding, for a fraction of the rows read."""
         shape, m = idx.shape[:-1], idx.shape[-1]
         idx, weights = idx.reshape(-1, m), weights.reshape(-1, m).to(self.values.dtype)
-        if (torch.is_grad_enabled() and self.values.requires_grad) or 2 * self.written_count >= self.n_slots:
-            out = F.embedding_bag(idx, self.values, per_sample_weights=weights, mode="sum")
-        else:
-            kept = self.written[idx]
+        reading_only = not (torch.is_grad_enabled() and self.values.requires_grad)
+        written, count = self._written() if reading_only else (None, self.n_slots)  # training reads every row
+        if 2 * count < self.n_slots:
+            kept = written[idx]
             counts = kept.sum(1)
             offsets = torch.cumsum(counts, 0) - counts
             out = F.embedding_bag(idx[kept], self.values, offsets, per_sample_weights=weights[kept], mode="sum")
+        else:
+            out = F.embedding_bag(idx, self.values, per_sample_weights=weights, mode="sum")
         return out.view(*shape, self.dim)
 
     def forward(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -104,16 +106,12 @@ class SparseMemory(nn.Module):
         return self.written_count > 0
 
     @property
-    def written(self) -> torch.Tensor:
-        """(n_slots,) bool: the value rows with a non-zero entry."""
-        return self._written()[0]
-
-    @property
     def written_count(self) -> int:
         """How many value rows have a non-zero entry."""
         return self._written()[1]
 
     def _written(self) -> tuple[torch.Tensor, int]:
+        """(n_slots,) bool of the value rows with a non-zero entry, and their count (kept until the values change)."""
         version = self.values._version
         if self._written_cache is None or self._written_cache[0] != version:
             rows = self.values.detach().ne(0).any(1)
