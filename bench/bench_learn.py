@@ -5,7 +5,8 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
 1. ``learn_phase`` on 1k and 10k links with the default config (steps from --steps): wall time of the whole
    phase (block-L states, key init, hard negatives, IDF, the steps, Fisher + TWP) and steps/s of the step loop.
 2. Encode throughput on the same texts: sentence-transformers ``encode`` (baseline), NoteEncoder with the
-   memory inactive (all zero), NoteEncoder with the learned memory active; printed as ratios.
+   memory inactive (all zero), NoteEncoder with the learned memory active, the median of ``--encode-repeat``
+   passes each, taken in turn; printed as ratios.
 3. The link map (``--learner linkmap``): two phases on the base model's embeddings of the same notes (half the
    links, then all of them with the first half replayed), the links split into fitting and checking links:
    wall time per phase (embedding excluded: the map works on stored embeddings), the checked step kept and
@@ -15,7 +16,7 @@ inside clusters); its only job is to give the learner realistic sizes, not reali
    that learns one phase) and from the earlier phase's check (a run that learns both): what the size costs.
 Runs on CPU, and on CUDA too when present (``--device`` picks one).
 
-    python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--device cpu]
+    python bench/bench_learn.py [--links 1000 10000] [--steps 50] [--encode-notes 512] [--encode-repeat 5] [--device cpu]
         [--learner memory|linkmap|both] [--vault-notes 10000] [--cpu-precision float32]
 """
 
@@ -169,7 +170,9 @@ def bench_link_map_in_vault(n_links: int, vault_notes: int) -> None:
               + f" ({'passes' if check['commit'] else 'declined'})")
 
 
-def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:
+def bench_encode(encoder: NoteEncoder, texts: list[str], repeat: int) -> None:
+    """Notes per second of plain sentence-transformers and of the encoder with its memory off and on: the median
+    of ``repeat`` timed passes each, the three taken in turn so that a slow spell of the machine hits all three."""
     from sentence_transformers import SentenceTransformer
 
     plain = SentenceTransformer(encoder.model_path, device=str(encoder.device), local_files_only=True)
@@ -178,18 +181,26 @@ def bench_encode(encoder: NoteEncoder, texts: list[str]) -> None:
         plain.half()
     memory = encoder.memory
 
-    def timed(fn) -> float:
-        fn()  # warm-up
-        start = time.perf_counter()
-        fn()
-        return len(texts) / (time.perf_counter() - start)
+    def with_memory(on: bool) -> None:
+        encoder.memory = memory if on else None
+        encoder.encode(texts)
 
-    base = timed(lambda: plain.encode(texts, batch_size=encoder.config.batch_size, normalize_embeddings=True))
-    encoder.memory = None
-    inactive = timed(lambda: encoder.encode(texts))
+    runs = {
+        "base": lambda: plain.encode(texts, batch_size=encoder.config.batch_size, normalize_embeddings=True),
+        "inactive": lambda: with_memory(False),
+        "active": lambda: with_memory(True),
+    }
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for name, fn in runs.items():
+        fn()  # warm-up
+    for _ in range(repeat):
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
     encoder.memory = memory
-    active = timed(lambda: encoder.encode(texts))
-    print(f"  encode {len(texts)} notes: sentence-transformers {base:7.1f} notes/s")
+    base, inactive, active = (len(texts) / float(np.median(times[name])) for name in runs)
+    print(f"  encode {len(texts)} notes (median of {repeat}): sentence-transformers {base:7.1f} notes/s")
     print(f"    NoteEncoder, memory inactive {inactive:7.1f} notes/s = {inactive / base:.2f}x sentence-transformers")
     print(
         f"    NoteEncoder, memory active   {active:7.1f} notes/s = {active / base:.2f}x sentence-transformers, "
@@ -202,6 +213,7 @@ def main() -> None:
     parser.add_argument("--links", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--steps", type=int, default=50)
     parser.add_argument("--encode-notes", type=int, default=512)
+    parser.add_argument("--encode-repeat", type=int, default=5, help="timed encode passes (the median is reported)")
     parser.add_argument("--device", choices=["cpu", "cuda"], default=None, help="only this device")
     parser.add_argument("--cpu-precision", choices=["auto", "float32", "bfloat16"], default=Config().cpu_precision,
                         help="the memory learner's encoder on a CPU (the encode overhead is against this)")
@@ -227,7 +239,7 @@ def main() -> None:
             encoder = data = None
             for n_links in args.links:
                 encoder, data = bench_learning(device, n_links, args.steps, args.cpu_precision)
-            bench_encode(encoder, data.texts[: args.encode_notes])
+            bench_encode(encoder, data.texts[: args.encode_notes], args.encode_repeat)
 
 
 if __name__ == "__main__":

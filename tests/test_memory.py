@@ -6,6 +6,7 @@ import torch
 
 from vaultlearn.config import Config
 from vaultlearn.model.encoder import NoteEncoder
+from vaultlearn.model import memory as memory_module
 from vaultlearn.model.memory import SparseMemory
 
 TEXTS = [
@@ -49,6 +50,21 @@ def test_product_key_topk_equals_brute_force(sizes):
         for h in range(heads):
             assert set(got[t, h].tolist()) == set(expected.indices[t, h].tolist())
     torch.testing.assert_close(weights.view(20, heads, k), torch.softmax(expected.values, dim=-1))
+
+
+def test_lookup_in_chunks_equals_one_pass(monkeypatch):
+    """A CPU lookup runs the tokens in chunks; the slots do not depend on where the chunks end (the weights only
+    to rounding: the query projection's sums run in another order at another size)."""
+    memory = small_memory()
+    hidden = torch.randn(3, 11, memory.dim)
+    whole = memory.lookup(hidden)
+    monkeypatch.setattr(memory_module, "CPU_LOOKUP_CHUNK", 4)  # 33 tokens: 8 full chunks and one of 1
+    chunked = memory.lookup(hidden)
+    assert chunked[0].shape == whole[0].shape == (3, 11, memory.heads * memory.topk)
+    assert torch.equal(chunked[0], whole[0])
+    torch.testing.assert_close(chunked[1], whole[1])
+    empty = memory.lookup(hidden[:, :0])
+    assert empty[0].shape == empty[1].shape == (3, 0, memory.heads * memory.topk)
 
 
 def test_reading_only_sums_the_written_rows_to_the_same_readout():
