@@ -98,7 +98,6 @@ class NoteEncoder:
         self.dim = int(self.st.get_embedding_dimension())
         self.memory: SparseMemory | None = None
         self._stop = False
-        self._mask: torch.Tensor | None = None
         self._record: list[torch.Tensor] | None = None
         self._id_cache: tuple[tuple[int, int], str] | None = None
         self.blocks[self.layer - 1].register_forward_hook(self._memory_hook)
