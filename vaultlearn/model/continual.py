@@ -33,7 +33,7 @@ from vaultlearn.model.hidden import HiddenCache
 from vaultlearn.model.fisher import OnlineEWC, StableDims, per_example_fisher, unit_max
 from vaultlearn.model.manifest import MANIFEST, STATE_FORMAT, read_manifest
 from vaultlearn.model.overlap import phase_fishers
-from vaultlearn.model.pairs import PhaseData, example_loss, info_nce, plan_phase
+from vaultlearn.model.pairs import PhaseData, batch_loss, example_loss, plan_phase
 from vaultlearn.model.topology import edge_weights, linked_similarity, topology_importance
 
 KEY_INIT_TOKENS = 65_536  # token states sampled for the sub-key k-means
@@ -183,20 +183,19 @@ class ContinualLearner:
         return emb, torch.bincount(idx[mask.bool()].flatten(), minlength=n_slots).float()
 
     def _batch_loss(self, corpus, pairs, weights, batch, negatives, *, grad: bool, with_slots: bool = False):
-        """InfoNCE of one batch: anchors vs [positives, hard negatives], through memory + upper blocks."""
-        anchors, positives = pairs[batch, 0], pairs[batch, 1]
-        negs = negatives[negatives >= 0]
-        notes, where = np.unique(np.concatenate([anchors, positives, negs]), return_inverse=True)
-        texts = [corpus.texts[i] for i in notes]
-        device = self.encoder.device
-        with torch.set_grad_enabled(grad):
-            emb, counts = self._forward(texts)
+        """:func:`batch_loss` of one batch through memory + upper blocks (with ``with_slots``, and the batch's slot
+        read counts)."""
+        counts = None
+
+        def embed(notes: np.ndarray) -> torch.Tensor:
+            nonlocal counts
+            emb, counts = self._forward([corpus.texts[i] for i in notes])
             if grad and self.use_fisher:
                 self.dims.hook(emb)
-            n = len(batch)
-            anchor = emb[torch.as_tensor(where[:n], device=device)]
-            candidates = emb[torch.as_tensor(where[n:], device=device)]
-            loss = info_nce(anchor, candidates, torch.as_tensor(weights[batch], dtype=torch.float32, device=device))
+            return emb
+
+        with torch.set_grad_enabled(grad):
+            loss = batch_loss(embed, pairs, batch, negatives, torch.as_tensor(weights, dtype=torch.float32))
         return (loss, counts) if with_slots else loss
 
     def _train_inputs(self, texts: Sequence[str]):

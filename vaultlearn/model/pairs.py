@@ -1,5 +1,6 @@
 """What every link learner trains on: a phase's data, the seeded batch plan with graph-aware hard negatives,
-the weighted InfoNCE loss, and the one-example loss closures the per-example Fisher needs."""
+the weighted InfoNCE loss (a batch's repeated notes are no negatives), and the one-example loss closures the
+per-example Fisher needs."""
 
 from __future__ import annotations
 
@@ -30,12 +31,28 @@ class PhaseData:
 
 
 def info_nce(
-    anchor: torch.Tensor, candidates: torch.Tensor, weights: torch.Tensor, scale: float = LOSS_SCALE
+    anchor: torch.Tensor, candidates: torch.Tensor, weights: torch.Tensor, scale: float = LOSS_SCALE,
+    ignored: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Weighted InfoNCE: anchor i's positive is candidates[i]; every other candidate row is a negative."""
+    """Weighted InfoNCE: anchor i's positive is candidates[i]; every other candidate row is a negative, but where
+    ``ignored`` (anchors × candidates, bool) is True."""
     logits = scale * anchor @ candidates.T
+    if ignored is not None:
+        logits = logits.masked_fill(ignored, float("-inf"))
     per_pair = F.cross_entropy(logits, torch.arange(len(anchor), device=anchor.device), reduction="none")
     return (weights * per_pair).sum() / weights.sum()
+
+
+def repeated_notes(anchors: np.ndarray, candidates: np.ndarray) -> np.ndarray:
+    """(anchors, candidates) bool: the candidate columns that are no negative of an anchor, because they are the
+    same note as its positive (``candidates[i]`` is anchor i's) or as the anchor itself. A batch's links share
+    targets (a vault's hubs), and a note that two links reach would otherwise be pushed away from the anchor as
+    hard as it is pulled towards it: the duplicates sentence-transformers keeps out of in-batch-negative batches
+    with its no-duplicates batch sampler."""
+    n = len(anchors)
+    repeated = (candidates[None, :] == candidates[:n, None]) | (candidates[None, :] == anchors[:, None])
+    repeated[np.arange(n), np.arange(n)] = False
+    return repeated
 
 
 def batch_loss(
@@ -45,14 +62,16 @@ def batch_loss(
     negatives: np.ndarray,
     weights: torch.Tensor,
 ) -> torch.Tensor:
-    """:func:`info_nce` of one planned batch: its anchors against its positives and hard negatives (``-1``: none),
-    each note embedded once by ``embed`` (note indices → differentiable embeddings); ``weights`` per pair."""
-    negs = negatives[negatives >= 0]
-    notes, where = np.unique(np.concatenate([pairs[batch, 0], pairs[batch, 1], negs]), return_inverse=True)
+    """:func:`info_nce` of one planned batch: its anchors against its positives and hard negatives (``-1``: none)
+    but their :func:`repeated_notes`, each note embedded once by ``embed`` (note indices → differentiable
+    embeddings); ``weights`` per pair."""
+    anchors, candidates = pairs[batch, 0], np.concatenate([pairs[batch, 1], negatives[negatives >= 0]])
+    notes, where = np.unique(np.concatenate([anchors, candidates]), return_inverse=True)
     emb = embed(notes)
     n = len(batch)
     where = torch.as_tensor(where, device=emb.device)
-    return info_nce(emb[where[:n]], emb[where[n:]], weights[batch].to(emb.device))
+    ignored = torch.as_tensor(repeated_notes(anchors, candidates), device=emb.device)
+    return info_nce(emb[where[:n]], emb[where[n:]], weights[batch].to(emb.device), ignored=ignored)
 
 
 def pair_batches(n_pairs: int, batch: int, steps: int, rng: np.random.Generator) -> list[np.ndarray]:
