@@ -6,7 +6,8 @@ adapter: a linear map W (dim × dim, identity at the start, float32) on the froz
 phase on the phase's links with the learners' InfoNCE, batches and hard negatives, for ``ADAPTER_STEPS`` steps
 (it costs about a second, so it is not cut to the run's step budget); every known note is mapped again.
 Adam at ``ADAPTER_LR`` = 1e-4: on mathwiki (3 seeds, both protocols) 1e-3 lost 0.10 / 0.07 R@10 to drift
-(the top-10 of 73% of old notes changed per phase), 1e-4 gained +0.023 / +0.031 (docs/RESULTS.md).
+(the top-10 of 73% of old notes changed per phase), 1e-4 gained +0.023 / +0.031, and +0.049 / +0.061 once a
+batch's repeated notes were no negatives (docs/RESULTS.md).
 (joint, full finetuning on all phases' training links at once, is a dense strategy: see strategies.py.)
 """
 
