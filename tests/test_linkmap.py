@@ -1,5 +1,7 @@
 """The link map: saving and loading itself (and the learner), the fixed fitting/checking split, and the learner."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -162,6 +164,21 @@ def test_the_learner_keeps_the_previous_map_when_no_step_checks_better():
     report = learner.learn("p", LinkTask(twins, links, checking, adjacency + [set() for _ in range(120)]), seed=0)
     assert report.check_mrr_before == 1.0 and report.steps == 0
     assert torch.equal(learner.map.weight, torch.eye(x.shape[1]))
+
+
+def test_a_phase_with_no_links_of_its_own_keeps_the_previous_map(monkeypatch):
+    """Replayed links alone teach a phase nothing new: its notes are read by the map it found."""
+    import vaultlearn.model.linkfit as linkfit
+
+    monkeypatch.setattr(linkfit, "LEARNING_RATE", 1e-2)
+    task = rotation_task()
+    learner = LinkMapLearner(task.embeddings.shape[1], tiny_config())
+    learner.learn("a", task, seed=0)
+    after_a = learner.map.weight.clone()
+    assert not torch.equal(after_a, torch.eye(len(after_a)))
+    report = learner.learn("b", replace(task, own=0), seed=0)
+    assert report.steps == 0 and report.start == "previous" and report.check_mrr_after is None
+    assert torch.equal(learner.map.weight, after_a) and torch.equal(learner.phase_maps["b"], after_a)
 
 
 def test_a_non_finite_embedding_is_an_error_not_a_score():

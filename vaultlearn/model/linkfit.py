@@ -8,8 +8,10 @@ negative per anchor, the learners' shared batch plan) on the fitting links from 
 again from the best closed-form ridge map (:mod:`vaultlearn.model.ridge`) when that checks better than the
 previous map; the ridge maps and every ``CHECK_EVERY``-th step are checked by ranking the checking links' targets
 among the known notes (filtered MRR). The map kept is the best checked one — the previous map included, so a
-phase that does not help changes nothing. The map kept is also that phase's own map: the phase's notes are read
-by it from then on (:func:`vaultlearn.index.learned.map_by_phase`), and later phases leave them where they are.
+phase that does not help changes nothing; a phase with no fitting link of its own keeps it untrained (replay
+alone would only fit the earlier phases' links again). The map kept is also that phase's own map: the phase's
+notes are read by it from then on (:func:`vaultlearn.index.learned.map_by_phase`), and later phases leave them
+where they are.
 With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map and the ridge maps include
 ones held by the same importance, the per-example Fisher of each learned phase on its own fitting links (kept
 per phase either way: the overlap report). The learner saves itself like the token-level memory does: files
@@ -157,7 +159,7 @@ class LinkMapLearner:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
         began = time.perf_counter()
         self.learned_phases.append(phase)
-        if not task.fitting or not task.checking:
+        if not len(task.own_links) or not task.checking:  # nothing of its own to fit, or nothing to check on
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
             self.phase_maps[phase] = self.map.weight.detach().clone()
             return LinkMapReport(phase, 0, "previous", len(task.fitting), len(task.checking), None, None, None,
