@@ -85,7 +85,8 @@ learn_batch_size = 8
 learn_top_t = 64
 learn_max_tokens = 64
 fisher_samples = 8
-"""
+map_min_phase_links = 1
+"""  # map_min_phase_links: the tiny phases move their notes (test_validation sets it)
 
 
 @pytest.fixture(scope="session")
@@ -275,6 +276,7 @@ def tiny_config(**kw) -> Config:
         max_seq_length=32, memory_slots=1024, memory_topk=4, memory_heads=1, memory_key_dim=16,
         learn_steps=30, learn_batch_size=8, learn_lr=2.0, learn_top_t=4096, learn_max_tokens=32, fisher_samples=8,
         cpu_precision="float32",  # the learner's float32 forward and encode() agree to 1e-5 only in float32
+        map_min_phase_links=1,  # the tiny tasks' phases move their notes (the rule's own tests set it)
     )
     base.update(kw)
     return Config(**base)

@@ -181,6 +181,31 @@ def test_a_phase_with_no_links_of_its_own_keeps_the_previous_map(monkeypatch):
     assert torch.equal(learner.map.weight, after_a) and torch.equal(learner.phase_maps["b"], after_a)
 
 
+def test_a_small_phase_trains_the_map_but_its_notes_keep_the_previous_phases_map(monkeypatch):
+    """Below ``map_min_phase_links`` fitting links of its own a phase still trains the map the next phase starts
+    from, but its notes are read as the previous phase's notes are (the identity before any phase)."""
+    import vaultlearn.model.linkfit as linkfit
+
+    monkeypatch.setattr(linkfit, "LEARNING_RATE", 1e-2)
+    task = rotation_task()
+    own = len(task.fitting)
+    learner = LinkMapLearner(task.embeddings.shape[1], tiny_config(map_min_phase_links=own + 1))
+    first = learner.learn("a", task, seed=0)
+    assert first.own_links == own and not first.moved_notes
+    assert first.check_mrr_after > first.check_mrr_before  # the map learned ...
+    assert not torch.equal(learner.map.weight, torch.eye(len(learner.map.weight)))
+    assert torch.equal(learner.phase_maps["a"], torch.eye(len(learner.map.weight)))  # ... and a's notes stay put
+    x = task.embeddings
+    np.testing.assert_allclose(learner.apply_by_phase(x, ["a"] * len(x)), x, atol=1e-6)
+
+    learner.config = tiny_config(map_min_phase_links=own)  # the next phase has enough and starts from a's map
+    second = learner.learn("b", task, seed=0)
+    assert second.moved_notes and second.check_mrr_before == pytest.approx(first.check_mrr_after)
+    assert torch.equal(learner.phase_maps["b"], learner.map.weight)
+    third = learner.learn("c", replace(task, own=0), seed=0)  # nothing of its own: read as b's notes are
+    assert not third.moved_notes and torch.equal(learner.phase_maps["c"], learner.phase_maps["b"])
+
+
 def test_a_non_finite_embedding_is_an_error_not_a_score():
     x, links, adjacency = rotated_links(n=60)
     x[3, 0] = np.nan

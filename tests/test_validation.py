@@ -164,6 +164,19 @@ def test_learn_declines_keeps_the_model_and_force_commits(tiny_vault):
     assert status["learned_phases"] == ["greenhouse"] and status["declined_phases"] == {}
 
 
+def test_learn_says_a_phase_too_small_to_move_its_notes_is_kept_as_it_is(tiny_vault):
+    config = tiny_vault / ".vaultlearn" / "config.toml"
+    config.write_text(config.read_text().replace("map_min_phase_links = 1\n", "map_min_phase_links = 1000\n"))
+    set_config(tiny_vault, learn_min_gain=-1.0, learn_max_drop=1.0)  # would commit, were the notes moved
+    out = run("learn", "--vault", tiny_vault, "--phase", "beehive-monitor", "--json")
+    assert out.returncode == 0, out.stderr
+    phase = json.loads(out.stdout)["phases"][0]
+    assert not phase["committed"] and phase["vectors_changed"] == 0.0
+    assert "links of its own to fit" in phase["reason"] and "at least 1000" in phase["reason"]
+    assert phase["validation"]["gain"] == 0.0 and phase["validation"]["mrr_gain"] == 0.0  # nothing moved
+    assert not (tiny_vault / ".vaultlearn" / "model" / "manifest.json").exists()
+
+
 def test_learn_commits_a_phase_that_passes_validation(tiny_vault):
     set_config(tiny_vault, learn_min_gain=-1.0, learn_max_drop=1.0)  # passes unless Recall@10 falls
     out = run("learn", "--vault", tiny_vault, "--phase", "beehive-monitor")  # gains MRR, keeps Recall@10 here

@@ -51,6 +51,8 @@ class Config:
     # "memory": the token-level sparse memory (every learn_* and memory_* setting below is its own)
     map_ewc_lambda: float = 1.0  # the link map's EWC scale over its largest Fisher entry (docs/RESULTS.md: 100
     # locks the map after the first phase, 0 forgets most)
+    map_min_phase_links: int = 50  # fitting links of its own a phase needs for its notes to be read by its own map;
+    # a smaller phase still trains the map the next phase starts from (docs/RESULTS.md)
     learn_steps: int = 100  # the budget measured in docs/RESULTS.md
     learn_batch_size: int = 32
     learn_lr: float = 2.0

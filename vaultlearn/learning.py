@@ -161,6 +161,10 @@ class Learning:
         candidate = learner.apply_by_phase(base, phases)
         check = compare(current, candidate, split.heldout, name, order[: order.index(name)], split.edges,
                         self.config, split.ranks)
+        if not result.moved_notes:
+            check = {**check, "commit": False, "reason": (
+                f"its notes keep the map they are read by: {result.own_links} links of its own to fit (a phase "
+                f"moves its notes with at least {self.config.map_min_phase_links} and links to check on)")}
         return result, check, current, candidate
 
     def _stored_embeddings(self, split: LearnSplit) -> np.ndarray:

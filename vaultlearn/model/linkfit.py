@@ -11,7 +11,9 @@ among the known notes (filtered MRR). The map kept is the best checked one — t
 phase that does not help changes nothing; a phase with no fitting link of its own keeps it untrained (replay
 alone would only fit the earlier phases' links again). The map kept is also that phase's own map: the phase's
 notes are read by it from then on (:func:`vaultlearn.index.learned.map_by_phase`), and later phases leave them
-where they are.
+where they are. A phase with fewer than ``config.map_min_phase_links`` fitting links of its own still trains the
+map (the next phase starts from it), but its notes keep the map the previous phase's notes are read by: a
+384 × 384 map fitted to a dozen links and checked on a handful moves them for noise.
 With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map and the ridge maps include
 ones held by the same importance, the per-example Fisher of each learned phase on its own fitting links (kept
 per phase either way: the overlap report). The learner saves itself like the token-level memory does: files
@@ -93,7 +95,9 @@ class LinkMapReport:
     steps: int  # the checked Adam step kept (0: the starting map itself)
     start: str  # where the kept map started: "previous" (the previous map) or "ridge" (a closed-form map)
     fitting_links: int
+    own_links: int  # the fitting links that are this phase's own
     checking_links: int
+    moved_notes: bool  # the phase's notes are read by the map kept (False: by the previous phase's)
     check_mrr_before: float | None
     check_mrr_after: float | None
     loss_start: float | None  # InfoNCE of the first training batch under the previous map
@@ -158,12 +162,14 @@ class LinkMapLearner:
     def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
         began = time.perf_counter()
+        reading = self._reading_map()
         self.learned_phases.append(phase)
-        if not len(task.own_links) or not task.checking:  # nothing of its own to fit, or nothing to check on
+        own = len(task.own_links)
+        if not own or not task.checking:  # nothing of its own to fit, or nothing to check on
             self.phase_fisher[phase] = torch.zeros(self.map.dim, self.map.dim)
-            self.phase_maps[phase] = self.map.weight.detach().clone()
-            return LinkMapReport(phase, 0, "previous", len(task.fitting), len(task.checking), None, None, None,
-                                 None, time.perf_counter() - began)
+            self.phase_maps[phase] = reading
+            return LinkMapReport(phase, 0, "previous", len(task.fitting), own, len(task.checking), False, None,
+                                 None, None, None, time.perf_counter() - began)
         base = torch.as_tensor(task.embeddings)
         pairs = np.asarray(task.fitting, dtype=np.int64)
         weights = np.ones(len(pairs), np.float32) if task.weights is None else task.weights
@@ -186,13 +192,20 @@ class LinkMapLearner:
         if self.within_noise:
             best = nearest_within_noise(seen, previous)
         require_finite(best.weight, f"link map after phase {phase!r}")
-        self.phase_maps[phase] = best.weight.detach().clone()
+        moved = own >= self.config.map_min_phase_links
+        self.phase_maps[phase] = best.weight.detach().clone() if moved else reading
         with torch.no_grad():
             self.map.weight.copy_(best.weight)
             loss_end = float(self._loss(base, best.weight, pairs, *probe, link_weights))
         self._consolidate(phase, task, base, pairs, batches, negatives, seed)
-        return LinkMapReport(phase, best.step, best.origin, len(pairs), len(task.checking), before, best.score,
-                             loss_start, loss_end, time.perf_counter() - began)
+        return LinkMapReport(phase, best.step, best.origin, len(pairs), own, len(task.checking), moved, before,
+                             best.score, loss_start, loss_end, time.perf_counter() - began)
+
+    def _reading_map(self) -> torch.Tensor:
+        """The map the last learned phase's notes are read by (the identity before any phase)."""
+        if not self.learned_phases:
+            return torch.eye(self.map.dim)
+        return self.phase_maps[self.learned_phases[-1]].clone()
 
     def _best_ridge(self, task: LinkTask, pairs: np.ndarray, link_weights: np.ndarray,
                     seen: list[_Kept] | None) -> _Kept:
