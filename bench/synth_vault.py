@@ -1,11 +1,15 @@
 """A synthetic vault generator for scale benchmarks (1k–100k notes): topical word mixtures and links.
 
-The notes are made-up text, not real writing; benchmarks that use it say so in their output.
+The notes are made-up text, not real writing; benchmarks that use it say so in their output. As a script it
+writes one into an empty folder, e.g. the hub-structured case the learning evaluation also runs on:
+``python bench/synth_vault.py /tmp/hub --notes 1000 --hub`` (then ``vaultlearn index`` and ``vaultlearn eval``).
 """
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
 from pathlib import Path
 
 _SYLLABLES = ["ka", "lo", "mi", "ten", "ra", "vo", "shi", "del", "an", "por", "gu", "fe", "lin", "dor", "sa"]
@@ -94,3 +98,20 @@ def _write(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
 
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Write a synthetic vault into an empty (or new) folder.")
+    parser.add_argument("folder", type=Path)
+    parser.add_argument("--notes", type=int, default=1000)
+    parser.add_argument("--hub", action="store_true", help="the hub-structured vault (write_hub_vault)")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.folder.exists() and any(args.folder.iterdir()):
+        sys.exit(f"error: {args.folder} is not empty; the generator writes only into an empty folder")
+    write = write_hub_vault if args.hub else write_vault
+    write(args.folder, args.notes, seed=args.seed)
+    print(f"wrote {sum(1 for _ in args.folder.rglob('*.md'))} notes under {args.folder}")
+
+
+if __name__ == "__main__":
+    main()
