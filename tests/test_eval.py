@@ -5,7 +5,8 @@ import pytest
 import torch
 
 from vaultlearn.errors import NonFiniteError
-from vaultlearn.eval.protocol import EvalCorpus, split_links, summarize
+from vaultlearn.eval.protocol import EvalCorpus, score_phases, split_links, summarize
+from vaultlearn.index.learned import map_vectors
 from vaultlearn.metrics import moved_ranks, rank_of_targets, recall_mrr, targets_by_source
 from vaultlearn.eval.strategies import run_seeds
 from vaultlearn.eval.summary import format_table
@@ -218,3 +219,28 @@ def test_note_memory_adds_slots_per_phase_and_never_rewrites_old_ones(monkeypatc
     memory.learn("beta", 1, data, known, emb)
     assert len(memory.values) > len(first) and torch.equal(memory.values[: len(first)], first)
     assert np.isfinite(emb).all()
+
+
+def test_source_space_ranks_each_phase_by_its_own_map_applied_to_every_note():
+    corpus = synthetic_corpus()
+    split = split_links(corpus, 0)
+    base = np.random.default_rng(0).normal(size=(len(corpus.paths), 6)).astype(np.float32)
+    base /= np.linalg.norm(base, axis=1, keepdims=True)
+    turn = np.random.default_rng(1).normal(size=(6, 6)).astype(np.float32)
+    targets = targets_by_source(corpus.edges)
+
+    def by(vectors, j):
+        return recall_mrr(rank_of_targets(vectors, split.heldout[j], corpus.known_at(j), targets))
+
+    recalls, mrrs = score_phases(corpus, split, base, 1, {"beta": turn})
+    assert (recalls[0], mrrs[0]) == by(base, 0)  # a phase without a map: the vectors as they are
+    assert (recalls[1], mrrs[1]) == by(map_vectors(base, turn), 1)
+    assert by(map_vectors(base, turn), 1) != by(base, 1)
+
+
+def test_vaultlearn_source_never_changes_an_earlier_phases_figures():
+    result = run_seeds(synthetic_corpus(), ["frozen", "vaultlearn-source"], tiny_config(), seeds=[0], steps=1,
+                       device="cpu", max_phases=None)
+    s = result["runs"][0]["strategies"]["vaultlearn-source"]
+    assert s["R"][1][0] == s["R"][0][0] and s["MRR"][1][0] == s["MRR"][0][0] and s["forgetting"] == 0
+    assert s["MRR"][1][1] != result["runs"][0]["strategies"]["frozen"]["MRR"][1][1]  # it learned something

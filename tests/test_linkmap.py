@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from vaultlearn.errors import NonFiniteError
-from vaultlearn.model.linkfit import LinkMapLearner, LinkTask, _Kept, nearest_within_noise
+from vaultlearn.metrics import rank_of_targets
+from vaultlearn.model.linkfit import MIN_OWN_CHECKING, LinkMapLearner, LinkTask, _Kept, link_task, nearest_within_noise
 from vaultlearn.model.validation import is_checking_link
 from vaultlearn.index.learned import committed_phase_maps, map_by_phase
 from vaultlearn.model.linkmap import LinkMap
@@ -309,3 +310,37 @@ def test_hard_negatives_are_the_nearest_allowed_candidates_in_order(monkeypatch)
     assert pool[5].tolist() == [4, 2, 3] and pool[1].tolist() == [2, 3, 0]
     assert pool[7].tolist() == [], "every candidate excluded: no negative"
     assert hard_negative_pool(emb, [0], exclude, np.array([4, 6]), 3)[0].tolist() == [6]
+
+
+def test_own_checks_rank_the_phases_own_checking_links_once_it_has_enough_of_them():
+    x = unit(np.random.default_rng(3).normal(size=(100, 8)))
+    earlier = [(i, i + 1) for i in range(0, 20, 2)]
+    own = [(i, i + 1) for i in range(20, 20 + 2 * MIN_OWN_CHECKING, 2)]
+    adjacency = [set() for _ in range(len(x))]
+    for a, b in earlier + own:
+        adjacency[a].add(b)
+        adjacency[b].add(a)
+
+    def mrr(task, links):
+        return float(np.mean(1.0 / rank_of_targets(x, links, np.arange(len(x)), task.targets)))
+
+    enough = LinkTask(x, [], earlier + own, adjacency, own_checking=len(own))
+    fewer = LinkTask(x, [], earlier + own[1:], adjacency, own_checking=len(own) - 1)
+    assert enough.own_checked == own
+    assert mrr(enough, own) != pytest.approx(mrr(enough, earlier + own))  # the two checks differ here
+    by_own = LinkMapLearner(8, tiny_config(), own_checks=True)
+    assert by_own.check(enough) == pytest.approx(mrr(enough, own))
+    assert by_own.check(fewer) == pytest.approx(mrr(fewer, earlier + own[1:]))  # too few of its own: all
+    assert LinkMapLearner(8, tiny_config()).check(enough) == pytest.approx(mrr(enough, earlier + own))
+
+
+def test_link_task_counts_the_last_phases_own_checking_links():
+    corpus = synthetic_corpus()
+    config = tiny_config()
+    first, second = corpus.edges[:40], corpus.edges[40:80]
+    task = link_task(np.zeros((len(corpus.paths), 4), np.float32), [first, second], corpus.paths,
+                     [set() for _ in corpus.paths], config)
+    checks = [is_checking_link(config.seed, corpus.paths[a], corpus.paths[b]) for a, b in second]
+    assert 0 < sum(checks) < len(second)
+    assert task.own_checking == sum(checks) and task.own == len(second) - sum(checks)
+    assert task.own_checked == [link for link, c in zip(second, checks) if c]

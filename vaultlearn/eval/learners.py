@@ -87,12 +87,14 @@ class Sparse(Frozen):
 class LinkMapStrategy(Frozen):
     """The link map on the frozen embeddings, as `vaultlearn learn` runs it (:func:`model.linkfit.link_task`):
     every learned phase's links replayed, split once and for all into fitting and checking links; each learned
-    phase's notes read by its own map (``phase_local``), or every note by the latest map (off: a variant)."""
+    phase's notes read by its own map (``phase_local``), or every note by the latest map (off: a variant).
+    ``source_space``: a phase's links are ranked with its map applied to every note (:meth:`source_maps`)."""
 
     def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], phase_of: Sequence[str | None],
-                 use_twp: bool, phase_local: bool = True, gated: bool = False, **options):
+                 use_twp: bool, phase_local: bool = True, gated: bool = False, source_space: bool = False,
+                 **options):
         self.frozen, self.config, self.paths, self.phase_of = frozen, config, paths, phase_of
-        self.use_twp, self.phase_local, self.gated = use_twp, phase_local, gated
+        self.use_twp, self.phase_local, self.gated, self.source_space = use_twp, phase_local, gated, source_space
         self.learner = LinkMapLearner(frozen.shape[1], config, **options)
         self.learned: list[list[tuple[int, int]]] = []  # global training links of each learned phase
         self.validation: dict[str, list[tuple[int, int]]] = {}  # ``gated``: each phase's held-out links (global)
@@ -127,6 +129,11 @@ class LinkMapStrategy(Frozen):
         before = emb[known].copy()
         emb[known] = learned
         return int(np.any(emb[known] != before, axis=1).sum())
+
+    def source_maps(self) -> dict[str, np.ndarray] | None:
+        """With ``source_space``, each learned phase's map, for :func:`protocol.score_phases` to rank that phase's
+        links by (the geometry the map was fitted in; no later phase changes it); otherwise None."""
+        return {p: w.numpy() for p, w in self.learner.phase_maps.items()} if self.source_space else None
 
     def _learned(self, notes: np.ndarray) -> np.ndarray:
         if self.phase_local:

@@ -17,10 +17,12 @@ Choices the design leaves open, fixed here:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from vaultlearn.index.learned import map_vectors
 from vaultlearn.metrics import (
     changed_share,
     cosine_shift,
@@ -98,13 +100,19 @@ def split_links(corpus: EvalCorpus, seed: int, share: float = 0.2) -> Split:
 
 
 def score_phases(
-    corpus: EvalCorpus, split: Split, emb: np.ndarray, upto: int
+    corpus: EvalCorpus, split: Split, emb: np.ndarray, upto: int,
+    source_maps: Mapping[str, np.ndarray] | None = None,
 ) -> tuple[list[float], list[float]]:
-    """Recall@10 and MRR on the held-out links of phases 0…upto, each among the notes known at its phase."""
+    """Recall@10 and MRR on the held-out links of phases 0…upto, each among the notes known at its phase, by
+    ``emb``. With ``source_maps`` (phase → map), ``emb`` is the base vectors and each phase's links are ranked
+    with that phase's map applied to every note, the source's and the candidates' alike (a phase without a map:
+    ``emb`` as it is)."""
     targets = targets_by_source(corpus.edges)
     recalls, mrrs = [], []
     for j in range(upto + 1):
-        ranks = rank_of_targets(emb, split.heldout[j], corpus.known_at(j), targets)
+        own_map = None if source_maps is None else source_maps.get(corpus.phases[j])
+        vectors = emb if own_map is None else map_vectors(emb, own_map)
+        ranks = rank_of_targets(vectors, split.heldout[j], corpus.known_at(j), targets)
         r, m = recall_mrr(ranks)
         recalls.append(r)
         mrrs.append(m)

@@ -5,8 +5,10 @@ vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge 
 stopping point, online EWC on the phase's own Fisher, TWP link weights; each learned phase's notes read by
 that phase's map); ablations vaultlearn-nofisher, vaultlearn-notwp, vaultlearn-noridge (Adam from the previous
 map only); variants vaultlearn-1se (of the checked maps within one standard error of the best, the one nearest
-the previous map), vaultlearn-global (every note read by the latest map) and vaultlearn-gated (`learn`'s
-validation gate too: a seeded share of each phase's training links held out, the phase kept only if it passes).
+the previous map), vaultlearn-global (every note read by the latest map), vaultlearn-gated (`learn`'s
+validation gate too: a seeded share of each phase's training links held out, the phase kept only if it passes)
+and vaultlearn-source (a phase's links ranked with its map applied to every note, and its map checked on its
+own checking links).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -56,6 +58,7 @@ LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, an
     "vaultlearn-1se": {"use_fisher": True, "use_twp": True, "within_noise": True},
     "vaultlearn-global": {"use_fisher": True, "use_twp": True, "phase_local": False},
     "vaultlearn-gated": {"use_fisher": True, "use_twp": True, "gated": True},
+    "vaultlearn-source": {"use_fisher": True, "use_twp": True, "source_space": True, "own_checks": True},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
@@ -142,7 +145,8 @@ def _run_phases(name, strategy, corpus, split, frozen, phases, config, frozen_R,
         strategy.refresh(known, emb)
         before = emb.copy()
         count = strategy.learn(phase, k, data, known, emb)
-        r, m = score_phases(corpus, split, emb, k)
+        maps = strategy.source_maps() if isinstance(strategy, LinkMapStrategy) else None
+        r, m = score_phases(corpus, split, emb if maps is None else frozen, k, maps)
         R.append(r)
         MRR.append(m)
         cos, top = drift(before, emb, corpus.known_at(k - 1))

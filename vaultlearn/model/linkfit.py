@@ -53,6 +53,7 @@ MAX_STEPS = 300
 CHECK_EVERY = 25
 LEARNING_RATE = 1e-4
 MAX_CHECKING_LINKS = 500
+MIN_OWN_CHECKING = 30  # own_checks: the fewest checking links of its own a phase is checked on alone
 MAP_FISHER = "map_weights"  # the overlap report's group: the per-example Fisher of W
 
 
@@ -66,16 +67,19 @@ class LinkTask:
     adjacency: list[set[int]]  # visible links per note, both directions (filtering, hard negatives)
     weights: np.ndarray | None = None  # per fitting link (TWP edge weights); None: uniform
     own: int | None = None  # how many of the last fitting links are this phase's (None: all)
+    own_checking: int = 0  # how many of the last checking links are this phase's
 
     @cached_property
     def checked(self) -> list[tuple[int, int]]:
         """The checking links a check ranks: all of them, or a fixed sample of ``MAX_CHECKING_LINKS`` across
         every phase's (the first ones alone would be the earliest phase's, and a large vault's later phases
         would be checked without a link of their own)."""
-        if len(self.checking) <= MAX_CHECKING_LINKS:
-            return list(self.checking)
-        chosen = np.random.default_rng(0).choice(len(self.checking), MAX_CHECKING_LINKS, replace=False)
-        return [self.checking[i] for i in np.sort(chosen)]
+        return _at_most(self.checking, MAX_CHECKING_LINKS)
+
+    @cached_property
+    def own_checked(self) -> list[tuple[int, int]]:
+        """This phase's own checking links (a fixed sample of ``MAX_CHECKING_LINKS`` of them at most)."""
+        return _at_most(self.checking[len(self.checking) - self.own_checking:], MAX_CHECKING_LINKS)
 
     @cached_property
     def targets(self) -> dict[int, set[int]]:
@@ -127,15 +131,19 @@ class LinkMapLearner:
     kind = LINKMAP_KIND  # config.learner
 
     def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, use_ridge: bool = True,
-                 within_noise: bool = False, ewc_lambda: float | None = None):
+                 within_noise: bool = False, own_checks: bool = False, ewc_lambda: float | None = None):
         """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default
         ``config.map_ewc_lambda``); ``use_ridge`` off: Adam steps from the previous map only (an ablation);
-        ``within_noise``: keep :func:`nearest_within_noise` of the checked maps, not the best (an eval variant)."""
+        ``within_noise``: keep :func:`nearest_within_noise` of the checked maps, not the best (an eval variant);
+        ``own_checks``: a phase with at least ``MIN_OWN_CHECKING`` checking links of its own is checked on those
+        alone, the links its map will rank when each phase's links are ranked in its own map's space (an eval
+        variant)."""
         self.map = LinkMap(dim)
         self.config = config
         self.use_fisher = use_fisher
         self.use_ridge = use_ridge
         self.within_noise = within_noise
+        self.own_checks = own_checks
         self.ewc_lambda = config.map_ewc_lambda if ewc_lambda is None else ewc_lambda
         self.ewc = OnlineEWC(gamma=config.fisher_gamma)
         self.phase_fisher: dict[str, torch.Tensor] = {}
@@ -157,7 +165,9 @@ class LinkMapLearner:
         """Reciprocal filtered rank of each checking link's target under ``weight`` (default: the map)."""
         with torch.no_grad():
             emb = map_embeddings(torch.as_tensor(task.embeddings), self.map.weight if weight is None else weight)
-        return 1.0 / rank_of_targets(emb.numpy(), task.checked, np.arange(len(emb)), task.targets)
+        own = self.own_checks and task.own_checking >= MIN_OWN_CHECKING
+        links = task.own_checked if own else task.checked
+        return 1.0 / rank_of_targets(emb.numpy(), links, np.arange(len(emb)), task.targets)
 
     def learn(self, phase: str, task: LinkTask, seed: int) -> LinkMapReport:
         """Fit the map to ``task``; keep the best checked map (or the previous one)."""
@@ -288,7 +298,8 @@ class LinkMapLearner:
         manifest = {"format": STATE_FORMAT, "kind": LINKMAP_KIND, "generation": generation, "map": map_folder,
                     "phase_maps": maps_file, "learner": learner_file, "learned_phases": self.learned_phases,
                     "phase_fisher": list(self.phase_fisher), "fisher_groups": [MAP_FISHER],
-                    "use_fisher": self.use_fisher, "use_ridge": self.use_ridge, "ewc_lambda": self.ewc_lambda}
+                    "use_fisher": self.use_fisher, "use_ridge": self.use_ridge, "own_checks": self.own_checks,
+                    "ewc_lambda": self.ewc_lambda}
         atomic_write_text(state_dir / MANIFEST, json.dumps(manifest, indent=1))
         self.generation = generation
         for old in [*state_dir.glob("learner-*.safetensors"), *state_dir.glob("phase-maps-*.safetensors")]:
@@ -307,7 +318,7 @@ class LinkMapLearner:
         if manifest.get("kind") != LINKMAP_KIND:
             raise ValueError(f"{state_dir} holds a learned {manifest.get('kind', 'memory')} state, not a link map")
         learner = cls(dim, config, use_fisher=manifest["use_fisher"], use_ridge=manifest.get("use_ridge", True),
-                      ewc_lambda=manifest["ewc_lambda"])
+                      own_checks=manifest.get("own_checks", False), ewc_lambda=manifest["ewc_lambda"])
         learner.map = LinkMap.load(Path(state_dir) / manifest["map"])
         tensors = load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes())
         learner.ewc.load_state({k[4:]: v for k, v in tensors.items() if k.startswith("ewc.")})
@@ -323,15 +334,25 @@ def link_task(embeddings: np.ndarray, links_by_phase: Sequence[Sequence[tuple[in
     """The task of learning the last of ``links_by_phase`` (every learned phase's training links in order, the
     earlier ones replayed): each link fitting or checking by :func:`is_checking_link` of its notes' ``paths``;
     TWP degree weights (``config.edge_weighting``) unless ``use_twp`` is off."""
-    fitting, checking, own = [], [], 0
+    fitting, checking, own, own_checking = [], [], 0, 0
     for k, links in enumerate(links_by_phase):
         for a, b in links:
             checks = is_checking_link(config.seed, paths[a], paths[b])
             (checking if checks else fitting).append((a, b))
-            own += not checks and k == len(links_by_phase) - 1
+            if k == len(links_by_phase) - 1:
+                own_checking += checks
+                own += not checks
     mode = config.edge_weighting if use_twp else "none"
     weights = edge_weights(fitting, adjacency, mode, config.seed) if fitting else None
-    return LinkTask(embeddings, fitting, checking, adjacency, weights, own)
+    return LinkTask(embeddings, fitting, checking, adjacency, weights, own, own_checking)
+
+
+def _at_most(links: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """``links``, or a fixed sample of ``size`` of them in their order."""
+    if len(links) <= size:
+        return list(links)
+    chosen = np.random.default_rng(0).choice(len(links), size, replace=False)
+    return [links[i] for i in np.sort(chosen)]
 
 
 def _checked(kept: _Kept, best: _Kept, seen: list[_Kept] | None) -> _Kept:
