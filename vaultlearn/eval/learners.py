@@ -18,6 +18,7 @@ import torch
 from vaultlearn.config import Config
 from vaultlearn.errors import require_finite
 from vaultlearn.eval.protocol import EvalCorpus, Split
+from vaultlearn.index.learned import map_vectors
 from vaultlearn.model.continual import ContinualLearner
 from vaultlearn.model.encoder import NoteEncoder
 from vaultlearn.model.fisher import OnlineEWC, per_example_fisher
@@ -123,7 +124,13 @@ class LinkMapStrategy(Frozen):
         if self.gated:
             heldout = {p: [(local[a], local[b]) for a, b in held] for p, held in self.validation.items()}
             edges = [(a, b) for a, linked in enumerate(data.adjacency) for b in linked]
-            check = compare(current, learned, heldout, phase, [p for p in heldout if p != phase], edges, self.config)
+            if self.source_space:  # the phase's links in the base space against its map's; no other phase moves
+                base = self.frozen[known]
+                own_map = self.learner.phase_maps[phase].numpy()
+                check = compare(base, map_vectors(base, own_map), heldout, phase, [], edges, self.config)
+            else:
+                check = compare(current, learned, heldout, phase, [p for p in heldout if p != phase], edges,
+                                self.config)
             if not check["commit"]:  # declined: the learner as it was (later phases still replay the links)
                 self.learner, learned = kept, current
         before = emb[known].copy()

@@ -8,7 +8,7 @@ map only); variants vaultlearn-1se (of the checked maps within one standard erro
 the previous map), vaultlearn-global (every note read by the latest map), vaultlearn-gated (`learn`'s
 validation gate too: a seeded share of each phase's training links held out, the phase kept only if it passes)
 and vaultlearn-source (a phase's links ranked with its map applied to every note, and its map checked on its
-own checking links).
+own checking links; vaultlearn-source-gated with the gate, on the phase's own held-out links alone).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -59,6 +59,8 @@ LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, an
     "vaultlearn-global": {"use_fisher": True, "use_twp": True, "phase_local": False},
     "vaultlearn-gated": {"use_fisher": True, "use_twp": True, "gated": True},
     "vaultlearn-source": {"use_fisher": True, "use_twp": True, "source_space": True, "own_checks": True},
+    "vaultlearn-source-gated": {"use_fisher": True, "use_twp": True, "source_space": True, "own_checks": True,
+                                "gated": True},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 
