@@ -16,10 +16,10 @@ the blend shipped before the reranker (cosine + g·Adamic–Adar/max + m·mentio
 
 ``--learn``: per seed, also the same rankers after learning. A link map is learned phase after phase as
 `vaultlearn learn` does (:meth:`Learning.map_candidate`: replay, validation, a declined phase keeps the map it
-had) on every link of the vault but the seed's hidden ones, and every note's vector (the no-trace sources' too)
-has its learned vector (the rankers' ``learned`` feature); the rankers are fitted again, as `learn` refits the
-vault's reranker (hiding only links the map never fits). Plain cosine stays the base model's; "learned cosine"
-ranks by the learned vectors alone.
+had) on every link of the vault but the seed's hidden ones, and each source (a no-trace one re-embedded too) is
+compared with every note by its phase's map (the rankers' ``learned`` feature); the rankers are fitted again,
+as `learn` refits the vault's reranker (hiding only links the map never fits). Plain cosine stays the base
+model's; "learned cosine" ranks by the learned similarity alone.
 
     python bench/bench_quality.py [VAULT …] [--hub-notes N] [--sample 100] [--seeds 1 2 3] [--workdir DIR]
                                   [--learn] [--json F]
@@ -37,7 +37,6 @@ import json
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -95,9 +94,9 @@ def no_trace_vectors(service: VaultService, ctx, hidden: np.ndarray, cache: Path
 
 
 def learned_context(service: VaultService, ctx, hidden: np.ndarray):
-    """``ctx`` with learned vectors from a link map learned on all links but ``hidden`` (positions), phase by
-    phase through `learn`'s validation; the learned vectors as a function of base vectors and the notes (positions)
-    they are of, and the phases it kept."""
+    """``ctx`` with the learned similarity of a link map learned on all links but ``hidden`` (positions), phase
+    by phase through `learn`'s validation (a declined phase keeps the map it had), and the phases it kept."""
+    from vaultlearn.index.learned import PhaseReading
     from vaultlearn.model.linkfit import LinkMapLearner
 
     if service.learned_kind() != "linkmap" or service.indexer.phase_maps() is not None:
@@ -107,23 +106,19 @@ def learned_context(service: VaultService, ctx, hidden: np.ndarray):
     learner = LinkMapLearner(ctx.vectors.shape[1], service.config)
     for name in order:
         before = copy.deepcopy(learner)
-        result, check, _, _ = service.learning.map_candidate(learner, name, order, split)
+        _, check = service.learning.map_candidate(learner, name, order, split)
         if check["commit"]:
             kept.append(name)
         else:
             learner = before
-    phases = [note.phase for note in ctx.notes]
-
-    def mapped(vectors: np.ndarray, notes: np.ndarray) -> np.ndarray:
-        return learner.apply_by_phase(vectors, [phases[i] for i in notes])
-
-    return replace(ctx, learned=mapped(ctx.vectors, np.arange(len(phases)))), mapped, kept
+    maps = {phase: weight.numpy() for phase, weight in learner.phase_maps.items()}
+    return replace(ctx, learned=PhaseReading.of(ctx.vectors, [note.phase for note in ctx.notes], maps)), kept
 
 
-def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
-             mapped: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> dict:
-    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols; ``mapped``: how the
-    context's learned vectors are made from base ones (the re-embedded no-trace sources go through it too)."""
+def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path) -> dict:
+    """Every ranker's Recall@10 and MRR on one seed's hidden links, under both protocols (with ``ctx``'s learned
+    similarity, when it has one, the reranker's second stage is fitted and the no-trace sources are read by it
+    too)."""
     pool = service.config.candidate_pool
     hidden = sample_hidden(ctx, sample, seed)
     fit_ctx = ctx.with_graph(ctx.graph.without(hidden))
@@ -132,7 +127,7 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
     ranker, report = fit_ranker(fit_pairs, fit_targets, BASE_FEATURES, seed=seed)
     ablations = {group: fit_ranker(fit_pairs, fit_targets, [f for f in BASE_FEATURES if f not in names], seed)[0]
                  for group, names in GROUPS.items() if group != "text"}
-    if mapped is not None:  # the second stage, as Ranking.fit: the learned weight on links the map never fitted
+    if ctx.learned is not None:  # the second stage, as Ranking.fit: the learned weight on links the map never fitted
         ablations["learned"] = ranker
         unseen = service.ranking.fit_cases(fit_ctx, skip, seed + 2000, unseen_by_map(fit_ctx, service.config))
         ranker, report["learned"] = add_learned(ranker, *unseen, seed=seed)
@@ -142,9 +137,7 @@ def run_seed(service: VaultService, ctx, seed: int, sample: int, workdir: Path,
         keep_words = np.full(len(hidden), protocol == "standard")
         vectors = None if protocol == "standard" else no_trace_vectors(
             service, ctx, hidden, workdir / f"notrace-vectors-{seed}-{sample}.npz")
-        learned = None if vectors is None or mapped is None else mapped(vectors, hidden[:, 0])
-        pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors,
-                                      learned)
+        pairs, targets = hidden_cases(ctx, hidden, service.hidden_texts(ctx, hidden, keep_words), pool, vectors)
         scores = {"plain cosine": COSINE.scores(pairs), "learned cosine": pairs.column("learned"),
                   "fitted blend (before)": blend_scores(pairs, g, m),
                   "reranker": ranker.scores(pairs)}
@@ -204,8 +197,8 @@ def main() -> None:
             if args.learn:
                 learned = []
                 for seed in args.seeds:
-                    learned_ctx, mapped, kept = learned_context(service, ctx, sample_hidden(ctx, args.sample, seed))
-                    learned.append({**run_seed(service, learned_ctx, seed, args.sample, workdir, mapped),
+                    learned_ctx, kept = learned_context(service, ctx, sample_hidden(ctx, args.sample, seed))
+                    learned.append({**run_seed(service, learned_ctx, seed, args.sample, workdir),
                                     "learned_phases": kept})
                 results[f"{vault} (learned)"] = learned
                 print(f"  after learning (phases kept per seed: {[len(run['learned_phases']) for run in learned]} "

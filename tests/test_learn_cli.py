@@ -12,7 +12,7 @@ import pytest
 import numpy as np
 
 from tests.conftest import TINY, run
-from vaultlearn.index.learned import map_by_phase, map_vectors
+from vaultlearn.index.learned import map_vectors
 from vaultlearn.service import VaultService
 from vaultlearn.store import Store
 
@@ -63,15 +63,19 @@ def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp
     maps = service.indexer.phase_maps()
     assert sorted(maps) == sorted(PHASES) and not np.allclose(maps[PHASES[-1]], np.eye(len(base[0])))
     phase_of = {row.id: row.phase for row in service.store.notes()}
-    mapped = map_by_phase(base, [phase_of[i] for i in ids.tolist()], maps)
     scores, hits = service.vectors().search(base[0], 1)
     assert hits[0][0] == ids[0] and scores[0][0] == pytest.approx(1.0, abs=1e-4), "the index holds base vectors"
     assert service.search("dew point and humidity")[0].score <= 1.0 + 1e-5
     ctx = service.rank_context()  # the reranker weighs the learned similarity beside the base model's
-    assert (ctx.vectors == base).all() and np.allclose(ctx.learned, mapped, atol=1e-6)
-    for phase in PHASES:  # each phase's notes are read by its own map
+    assert (ctx.vectors == base).all()
+    everyone = np.arange(len(ids))
+    for phase in PHASES:  # a phase's notes are compared with every note by its own map
         rows = [i for i, note in enumerate(ids.tolist()) if phase_of[note] == phase]
-        np.testing.assert_allclose(ctx.learned[rows], map_vectors(base[rows], maps[phase]), atol=1e-6)
+        space = map_vectors(base, maps[phase])
+        for q in rows[:3]:
+            query = ctx.learned.queries(base[[q]], np.array([q]))
+            learned = ctx.learned.similarity(np.repeat(query, len(ids), 0), np.full(len(ids), q), base, everyone)
+            np.testing.assert_allclose(learned, space @ space[q], atol=1e-5)
     service.close()
     assert "nothing to learn" in run("learn", "--vault", tiny_vault).stdout
     check_overlap(tiny_vault, tmp_path, PHASES, {"map_weights"})

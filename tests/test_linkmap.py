@@ -10,7 +10,7 @@ from vaultlearn.errors import NonFiniteError
 from vaultlearn.metrics import rank_of_targets
 from vaultlearn.model.linkfit import MIN_OWN_CHECKING, LinkMapLearner, LinkTask, _Kept, link_task, nearest_within_noise
 from vaultlearn.model.validation import is_checking_link
-from vaultlearn.index.learned import committed_phase_maps, map_by_phase
+from vaultlearn.index.learned import PhaseReading, committed_phase_maps, map_by_phase
 from vaultlearn.model.linkmap import LinkMap
 from vaultlearn.model.pairs import hard_negative_pool
 from vaultlearn.model.manifest import read_manifest
@@ -71,6 +71,33 @@ def test_each_note_is_read_by_its_phase_map_and_others_keep_their_base_vector():
     np.testing.assert_array_equal(out[[1, 3]], x[[1, 3]])  # no phase, or a phase not learned
     with pytest.raises(ValueError, match="6 vectors but 5 phases"):
         map_by_phase(x, phases[:5], {"a": turn})
+
+
+def test_the_learned_similarity_reads_both_notes_by_the_query_phases_map():
+    x = unit(np.random.default_rng(0).normal(size=(7, 4)))
+    turn = np.random.default_rng(1).normal(size=(4, 4)).astype(np.float32)
+    scale = np.diag([3.0, 1.0, 0.5, 1.0]).astype(np.float32)
+    phases = ["a", None, "b", "c", "a", "b", "d"]
+    reading = PhaseReading.of(x, phases, {"a": turn, "b": scale, "d": scale.copy()})
+    assert len(reading.maps) == 2 and reading.map_of.tolist() == [0, -1, 1, -1, 0, 1, 1]  # "d" shares b's map
+    queries = np.arange(7)
+    pairs = np.array([(q, t) for q in queries for t in range(7)])
+    u = reading.queries(x, queries)
+    got = reading.similarity(u[pairs[:, 0]], pairs[:, 0], x[pairs[:, 1]], pairs[:, 1]).reshape(7, 7)
+    weights = {"a": turn, "b": scale, "d": scale}
+    for q, phase in enumerate(phases):
+        space = x if phase not in weights else unit(x @ weights[phase].T)  # a query without a map: base cosine
+        np.testing.assert_allclose(got[q], space @ space[q], atol=1e-5)
+    moved, same = x.copy(), np.array([0, 1, 2, -1, 4, 5, 6])  # note 3 changed: its norms are computed again
+    moved[3] = x[0]
+    marked = replace(reading, norms=reading.norms * 2)  # an earlier reading's norms are taken, not recomputed
+    again = PhaseReading.of(moved, phases, {"a": turn, "b": scale, "d": scale}, (marked, same))
+    np.testing.assert_array_equal(again.norms[same >= 0], marked.norms[same[same >= 0]])
+    np.testing.assert_allclose(again.norms[3], reading.norms[0], atol=1e-6)
+    other = PhaseReading.of(moved, phases, {"a": scale}, (marked, same))  # other maps: nothing is taken
+    np.testing.assert_allclose(other.norms, PhaseReading.of(moved, phases, {"a": scale}).norms, atol=1e-6)
+    with pytest.raises(ValueError, match="7 vectors but 6 phases"):
+        PhaseReading.of(x, phases[:6], {"a": turn})
 
 
 def test_a_state_saved_before_phase_maps_reads_every_learned_phase_by_its_one_map(tmp_path):
@@ -224,22 +251,29 @@ def test_eval_strategy_reads_each_phase_by_its_map_and_replays_earlier_links():
     config = tiny_config()
     frozen = unit(np.random.default_rng(0).normal(size=(len(corpus.texts), 8)))
     phase_of = np.array(corpus.phase_of, dtype=object)
-    for phase_local in (True, False):
-        strategy = LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, use_fisher=True, use_twp=True,
-                                   phase_local=phase_local)
+    for reading in ("source", "notes", "global"):
+        strategy = LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, reading=reading)
         emb = frozen.copy()
-        after = []
+        after, maps = [], []
         for k, phase in enumerate(corpus.phases[:2]):
             data, known = phase_data(corpus, split, k, twp=True, config=config)
             strategy.refresh(known, emb)
             changed = strategy.learn(phase, k, data, known, emb)
             assert np.isfinite(emb).all()
             after.append(emb.copy())
+            maps.append(strategy.source_maps())
         assert [len(links) for links in strategy.learned] == [len(split.train[0]), len(split.train[1])]
         assert list(strategy.learner.phase_fisher) == corpus.phases[:2]
         first, second = (phase_of == p for p in corpus.phases[:2])
+        if reading == "source":  # no vector moves: each phase's map, kept as it was learned, reads its links
+            np.testing.assert_array_equal(after[1], frozen)
+            assert list(maps[1]) == corpus.phases[:2] and changed == int(second.sum())
+            np.testing.assert_array_equal(maps[1]["alpha"], maps[0]["alpha"])
+            assert not np.allclose(maps[1]["beta"], np.eye(8))
+            continue
+        assert maps == [None, None]
         assert not np.allclose(after[0][first], frozen[first]), "the first phase's notes were learned"
-        if phase_local:  # the second phase moved its own notes only
+        if reading == "notes":  # the second phase moved its own notes only
             np.testing.assert_array_equal(after[1][first], after[0][first])
             np.testing.assert_array_equal(after[1][phase_of == None], frozen[phase_of == None])  # noqa: E711
             assert changed == int(second.sum())
@@ -264,8 +298,8 @@ def test_eval_strategy_gated_holds_out_links_as_learn_does_and_keeps_a_declined_
             return {"commit": commits}
 
         monkeypatch.setattr(learners, "compare", verdict)
-        strategy = learners.LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, use_fisher=True,
-                                            use_twp=True, gated=True)
+        strategy = learners.LinkMapStrategy(frozen, config, corpus.paths, corpus.phase_of, reading="notes",
+                                            gated=True)
         emb = frozen.copy()
         for k, phase in enumerate(corpus.phases[:2]):
             data, known = learners.phase_data(corpus, split, k, twp=True, config=config)
@@ -331,7 +365,8 @@ def test_own_checks_rank_the_phases_own_checking_links_once_it_has_enough_of_the
     by_own = LinkMapLearner(8, tiny_config(), own_checks=True)
     assert by_own.check(enough) == pytest.approx(mrr(enough, own))
     assert by_own.check(fewer) == pytest.approx(mrr(fewer, earlier + own[1:]))  # too few of its own: all
-    assert LinkMapLearner(8, tiny_config()).check(enough) == pytest.approx(mrr(enough, earlier + own))
+    every = LinkMapLearner(8, tiny_config(), own_checks=False)
+    assert every.check(enough) == pytest.approx(mrr(enough, earlier + own))
 
 
 def test_link_task_counts_the_last_phases_own_checking_links():

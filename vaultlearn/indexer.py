@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -20,7 +20,7 @@ from tqdm import tqdm
 
 from .config import Config
 from .errors import NoteNotFoundError
-from .index.learned import committed_phase_maps, map_by_phase
+from .index.learned import committed_phase_maps
 from .model.manifest import MANIFEST, read_manifest
 from .model_identity import model_key
 from .paths import StatePaths
@@ -82,12 +82,6 @@ class Indexer:
         index holds), searched under the index lock; missing hits have id -1."""
         with self._index_lock:
             return self.vectors().search(queries, k)
-
-    def mapped(self, vectors: np.ndarray, phases: Sequence[str | None]) -> np.ndarray | None:
-        """The learned vectors of notes with the stored ``vectors`` and ``phases`` (one per row: each learned
-        phase's notes mapped by its map, :func:`map_by_phase`); None when no link map is committed."""
-        maps = self.phase_maps()
-        return None if maps is None else map_by_phase(vectors, phases, maps)
 
     def phase_maps(self) -> dict[str, np.ndarray] | None:
         """The committed link map of each learned phase, None when no link map is committed (re-read when the

@@ -37,8 +37,8 @@ class Ranking:
     """Rank weights and rank context of one vault's committed state."""
 
     def __init__(self, vault: Path, config: Config, store: Store, indexer: Indexer, read_snapshot: bool = True):
-        """``indexer`` maps stored embeddings to the rank context's learned vectors (:meth:`Indexer.mapped`) and
-        searches the vector index; ``read_snapshot``: load a saved rank context (index/snapshot.py) instead of
+        """``indexer`` gives the committed phase maps (the rank context's learned similarity) and searches the
+        vector index; ``read_snapshot``: load a saved rank context (index/snapshot.py) instead of
         building one, as a short-lived process does (a daemon builds its own: its writer changes the notes whose
         rows a saved context reads when needed)."""
         self.vault, self.config, self.store, self.indexer = vault, config, store, indexer
@@ -107,11 +107,10 @@ class Ranking:
             if ctx is None:
                 ids, vectors = self.store.all_embeddings()
                 rows = self.store.ranking_rows()
-                learned = self.indexer.mapped(vectors, [rows[i][4] for i in ids.tolist()])
                 notes = [NoteInfo(*rows[i]) for i in ids.tolist()]
                 edges = [(a, b) for a, b, _ in self.store.edges()]
                 previous = self._rank_context[1] if self._rank_context and not self._loaded else None
-                ctx = RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), learned,
+                ctx = RankContext.build(ids, vectors, edges, notes, self.store.link_texts(), self.indexer.phase_maps(),
                                         self.store.mentions(), self.store.get_array(ADAPTER), previous)
                 if not self.read_snapshot and not becomes_approximate(len(ids), self.config.approximate_index_above):
                     ctx = ctx.with_vectors_by_dimension()  # a long-lived service answers many suggestions

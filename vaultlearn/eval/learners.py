@@ -87,15 +87,15 @@ class Sparse(Frozen):
 
 class LinkMapStrategy(Frozen):
     """The link map on the frozen embeddings, as `vaultlearn learn` runs it (:func:`model.linkfit.link_task`):
-    every learned phase's links replayed, split once and for all into fitting and checking links; each learned
-    phase's notes read by its own map (``phase_local``), or every note by the latest map (off: a variant).
-    ``source_space``: a phase's links are ranked with its map applied to every note (:meth:`source_maps`)."""
+    every learned phase's links replayed, split once and for all into fitting and checking links. ``reading``:
+    how a phase's links are ranked, "source" (as `learn` commits: with its map applied to every note,
+    :meth:`source_maps`), "notes" (each learned phase's notes read by its own map) or "global" (every note by
+    the latest map). ``gated``: `learn`'s validation gate too."""
 
     def __init__(self, frozen: np.ndarray, config: Config, paths: Sequence[str], phase_of: Sequence[str | None],
-                 use_twp: bool, phase_local: bool = True, gated: bool = False, source_space: bool = False,
-                 **options):
+                 use_twp: bool = True, reading: str = "source", gated: bool = False, **options):
         self.frozen, self.config, self.paths, self.phase_of = frozen, config, paths, phase_of
-        self.use_twp, self.phase_local, self.gated, self.source_space = use_twp, phase_local, gated, source_space
+        self.use_twp, self.reading, self.gated = use_twp, reading, gated
         self.learner = LinkMapLearner(frozen.shape[1], config, **options)
         self.learned: list[list[tuple[int, int]]] = []  # global training links of each learned phase
         self.validation: dict[str, list[tuple[int, int]]] = {}  # ``gated``: each phase's held-out links (global)
@@ -105,6 +105,8 @@ class LinkMapStrategy(Frozen):
         emb[known] = self._learned(known)
 
     def learn(self, phase: str, k: int, data: PhaseData, known: np.ndarray, emb: np.ndarray) -> int:
+        """Learn ``phase``; the count is of the known notes whose learned vectors changed (with the "source"
+        reading, which changes no note's vector: the phase's notes, when its map moved)."""
         pairs = [(int(known[a]), int(known[b])) for a, b in data.pairs]
         local = {int(g): i for i, g in enumerate(known)}
         adjacency = data.adjacency
@@ -119,12 +121,12 @@ class LinkMapStrategy(Frozen):
         task = link_task(self.frozen[known], links, [self.paths[g] for g in known], adjacency, self.config,
                          self.use_twp)
         kept, current = (copy.deepcopy(self.learner), self._learned(known)) if self.gated else (None, None)
-        self.learner.learn(phase, task, self.config.seed)
+        report = self.learner.learn(phase, task, self.config.seed)
         learned = self._learned(known)
         if self.gated:
             heldout = {p: [(local[a], local[b]) for a, b in held] for p, held in self.validation.items()}
             edges = [(a, b) for a, linked in enumerate(data.adjacency) for b in linked]
-            if self.source_space:  # the phase's links in the base space against its map's; no other phase moves
+            if self.reading == "source":  # the phase's links in the base space against its map's; no other moves
                 base = self.frozen[known]
                 own_map = self.learner.phase_maps[phase].numpy()
                 check = compare(base, map_vectors(base, own_map), heldout, phase, [], edges, self.config)
@@ -133,17 +135,27 @@ class LinkMapStrategy(Frozen):
                                 self.config)
             if not check["commit"]:  # declined: the learner as it was (later phases still replay the links)
                 self.learner, learned = kept, current
+                report = None
+        if self.reading == "source":
+            moved = report is not None and report.moved_notes
+            return int(sum(self.phase_of[g] == phase for g in known)) if moved else 0
         before = emb[known].copy()
         emb[known] = learned
         return int(np.any(emb[known] != before, axis=1).sum())
 
     def source_maps(self) -> dict[str, np.ndarray] | None:
-        """With ``source_space``, each learned phase's map, for :func:`protocol.score_phases` to rank that phase's
-        links by (the geometry the map was fitted in; no later phase changes it); otherwise None."""
-        return {p: w.numpy() for p, w in self.learner.phase_maps.items()} if self.source_space else None
+        """With the "source" reading, each learned phase's map, for :func:`protocol.score_phases` to rank that
+        phase's links by (the geometry the map was fitted in; no later phase changes it); otherwise None."""
+        if self.reading != "source":
+            return None
+        return {p: w.numpy() for p, w in self.learner.phase_maps.items()}
 
     def _learned(self, notes: np.ndarray) -> np.ndarray:
-        if self.phase_local:
+        """The notes' learned vectors: the base ones with the "source" reading (a phase's map is applied when its
+        links are scored), else as ``reading`` says."""
+        if self.reading == "source":
+            return self.frozen[notes]
+        if self.reading == "notes":
             return self.learner.apply_by_phase(self.frozen[notes], [self.phase_of[g] for g in notes])
         return self.learner.map.apply(self.frozen[notes])
 

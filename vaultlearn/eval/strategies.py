@@ -2,13 +2,14 @@
 
 frozen: the base model. full: all weights, AdamW. lora: LoRA adapters (peft), AdamW. ewc: full + online EWC.
 vaultlearn: the link map, what `vaultlearn learn` runs (model/linkfit.py: ridge starts, replay, a checked
-stopping point, online EWC on the phase's own Fisher, TWP link weights; each learned phase's notes read by
-that phase's map); ablations vaultlearn-nofisher, vaultlearn-notwp, vaultlearn-noridge (Adam from the previous
-map only); variants vaultlearn-1se (of the checked maps within one standard error of the best, the one nearest
-the previous map), vaultlearn-global (every note read by the latest map), vaultlearn-gated (`learn`'s
-validation gate too: a seeded share of each phase's training links held out, the phase kept only if it passes)
-and vaultlearn-source (a phase's links ranked with its map applied to every note, and its map checked on its
-own checking links; vaultlearn-source-gated with the gate, on the phase's own held-out links alone).
+stopping point on the phase's own checking links, online EWC on the phase's own Fisher, TWP link weights; each
+phase's links ranked with its map applied to every note, as `learn` compares a phase's notes); ablations
+vaultlearn-nofisher, vaultlearn-notwp, vaultlearn-noridge (Adam from the previous map only); variants
+vaultlearn-1se (of the checked maps within one standard error of the best, the one nearest the previous map),
+vaultlearn-gated (`learn`'s validation gate too: a seeded share of each phase's training links held out, the
+phase kept only if its map beats its reading before on them), vaultlearn-notes (each learned phase's notes read
+by its own map and compared with the others' learned vectors, checked on every phase's checking links: the
+default until December 2026) and vaultlearn-global (every note read by the latest map).
 sparse: the token-level memory with TF-IDF top-t slots, plain SGD. memory: sparse + EWC on values (Fisher + TWP
 importance) + Fisher-stable output dimensions (``learner = "memory"``). Ablations: memory-nofisher (no EWC and
 no stable dimensions, TWP edge weights kept), memory-notwp (no topology importance, uniform link weights),
@@ -50,17 +51,15 @@ NOTE_MEMORY_OPTIONS = {  # experimental design (notememory.py): train the phase'
     "notemem": {"train": True, "replay": False},
     "notemem-replay": {"train": True, "replay": True},
 }
-LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, and its ablations
-    "vaultlearn": {"use_fisher": True, "use_twp": True},
-    "vaultlearn-nofisher": {"use_fisher": False, "use_twp": True},
-    "vaultlearn-notwp": {"use_fisher": True, "use_twp": False},
-    "vaultlearn-noridge": {"use_fisher": True, "use_twp": True, "use_ridge": False},
-    "vaultlearn-1se": {"use_fisher": True, "use_twp": True, "within_noise": True},
-    "vaultlearn-global": {"use_fisher": True, "use_twp": True, "phase_local": False},
-    "vaultlearn-gated": {"use_fisher": True, "use_twp": True, "gated": True},
-    "vaultlearn-source": {"use_fisher": True, "use_twp": True, "source_space": True, "own_checks": True},
-    "vaultlearn-source-gated": {"use_fisher": True, "use_twp": True, "source_space": True, "own_checks": True,
-                                "gated": True},
+LINK_MAP_OPTIONS = {  # the link map (model/linkfit.py), the default learner, its ablations and variants
+    "vaultlearn": {},
+    "vaultlearn-nofisher": {"use_fisher": False},
+    "vaultlearn-notwp": {"use_twp": False},
+    "vaultlearn-noridge": {"use_ridge": False},
+    "vaultlearn-1se": {"within_noise": True},
+    "vaultlearn-gated": {"gated": True},
+    "vaultlearn-notes": {"reading": "notes", "own_checks": False},
+    "vaultlearn-global": {"reading": "global", "own_checks": False},
 }
 STRATEGIES = ("frozen", *DENSE_LR, *SPARSE_OPTIONS, *LINK_MAP_OPTIONS, *REFERENCES, *NOTE_MEMORY_OPTIONS)
 

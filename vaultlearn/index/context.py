@@ -15,6 +15,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from vaultlearn.index.adapter import fit_adapter
+from vaultlearn.index.learned import PhaseReading
 from vaultlearn.index.mentions import MentionMatcher, folded_names, learned_names, unlinked_matrix
 from vaultlearn.vault.graph import VaultGraph
 
@@ -43,7 +44,7 @@ class RankContext:
     mentions: MentionMatcher
     shown_links: np.ndarray  # (m, 2) positions of the links written with a display text
     shown_texts: Sequence[str]  # their display texts
-    learned: np.ndarray | None = None  # (n, d) the learned vectors (the link map's), None before any learning
+    learned: PhaseReading | None = None  # the learned similarity (the link maps'), None before any learning
     unlinked: sp.csr_matrix | None = None  # (n, n) 1 where a note names another in its own words, unlinked
     fitted_adapter: np.ndarray | None = None  # (d, d) the adapter fitted with the reranker; None: fit on first use
     by_dimension: np.ndarray | None = None  # (d, n) ``vectors`` transposed, contiguous (with_vectors_by_dimension)
@@ -51,15 +52,17 @@ class RankContext:
     @classmethod
     def build(cls, ids: np.ndarray, vectors: np.ndarray, edges: Iterable[tuple[int, int]],
               notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = (),
-              learned: np.ndarray | None = None, mentions: Iterable[tuple[int, int]] = (),
+              maps: dict[str, np.ndarray] | None = None, mentions: Iterable[tuple[int, int]] = (),
               adapter: np.ndarray | None = None, previous: "RankContext | None" = None) -> "RankContext":
-        """The context over ``ids`` (with ``vectors``, ``learned`` and ``notes`` in the same order), resolved
+        """The context over ``ids`` (with ``vectors`` and ``notes`` in the same order), resolved
         ``edges``, ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
         targets, and ``mentions`` ``(src id, dst id)``: a note naming another in its own words (the pairs it
-        also links are dropped); ``adapter``: the link adapter as fitted with the reranker (a (d, d) map; anything
+        also links are dropped); ``maps``: each learned phase's link map (the learned similarity,
+        :class:`PhaseReading`; None before any learning); ``adapter``: the link adapter as fitted with the reranker (a (d, d) map; anything
         else is ignored and the adapter fitted on this graph when first used); ``previous``: the context of an
         earlier state, whose name matcher is reused when every note's names and the visible links' display texts
-        are the same (a saved note's body changed: most of a rebuild's time at 100k notes is the matcher)."""
+        are the same (a saved note's body changed: most of a rebuild's time at 100k notes is the matcher), and
+        whose notes' norms under the same maps are reused where a note's embedding is the same."""
         graph = VaultGraph.from_ids(ids, edges)
         position = {int(i): p for p, i in enumerate(np.asarray(ids).tolist())}
         shown = [(position[a], position[b], text) for a, b, text in link_texts if a in position and b in position]
@@ -88,7 +91,8 @@ class RankContext:
                       else _matcher(notes, graph, shown_links, shown_texts)),
             shown_links=shown_links,
             shown_texts=shown_texts,
-            learned=None if learned is None else np.ascontiguousarray(learned, dtype=np.float32),
+            learned=None if maps is None else PhaseReading.of(vectors, [n.phase for n in notes], maps,
+                                                              _same_vectors(previous, ids, vectors)),
             unlinked=unlinked_matrix(_positions(position, mentions), graph.out),
             fitted_adapter=adapter if adapter is not None and adapter.shape == (vectors.shape[1],) * 2 else None,
         )
@@ -173,6 +177,19 @@ def _names_key(notes: Sequence[NoteInfo], graph: VaultGraph, links: np.ndarray, 
 def _visible(graph: VaultGraph, links: np.ndarray) -> np.ndarray:
     """Which of the ``(m, 2)`` ``links`` ``graph`` has."""
     return np.asarray(graph.out[links[:, 0], links[:, 1]]).ravel() > 0 if len(links) else np.zeros(0, bool)
+
+
+def _same_vectors(previous: RankContext | None, ids: np.ndarray, vectors: np.ndarray
+                  ) -> tuple[PhaseReading, np.ndarray] | None:
+    """``previous``'s learned reading and, per note of ``ids``, its position there when its vector is the same
+    (-1: not there or changed); None without a previous reading."""
+    if previous is None or previous.learned is None:
+        return None
+    rows = previous.positions(ids)
+    there = np.flatnonzero(rows >= 0)
+    changed = np.any(previous.vectors[rows[there]] != vectors[there], axis=1)
+    rows[there[changed]] = -1
+    return previous.learned, rows
 
 
 def _positions(position: dict[int, int], pairs: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:

@@ -3,8 +3,8 @@
 Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 - ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
-- ``learned``: cosine of the two notes' learned vectors (the link map `vaultlearn learn` fits; the cosine before
-  any learning), so what learning taught is one weighed piece of evidence, never a replacement for the rest;
+- ``learned``: cosine of the two notes read by the link map `vaultlearn learn` fitted for the query's phase
+  (learned.py; the cosine before any learning), so what learning taught is one weighed piece of evidence, never a replacement for the rest;
 - ``adapted``: cosine of the candidate with the query's embedding mapped by the vault's link adapter (adapter.py:
   a linear map from a note's embedding towards the notes it links to, fitted on the visible links);
 - ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;
@@ -92,19 +92,16 @@ class PairFeatures:
 
 
 def pair_features(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, texts: Sequence[str | None],
-                  pool: int, learned: np.ndarray | None = None, search: Search | None = None) -> PairFeatures:
-    """Candidates and their features for each query position (``vectors``: the queries' embeddings;
-    ``learned``: their learned vectors, default ``ctx.learned`` of the queries; ``texts``: their own words for
+                  pool: int, search: Search | None = None) -> PairFeatures:
+    """Candidates and their features for each query position (``vectors``: the queries' embeddings, read by
+    ``ctx.learned`` as the query notes' phases are for the ``learned`` feature; ``texts``: their own words for
     the mention feature, None to skip it). A query's existing links in ``ctx.graph`` are excluded from its
     candidates. Before any learning the ``learned`` feature is the cosine.
 
     ``search`` (a large vault's approximate vector index) makes the embedding similarities choose among the
     notes it returns for a query instead of among every note; every feature of a chosen pair is still exact.
     """
-    if ctx.learned is None:
-        learned = vectors
-    elif learned is None:
-        learned = ctx.learned[queries]
+    learned = vectors if ctx.learned is None else ctx.learned.queries(vectors, queries)
     with one_blas_thread():
         parts = [_chunk(ctx, queries[s:s + CHUNK], vectors[s:s + CHUNK], learned[s:s + CHUNK], texts[s:s + CHUNK],
                         pool, s, search) for s in range(0, len(queries), CHUNK)]
@@ -159,7 +156,8 @@ def _chunk(ctx: RankContext, queries: np.ndarray, vectors: np.ndarray, learned: 
     columns = {
         "cosine": pair_cosine,
         "cosine_gap": pair_cosine - best[rows],
-        "learned": pair_cosine if ctx.learned is None else _dots(learned[rows], ctx.learned[notes]),
+        "learned": pair_cosine if ctx.learned is None else ctx.learned.similarity(learned[rows], query_of,
+                                                                                  ctx.vectors[notes], notes),
         "adapted": _at_pairs(adapted, rows, notes, adapted_queries, ctx.vectors),
         "propagated": similarities[:, 0],
         "link_profile": similarities[:, 1],

@@ -39,15 +39,13 @@ def unseen_by_map(ctx: RankContext, config: Config) -> np.ndarray:
 
 
 def hidden_cases(ctx: RankContext, hidden: np.ndarray, texts: Sequence[str | None], pool: int,
-                 vectors: np.ndarray | None = None, learned: np.ndarray | None = None
-                 ) -> tuple[PairFeatures, np.ndarray]:
+                 vectors: np.ndarray | None = None) -> tuple[PairFeatures, np.ndarray]:
     """Features of each hidden link's source with all ``hidden`` links removed, and the hidden targets.
 
-    ``vectors`` (and ``learned``) replace the sources' stored embeddings (and learned vectors): a source
-    re-embedded without the link's traces.
+    ``vectors`` replace the sources' stored embeddings: a source re-embedded without the link's traces.
     """
     hidden = np.asarray(hidden, dtype=np.int64).reshape(-1, 2)
     seen = ctx.with_graph(ctx.graph.without(hidden))
     queries = hidden[:, 0]
     vectors = ctx.vectors[queries] if vectors is None else vectors
-    return pair_features(seen, queries, vectors, texts, pool, learned), hidden[:, 1]
+    return pair_features(seen, queries, vectors, texts, pool), hidden[:, 1]

@@ -2,9 +2,9 @@
 
 Building the context from sqlite makes every note's Python objects and folds every name (about 2 s at 100k
 notes); one `vaultlearn suggest` reads a few hundred notes. A process that writes the state (a full index, the
-daemon) saves the committed context as one ``.npy`` per array (embeddings, learned vectors, links, folders,
-phases, creation dates, tags, unlinked mentions, the fitted adapter, the links' display texts and the hashed
-name phrases of phrases.py) in a folder that is renamed into place when complete (``rank-<key>``; older ones
+daemon) saves the committed context as one ``.npy`` per array (embeddings, the learned reading's maps and
+norms, links, folders, phases, creation dates, tags, unlinked mentions, the fitted adapter, the links' display
+texts and the hashed name phrases of phrases.py) in a folder that is renamed into place when complete (``rank-<key>``; older ones
 are removed). A reader maps the arrays (``np.load(mmap_mode="r")``: only the pages a suggestion touches are
 read) and reads the notes' rows from the store as it needs them.
 
@@ -27,17 +27,19 @@ import scipy.sparse as sp
 
 from vaultlearn.atomic import fsync_dir
 from vaultlearn.index.context import NoteInfo, RankContext
+from vaultlearn.index.learned import PhaseReading
 from vaultlearn.index.mentions import MentionMatcher
 from vaultlearn.index.phrases import HashedPhrases
 from vaultlearn.paths import rank_snapshot_folder, rank_snapshot_folders
 from vaultlearn.store import Store
 from vaultlearn.vault.graph import VaultGraph
 
-FORMAT = 3  # bumped when what is saved changes: a snapshot of another format is not read (2: phase maps,
-# 3: creation dates)
-_DENSE = ("ids", "vectors", "learned", "folder", "phase", "created", "shown_links", "adapter")
-_OPTIONAL = ("learned", "adapter")  # None in a context: not saved (a sparse part not saved has no shape listed)
-_MAPPED = ("vectors", "learned")  # the large ones: mapped, read where touched; the rest is read whole
+FORMAT = 4  # bumped when what is saved changes: a snapshot of another format is not read (2: phase maps,
+# 3: creation dates, 4: the learned similarity read by the query's phase)
+_READING = ("learned_maps", "learned_map_of", "learned_norms")  # the PhaseReading's arrays
+_DENSE = ("ids", "vectors", *_READING, "folder", "phase", "created", "shown_links", "adapter")
+_OPTIONAL = (*_READING, "adapter")  # None in a context: not saved (a sparse part not saved has no shape listed)
+_MAPPED = ("vectors", "learned_norms")  # the large ones: mapped, read where touched; the rest is read whole
 
 
 def snapshot_key(store: Store) -> str:
@@ -54,7 +56,9 @@ def save_snapshot(ctx: RankContext, root: Path, key: str) -> bool:
         return False
     phrases = ctx.mentions.phrases
     phrases = phrases if isinstance(phrases, HashedPhrases) else HashedPhrases.of(phrases)
-    dense = {"ids": ctx.ids, "vectors": ctx.vectors, "learned": ctx.learned, "folder": ctx.folder,
+    reading = (None,) * len(_READING) if ctx.learned is None else \
+        (ctx.learned.maps, ctx.learned.map_of, ctx.learned.norms)
+    dense = {"ids": ctx.ids, "vectors": ctx.vectors, **dict(zip(_READING, reading)), "folder": ctx.folder,
              "phase": ctx.phase, "created": ctx.created, "shown_links": ctx.shown_links, "adapter": ctx.fitted_adapter}
     sparse = {"links": ctx.graph.out, "tags": ctx.tags, "unlinked": ctx.unlinked}  # as (data, indices, indptr)
     manifest = {"format": FORMAT, "key": key, "shapes": {}, "texts": list(ctx.shown_texts)}
@@ -108,7 +112,7 @@ def load_snapshot(root: Path, key: str, store: Store) -> RankContext | None:
         folder=dense["folder"], phase=dense["phase"], created=dense["created"], tags=tags, notes=notes,
         mentions=MentionMatcher(NoteNames(notes), phrases=phrases, prefetch=notes.prefetch),
         shown_links=dense["shown_links"],
-        shown_texts=tuple(manifest["texts"]), learned=dense["learned"], unlinked=sparse.get("unlinked"),
+        shown_texts=tuple(manifest["texts"]), learned=_reading(dense), unlinked=sparse.get("unlinked"),
         fitted_adapter=dense["adapter"])
 
 
@@ -175,6 +179,13 @@ def _save(path: Path, array: np.ndarray) -> None:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
         handle.flush()
         os.fsync(handle.fileno())
+
+
+def _reading(dense: dict[str, np.ndarray | None]) -> PhaseReading | None:
+    """The learned reading saved with a context, None when none was."""
+    if dense[_READING[0]] is None:
+        return None
+    return PhaseReading(*(dense[name] for name in _READING))
 
 
 def _load(path: Path, mapped: bool = False, optional: bool = False) -> np.ndarray | None:

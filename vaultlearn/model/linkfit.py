@@ -131,13 +131,13 @@ class LinkMapLearner:
     kind = LINKMAP_KIND  # config.learner
 
     def __init__(self, dim: int, config: Config, *, use_fisher: bool = True, use_ridge: bool = True,
-                 within_noise: bool = False, own_checks: bool = False, ewc_lambda: float | None = None):
+                 within_noise: bool = False, own_checks: bool = True, ewc_lambda: float | None = None):
         """``ewc_lambda``: the EWC penalty's scale over the largest Fisher entry (default
         ``config.map_ewc_lambda``); ``use_ridge`` off: Adam steps from the previous map only (an ablation);
         ``within_noise``: keep :func:`nearest_within_noise` of the checked maps, not the best (an eval variant);
         ``own_checks``: a phase with at least ``MIN_OWN_CHECKING`` checking links of its own is checked on those
-        alone, the links its map will rank when each phase's links are ranked in its own map's space (an eval
-        variant)."""
+        alone, the links its map ranks (its notes are compared with every note by it,
+        :class:`~vaultlearn.index.learned.PhaseReading`); off: on every learned phase's (an eval variant)."""
         self.map = LinkMap(dim)
         self.config = config
         self.use_fisher = use_fisher

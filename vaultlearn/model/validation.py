@@ -13,9 +13,11 @@ source (filtered ranking, as in ``vaultlearn eval``): Recall@10 and MRR. The rul
   can move them (1 / its held-out links): a phase of three held-out links that loses one of them is not, by
   itself, evidence of a drop (measured in docs/RESULTS.md), but the pooled check above still counts that link.
 
-A candidate moves only some notes (the link map: the phase's own), so its ranks are counted from the current
-model's by scoring those notes again; and one `learn` run carries the ranks from a phase's check to the next
-(:class:`HeldOutRanks`), where the current model is the last candidate or the model before it.
+The link map's candidate is the phase's own map, by which its notes are compared with every note; the other
+phases keep theirs, so it is checked on the phase's links alone. The token-level memory's candidate moves only
+some notes' embeddings, so its ranks are counted from the current model's by scoring those notes again; and
+one `learn` run carries the ranks from a phase's check to the next (:class:`HeldOutRanks`), where the current
+model is the last candidate or the model before it.
 """
 
 from __future__ import annotations
