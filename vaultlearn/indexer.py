@@ -121,7 +121,7 @@ class Indexer:
         if self.store.get_meta("relink"):
             self._relink(stored)
         learned_since = self.memory_generation_on_disk() != int(self.store.get_meta("memory_generation", "0"))
-        # a learned memory changes the embeddings themselves; a link map only the learned vectors made from them
+        # a learned memory changes the embeddings themselves; a link map only the learned similarity made from them
         force = (self.store.get_meta("model_key") not in (None, self.model_key())
                  or (learned_since and self.phase_maps() is None))
         with _cyclic_gc_paused():

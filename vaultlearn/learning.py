@@ -179,7 +179,7 @@ class Learning:
 
     def _commit_map(self, phase: str, links: int) -> None:
         """Save the learner (its manifest swap is the commit point) and record it with the embeddings (a new
-        generation: the rank context is made again with the new learned vectors)."""
+        generation: the rank context is made again with the new learned similarity)."""
         self._learner().save(self.indexer.paths.model)
         with self.store.transaction():
             self.indexer.sync_learned_state()

@@ -4,7 +4,7 @@ weights and suggestions).
 
 files → scan/parse → store (notes, links) → resolve → phases → embed (changed notes only) → vector index
 → rank weights. Learning: phase links → the link map (fit on stored embeddings, validated) → the phase's notes
-read by its map (the reranker's learned vectors); or, with ``learner = "memory"``, → ContinualLearner → changed
+compared with every note by its map (the reranker's learned similarity); or, with ``learner = "memory"``, → ContinualLearner → changed
 memory slots → affected notes → re-embed.
 
 Thread model: one writer at a time (``index``, ``rename``, ``learn`` take the write lock, which is also the
