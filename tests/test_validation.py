@@ -63,6 +63,27 @@ def test_no_gain_or_an_earlier_drop_keeps_the_current_model():
     assert not empty["commit"] and "no held-out links" in empty["reason"]
 
 
+def test_the_phase_gains_by_recall_and_mrr_together_neither_down_by_more_than_one_link(monkeypatch):
+    import vaultlearn.model.validation as validation
+
+    links = [(2 * i, 2 * i + 1) for i in range(20)]
+    current, candidate = np.zeros((40, 2)), np.ones((40, 2))
+
+    def check(before: list[int], after: list[int]) -> dict:  # the held-out targets' ranks, before and after
+        ranks = {id(current): np.array(before), id(candidate): np.array(after)}
+        monkeypatch.setattr(validation.HeldOutRanks, "under", lambda self, v, checked, t: {"new": ranks[id(v)]})
+        return compare(current, candidate, {"new": links}, "new", [], links, Config())
+
+    one_out = check([5] * 10 + [50] * 10, [1] * 9 + [50] * 11)  # one link leaves the top ten, the rest rise
+    assert one_out["commit"] and one_out["gain"] == pytest.approx(-1 / 20) and one_out["mrr_gain"] > 0.3
+    two_out = check([5] * 10 + [50] * 10, [1] * 8 + [50] * 12)
+    assert not two_out["commit"] and two_out["reason"].startswith("no gain") and "one link, 0.050" in two_out["reason"]
+    mrr_down = check([1] * 10 + [50] * 10, [9] * 12 + [50] * 8)  # Recall@10 up, MRR down far more than a link
+    assert not mrr_down["commit"] and mrr_down["gain"] == pytest.approx(0.1)
+    level = check([5] * 20, [5] * 20)
+    assert not level["commit"]
+
+
 def test_an_earlier_phase_drops_by_more_than_one_of_its_links_or_all_of_them_together():
     small = [(3, 4), (5, 6), (7, 8)]
     big = [(a, a + 1) for a in range(100, 340, 2)]  # 120 held-out links

@@ -67,7 +67,7 @@ class Config:
     seed: int = 0
     # validated commits: a learned phase is kept only if it gains on its held-out links and no earlier phase drops
     learn_validation_share: float = 0.2  # share of each phase's links held out (seeded), never trained on
-    learn_min_gain: float = 0.0  # the phase's held-out MRR must rise by more than this (Recall@10 not fall)
+    learn_min_gain: float = 0.0  # the phase's held-out Recall@10 + MRR must rise by more than this together
     learn_max_drop: float = 0.01  # how far earlier phases' held-out Recall@10 or MRR may fall, pooled (one: + a link)
     # suggestions
     suggest_k: int = 10

@@ -3,8 +3,9 @@ decline it.
 
 Two learners (``config.learner``). The link map (the default) learns a map on the stored embeddings from every
 learned phase's training links: a candidate is the phase's new map, which the phase's notes are compared with
-every note by (the other phases keep theirs), a commit saves the maps (no note is re-encoded). The token-level memory re-embeds the notes whose memory
-slots changed, and a commit writes the model first, then those embeddings.
+every note by (the other phases keep theirs), a commit saves the maps (no note is re-encoded). The token-level
+memory re-embeds the notes whose memory slots changed, and a commit writes the model first, then those
+embeddings.
 
 Validation and declined phases are recorded in the store, so a declined phase is not tried again until its
 links change. The service holds the writer lock and drops its loaded model after a decline or a failure.

@@ -54,11 +54,11 @@ class RankContext:
               notes: Sequence[NoteInfo], link_texts: Iterable[tuple[int, int, str]] = (),
               maps: dict[str, np.ndarray] | None = None, mentions: Iterable[tuple[int, int]] = (),
               adapter: np.ndarray | None = None, previous: "RankContext | None" = None) -> "RankContext":
-        """The context over ``ids`` (with ``vectors`` and ``notes`` in the same order), resolved
-        ``edges``, ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their
-        targets, and ``mentions`` ``(src id, dst id)``: a note naming another in its own words (the pairs it
-        also links are dropped); ``maps``: each learned phase's link map (the learned similarity,
-        :class:`PhaseReading`; None before any learning); ``adapter``: the link adapter as fitted with the reranker (a (d, d) map; anything
+        """The context over ``ids`` (with ``vectors`` and ``notes`` in the same order), resolved ``edges``,
+        ``link_texts`` ``(src id, dst id, display text)``, whose texts become learned names of their targets, and
+        ``mentions`` ``(src id, dst id)``: a note naming another in its own words (the pairs it also links are
+        dropped); ``maps``: each learned phase's link map (the learned similarity, :class:`PhaseReading`; None
+        before any learning); ``adapter``: the link adapter as fitted with the reranker (a (d, d) map; anything
         else is ignored and the adapter fitted on this graph when first used); ``previous``: the context of an
         earlier state, whose name matcher is reused when every note's names and the visible links' display texts
         are the same (a saved note's body changed: most of a rebuild's time at 100k notes is the matcher), and

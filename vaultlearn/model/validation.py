@@ -6,7 +6,10 @@ link on the same side as the vault grows, so an earlier phase's held-out links w
 candidate model is compared with the current one by ranking each held-out target among all notes for its
 source (filtered ranking, as in ``vaultlearn eval``): Recall@10 and MRR. The rule:
 
-- this phase: candidate Recall@10 ≥ current, and candidate MRR > current MRR + ``learn_min_gain``;
+- this phase: candidate Recall@10 and MRR together (their gains summed) above current by more than
+  ``learn_min_gain``, and neither below current by more than one of its links can move it (1 / its held-out
+  links): on 20 held-out links, one link leaving the top ten while the others rise is a gain, not a verdict
+  (measured in docs/RESULTS.md: more of the learning is committed, no vault or protocol lower);
 - the earlier phases' held-out links together: neither Recall@10 nor MRR below current by more than
   ``learn_max_drop``;
 - each earlier phase: neither below current by more than ``learn_max_drop`` and by more than one of its links
@@ -141,10 +144,11 @@ def compare(
             names = [e["phase"] for e in report["earlier"]]
             listed = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
             drops.insert(0, f"together ({listed}; Recall@10 {gain:+.3f}, MRR {mrr_gain:+.3f} on {sum(sizes)} links)")
-    if r1 < r0 or m1 - m0 <= config.learn_min_gain:
+    one_link = 1 / len(links) + 1e-9  # (float sums)
+    if (r1 - r0) + (m1 - m0) <= config.learn_min_gain or min(r1 - r0, m1 - m0) < -one_link:
         reason = (f"no gain on the phase's {len(links)} held-out links: Recall@10 {r0:.3f} → {r1:.3f}, "
-                  f"MRR {m0:.3f} → {m1:.3f} (needs Recall@10 not lower and MRR up by more than "
-                  f"{config.learn_min_gain})")
+                  f"MRR {m0:.3f} → {m1:.3f} (needs the two up by more than {config.learn_min_gain} together and "
+                  f"neither down by more than one link, {1 / len(links):.3f})")
         return {**report, "commit": False, "reason": reason}
     if drops:
         reason = f"earlier phases drop by more than {config.learn_max_drop}: {'; '.join(drops)}"
