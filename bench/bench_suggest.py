@@ -11,7 +11,10 @@ that of its top 10 against an exact index of the same vectors. A fresh service (
 context `index` saved (index/snapshot.py); the in-process figures are those of a long-lived service (the
 daemon's), which builds its own; the two must suggest the same.
 
-    python bench/bench_suggest.py [--sizes 1000 10000 100000] [--queries 200]
+``--learn``: the same after `learn` has committed every phase's link map (forced; the synthetic vault's four
+phases), so each suggestion also computes the learned similarity.
+
+    python bench/bench_suggest.py [--sizes 1000 10000 100000] [--queries 200] [--learn]
 """
 
 from __future__ import annotations
@@ -81,7 +84,7 @@ def _timed_suggest(service: VaultService, picks: list[str]) -> tuple[list[float]
     return times, cpu, top
 
 
-def bench(size: int, queries: int) -> None:
+def bench(size: int, queries: int, learn: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         vault = write_vault(Path(tmp) / "vault", size)
         service = VaultService(vault)
@@ -90,6 +93,14 @@ def bench(size: int, queries: int) -> None:
         report = service.index()
         index_seconds = time.perf_counter() - started
         fit_seconds, fit_cpu = report.rank_fit["seconds"], report.rank_fit["cpu_seconds"]
+        if learn:  # every phase's link map committed: suggestions weigh the learned similarity
+            from vaultlearn.model.linkfit import LinkMapLearner
+
+            service._learner = LinkMapLearner.load(service.paths.model, WordEncoder.dim, service.config)
+            started = time.perf_counter()
+            learned = service.learn(force=True).learned_phases
+            print(f"{size:>7} notes: learned {len(learned)} phases (forced) in {time.perf_counter() - started:.1f} s; "
+                  "the suggestions below weigh the learned similarity", flush=True)
         paths = [row.path for row in service.store.notes()]
         rng = np.random.default_rng(1)
         picks = [paths[i] for i in rng.choice(len(paths), size=min(queries, len(paths)), replace=False)]
@@ -149,10 +160,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--learn", action="store_true", help="learn every phase's link map before suggesting")
     args = parser.parse_args()
     print(f"machine: {os.cpu_count()} CPUs; python {sys.version.split()[0]}")
     for size in args.sizes:
-        bench(size, args.queries)
+        bench(size, args.queries, args.learn)
 
 
 if __name__ == "__main__":

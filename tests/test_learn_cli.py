@@ -67,6 +67,7 @@ def test_learn_a_link_map_then_suggest_search_status_and_overlap(tiny_vault, tmp
     assert hits[0][0] == ids[0] and scores[0][0] == pytest.approx(1.0, abs=1e-4), "the index holds base vectors"
     assert service.search("dew point and humidity")[0].score <= 1.0 + 1e-5
     ctx = service.rank_context()  # the reranker weighs the learned similarity beside the base model's
+    assert not isinstance(ctx.notes, list), "learn saved the learned state's rank context; a process reads it"
     assert (ctx.vectors == base).all()
     everyone = np.arange(len(ids))
     for phase in PHASES:  # a phase's notes are compared with every note by its own map

@@ -185,6 +185,7 @@ class VaultService:
                 reports.append(report)
             if any(report.committed for report in reports):
                 self.fit_ranker()  # the rank features are similarities of the vectors that just changed
+                self.ranking.save_snapshot()  # a fresh process (`suggest`) reads the new state's context
             return LearnReport(reports, self.store.get_json("learned_phases", []))
 
     # ------------------------------------------------------------------------------------------------------
