@@ -93,8 +93,8 @@ class Ranking:
         return search
 
     def rank_context(self) -> RankContext:
-        """Embeddings (and the learned similarity), link graph, names, folders, tags, phases and unlinked mentions of the
-        committed state (cached per generation and mentions version)."""
+        """Embeddings (and the learned similarity), link graph, names, folders, tags, phases and unlinked mentions
+        of the committed state (cached per generation and mentions version)."""
         with self._context_lock:
             return self._current_context()
 

@@ -2,10 +2,10 @@
 is done by :mod:`indexer` (the index path), :mod:`learning` (learning commits) and :mod:`ranking` (rank
 weights and suggestions).
 
-files → scan/parse → store (notes, links) → resolve → phases → embed (changed notes only) → vector index
-→ rank weights. Learning: phase links → the link map (fit on stored embeddings, validated) → the phase's notes
-compared with every note by its map (the reranker's learned similarity); or, with ``learner = "memory"``, → ContinualLearner → changed
-memory slots → affected notes → re-embed.
+files → scan/parse → store (notes, links) → resolve → phases → embed (changed notes only) → vector index → rank
+weights. Learning: phase links → the link map (fit on stored embeddings, validated) → the phase's notes compared
+with every note by its map (the reranker's learned similarity); or, with ``learner = "memory"``, →
+ContinualLearner → changed memory slots → affected notes → re-embed.
 
 Thread model: one writer at a time (``index``, ``rename``, ``learn`` take the write lock, which is also the
 vault's writer lock across processes: another ``vaultlearn index`` or daemon waits for it); readers

@@ -4,7 +4,8 @@ Each feature has a name the reranker's coefficients and the ``reason`` use:
 
 - ``cosine``: cosine of the two notes' embeddings; ``cosine_gap``: its distance to the query's best candidate;
 - ``learned``: cosine of the two notes read by the link map `vaultlearn learn` fitted for the query's phase
-  (learned.py; the cosine before any learning), so what learning taught is one weighed piece of evidence, never a replacement for the rest;
+  (learned.py; the cosine before any learning), so what learning taught is one weighed piece of evidence,
+  never a replacement for the rest;
 - ``adapted``: cosine of the candidate with the query's embedding mapped by the vault's link adapter (adapter.py:
   a linear map from a note's embedding towards the notes it links to, fitted on the visible links);
 - ``propagated``: cosine of the query with the mean embedding of the candidate's linked neighbourhood;

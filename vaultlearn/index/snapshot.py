@@ -2,10 +2,10 @@
 
 Building the context from sqlite makes every note's Python objects and folds every name (about 2 s at 100k
 notes); one `vaultlearn suggest` reads a few hundred notes. A process that writes the state (a full index, the
-daemon) saves the committed context as one ``.npy`` per array (embeddings, the learned reading's maps and
-norms, links, folders, phases, creation dates, tags, unlinked mentions, the fitted adapter, the links' display
-texts and the hashed name phrases of phrases.py) in a folder that is renamed into place when complete (``rank-<key>``; older ones
-are removed). A reader maps the arrays (``np.load(mmap_mode="r")``: only the pages a suggestion touches are
+daemon) saves the committed context as one ``.npy`` per array (embeddings, the learned reading's maps and norms,
+links, folders, phases, creation dates, tags, unlinked mentions, the fitted adapter, the links' display texts and
+the hashed name phrases of phrases.py) in a folder that is renamed into place when complete (``rank-<key>``; older
+ones are removed). A reader maps the arrays (``np.load(mmap_mode="r")``: only the pages a suggestion touches are
 read) and reads the notes' rows from the store as it needs them.
 
 The key (:func:`snapshot_key`) is the store's generation and mentions version, which the in-memory context is

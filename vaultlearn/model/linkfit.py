@@ -9,15 +9,15 @@ again from the best closed-form ridge map (:mod:`vaultlearn.model.ridge`) when t
 previous map; the ridge maps and every ``CHECK_EVERY``-th step are checked by ranking the checking links' targets
 among the known notes (filtered MRR). The map kept is the best checked one — the previous map included, so a
 phase that does not help changes nothing; a phase with no fitting link of its own keeps it untrained (replay
-alone would only fit the earlier phases' links again). The map kept is also that phase's own map: the phase's
-notes are compared with every note by it from then on (:class:`vaultlearn.index.learned.PhaseReading`; checked
-on the phase's own checking links, ``own_checks``), and later phases leave it as it is. A phase with fewer than ``config.map_min_phase_links`` fitting links of its own (none included)
-leaves its notes on the map the previous phase's notes are read by: a 384 × 384 map fitted to a dozen links and
-checked on a handful moves them for noise. A small phase still trains the map the next phase starts from.
-With ``use_fisher`` the loss adds the online-EWC penalty towards the previous map and the ridge maps include
-ones held by the same importance, the per-example Fisher of each learned phase on its own fitting links (kept
-per phase either way: the overlap report). The learner saves itself like the token-level memory does: files
-under new names, then the manifest swap (the commit point).
+alone would only fit the earlier phases' links again). The map kept is also that phase's own map: the phase's notes
+are compared with every note by it from then on (:class:`vaultlearn.index.learned.PhaseReading`; checked on the
+phase's own checking links, ``own_checks``), and later phases leave it as it is. A phase with fewer than
+``config.map_min_phase_links`` fitting links of its own (none included) leaves its notes on the map the previous
+phase's notes are read by: a 384 × 384 map fitted to a dozen links and checked on a handful moves them for noise. A
+small phase still trains the map the next phase starts from. With ``use_fisher`` the loss adds the online-EWC
+penalty towards the previous map and the ridge maps include ones held by the same importance, the per-example Fisher
+of each learned phase on its own fitting links (kept per phase either way: the overlap report). The learner saves
+itself like the token-level memory does: files under new names, then the manifest swap (the commit point).
 """
 
 from __future__ import annotations
