@@ -422,3 +422,21 @@ def test_a_rebuilt_context_reuses_the_name_matcher_only_when_every_name_is_the_s
     assert RankContext.build(IDS, moved, EDGES, renamed, link_texts, previous=before).mentions is not before.mentions
     aliased = [*NOTES[:5], NOTES[5]._replace(aliases=["five"])]
     assert RankContext.build(IDS, moved, EDGES, aliased, link_texts, previous=before).mentions is not before.mentions
+
+
+def test_the_learned_feature_is_the_cosine_in_the_query_phases_map_and_a_rebuild_keeps_it():
+    weight = np.array([[0, 2, 0], [0, 0, 1], [1, 0, 0.5]], dtype=np.float32)  # the map phase p1 learned
+    ctx = RankContext.build(IDS, vectors(), EDGES, NOTES, maps={"p1": weight})
+    pairs = pair_features(ctx, np.array([0]), ctx.vectors[[0]], [None], pool=10)  # Query is in p1
+    space = vectors() @ weight.T
+    space /= np.linalg.norm(space, axis=1, keepdims=True)
+    np.testing.assert_allclose(pairs.column("learned"), space[pairs.notes] @ space[0], rtol=1e-5)
+    assert not np.allclose(pairs.column("learned"), pairs.column("cosine"))
+    unphased = pair_features(ctx, np.array([1]), ctx.vectors[[1]], [None], pool=10)  # One has no phase
+    np.testing.assert_allclose(unphased.column("learned"), unphased.column("cosine"), rtol=1e-5)
+    moved = vectors()
+    moved[4] = moved[5]  # an edit re-embedded one note: the rebuilt context reads it as a fresh build does
+    rebuilt = RankContext.build(IDS, moved, EDGES, NOTES, maps={"p1": weight}, previous=ctx)
+    fresh = RankContext.build(IDS, moved, EDGES, NOTES, maps={"p1": weight})
+    np.testing.assert_allclose(rebuilt.learned.norms, fresh.learned.norms, rtol=1e-6)
+    assert not np.allclose(rebuilt.learned.norms[4], ctx.learned.norms[4])
