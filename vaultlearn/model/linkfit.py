@@ -318,7 +318,7 @@ class LinkMapLearner:
         if manifest.get("kind") != LINKMAP_KIND:
             raise ValueError(f"{state_dir} holds a learned {manifest.get('kind', 'memory')} state, not a link map")
         learner = cls(dim, config, use_fisher=manifest["use_fisher"], use_ridge=manifest.get("use_ridge", True),
-                      own_checks=manifest.get("own_checks", False), ewc_lambda=manifest["ewc_lambda"])
+                      own_checks=manifest.get("own_checks", True), ewc_lambda=manifest["ewc_lambda"])
         learner.map = LinkMap.load(Path(state_dir) / manifest["map"])
         tensors = load_safetensors((Path(state_dir) / manifest["learner"]).read_bytes())
         learner.ewc.load_state({k[4:]: v for k, v in tensors.items() if k.startswith("ewc.")})
